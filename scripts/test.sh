@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `npm test`: prepare what is missing, build, and run the whole suite with node:test.
+# Tests that need a tool we cannot install (not root) say so and skip by name.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/prepare.sh
+kb_require_node
+kb_require_packages softhsm2
+kb_want_packages awscli
+kb_require_npm_deps
+rm -rf dist
+kb_build
+mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+[ ${#files[@]} -gt 0 ] || kb_die "no test files found under dist/test"
+exec node --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"

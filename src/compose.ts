@@ -1,0 +1,159 @@
+// The composition root: the only file that knows every layer. Builds keybridge from a validated
+// configuration and tears it down in reverse order of creation.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { readCredentialsFile } from './auth/credentials-file.js';
+import { SigV4Verifier } from './auth/sigv4-verifier.js';
+import { StaticCredentials } from './auth/static-credentials.js';
+import type { Config, TokenConfig } from './config/schema.js';
+import { vendorProfileSchema } from './config/schema.js';
+import { readSecret } from './config/secrets.js';
+import type { Account } from './domain/arn.js';
+import { Pkcs11Hsm } from './hsm/pkcs11-hsm.js';
+import type { VendorProfile } from './hsm/vendor-profile.js';
+import { buildApp } from './http/app.js';
+import type { OperationDeps } from './operations/operation.js';
+import { systemClock, type Clock } from './ports/clock.js';
+import type { AccessKey } from './ports/principals.js';
+import { reconcile, type ReconcileReport } from './services/reconcile.js';
+import { startSweeper, type Sweeper } from './services/deletion-sweeper.js';
+import { prepareEmbedded } from './setup/embedded.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+
+export interface Keybridge {
+  readonly app: FastifyInstance;
+  readonly deps: OperationDeps;
+  readonly sweeper: Sweeper;
+  readonly reconciliation: ReconcileReport;
+  /** The access keys callers may sign with, by credentials-file profile. */
+  readonly accessKeys: ReadonlyMap<string, AccessKey>;
+  /** Listens on the configured host and port; resolves the base URL. */
+  listen(): Promise<string>;
+  /** Stop accepting → drain → stop sweeper → close HSM sessions → finalize → close store. */
+  close(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  readonly logger: Logger;
+  /** Injected by tests to pass a key's deletion window without waiting. */
+  readonly clock?: Clock;
+}
+
+const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../hsm-config/profiles/', import.meta.url));
+
+export async function compose(config: Readonly<Config>, options: ComposeOptions): Promise<Keybridge> {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const account: Account = { partition: config.partition, region: config.region, accountId: config.accountId };
+
+  const tokenConfig = config.embedded ? (await prepareEmbedded(config, logger)).defaultKeyStore : config.defaultKeyStore!;
+  const accessKeys = loadAccessKeys(config, account);
+
+  const store = SqliteStore.open(config.sqlitePath!);
+  let hsm: Pkcs11Hsm;
+  try {
+    hsm = await openToken(tokenConfig, config.profilesDir ?? DEFAULT_PROFILES_DIR, logger);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+
+  const deps: OperationDeps = { account, store, hsm, clock, logger };
+  const reconciliation = await reconcile(store, hsm, logger);
+  const sweeper = startSweeper({ store, hsm, clock, logger }, config.deletionSweepIntervalMs);
+
+  let ready = false;
+  const authenticator = new SigV4Verifier({
+    credentials: new StaticCredentials([...accessKeys.values()]),
+    region: config.region,
+    service: 'kms',
+    maxSkewMs: config.signatureMaxSkewMinutes * 60_000,
+  });
+  const tls = config.listen.tls;
+  const app = buildApp({
+    deps,
+    authenticator,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    isReady: () => ready,
+    ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
+  });
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    deps,
+    sweeper,
+    reconciliation,
+    accessKeys,
+    async listen() {
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+      ready = true;
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.listen.port;
+      const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+      return `${tls ? 'https' : 'http'}://${host}:${port}`;
+    },
+    close() {
+      closed ??= (async () => {
+        ready = false;
+        await app.close();
+        await sweeper.stop();
+        await hsm.close();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+async function openToken(token: TokenConfig, profilesDir: string, logger: Logger): Promise<Pkcs11Hsm> {
+  const profile = loadVendorProfile(profilesDir, token.profile);
+  return Pkcs11Hsm.open({
+    modulePath: token.module,
+    tokenLabel: token.tokenLabel,
+    pin: readSecret(token.userPin),
+    profile,
+    logger,
+    ...(token.maxSessions !== undefined ? { maxSessions: token.maxSessions } : {}),
+    ...(token.acquireTimeoutMs !== undefined ? { acquireTimeoutMs: token.acquireTimeoutMs } : {}),
+  });
+}
+
+export function loadVendorProfile(dir: string, name: string): VendorProfile {
+  const path = join(dir, `${name}.json`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read vendor profile ${path}: ${(err as Error).message}`);
+  }
+  const parsed = vendorProfileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`invalid vendor profile ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** Every profile of the credentials file is a caller: IAM user `<profile>` of the account. */
+function loadAccessKeys(config: Readonly<Config>, account: Account): Map<string, AccessKey> {
+  const keys = new Map<string, AccessKey>();
+  for (const [profile, creds] of readCredentialsFile(config.credentialsFile!)) {
+    keys.set(profile, {
+      accessKeyId: creds.accessKeyId,
+      secretAccessKey: creds.secretAccessKey,
+      principal: {
+        arn: `arn:${account.partition}:iam::${account.accountId}:user/${profile}`,
+        accountId: account.accountId,
+        type: 'IAMUser',
+        userName: profile,
+      },
+    });
+  }
+  if (keys.size === 0) throw new Error(`the credentials file ${config.credentialsFile} defines no profile`);
+  return keys;
+}

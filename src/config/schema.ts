@@ -1,0 +1,78 @@
+// The ONE schema for keybridge's configuration. Parsed once at start (load.ts), then frozen.
+// Secrets are never inline: a secret is a reference to a file or an environment variable.
+
+import { z } from 'zod';
+
+export const secretRef = z.union([
+  z.object({ file: z.string().min(1) }).strict(),
+  z.object({ env: z.string().min(1) }).strict(),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+/** A vendor profile: an HSM's quirks as data (hsm-config/profiles/*.json). */
+export const vendorProfileSchema = z.object({
+  comment: z.string().optional(),
+  name: z.string().min(1),
+  ivGeneration: z.enum(['caller', 'hsm']),
+  defaultMaxSessions: z.number().int().min(1).max(1024),
+  badTagCkrs: z.array(z.string().regex(/^CKR_[A-Z0-9_]+$/)),
+  acquireTimeoutMs: z.number().int().min(1),
+  validateAfterIdleMs: z.number().int().min(0),
+});
+
+/** The PKCS#11 token that holds the default key store's backing keys. */
+export const tokenConfig = z.object({
+  module: z.string().min(1),
+  tokenLabel: z.string().min(1).max(32),
+  userPin: secretRef,
+  profile: z.string().regex(/^[a-z0-9-]+$/).default('softhsm2'),
+  maxSessions: z.number().int().min(1).max(1024).optional(),
+  acquireTimeoutMs: z.number().int().min(1).optional(),
+});
+export type TokenConfig = z.infer<typeof tokenConfig>;
+
+export const configSchema = z
+  .object({
+    /** Holds the embedded token, the SQLite database and the credentials file. */
+    dataDir: z.string().min(1).default('./data'),
+    listen: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(4599),
+        tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+      })
+      .strict()
+      .prefault({}),
+    partition: z.string().regex(/^aws(-[a-z]+)*$/).default('aws'),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/).default('us-east-1'),
+    accountId: z.string().regex(/^\d{12}$/).default('111122223333'),
+    /**
+     * When true, keybridge creates and uses a SoftHSM2 token and a credentials file under dataDir
+     * (the two-command quick start). When false, defaultKeyStore and credentialsFile are required.
+     */
+    embedded: z.boolean().default(true),
+    defaultKeyStore: tokenConfig.optional(),
+    credentialsFile: z.string().min(1).optional(),
+    /** The credentials-file profile whose access key the operator uses. */
+    credentialsProfile: z.string().min(1).default('keybridge'),
+    sqlitePath: z.string().min(1).optional(),
+    softhsmModule: z.string().min(1).default('/usr/lib/softhsm/libsofthsm2.so'),
+    profilesDir: z.string().min(1).optional(),
+    deletionSweepIntervalMs: z.number().int().min(1000).default(60_000),
+    maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    signatureMaxSkewMinutes: z.number().int().min(1).max(60).default(15),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Log destination; standard output when absent. */
+    logFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (!config.embedded && !config.defaultKeyStore) {
+      ctx.addIssue({ code: 'custom', path: ['defaultKeyStore'], message: 'required when embedded is false' });
+    }
+    if (!config.embedded && !config.credentialsFile) {
+      ctx.addIssue({ code: 'custom', path: ['credentialsFile'], message: 'required when embedded is false' });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,58 @@
+// The KMS key as keybridge keeps it, and the rules for moving between key states.
+//
+// A key's metadata lives in the store; its material lives only in the HSM as a backing key object
+// whose CKA_ID is `backingKeyId` (32 random bytes, hex) and whose CKA_LABEL is the key ARN. The
+// backing key id doubles as AWS's `KeyMaterialId` (64 hex characters).
+
+import { KmsError } from './errors.js';
+
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyUsage = 'ENCRYPT_DECRYPT';
+export type KeySpec = 'SYMMETRIC_DEFAULT';
+export type KeyOrigin = 'AWS_KMS';
+
+export interface KeyRecord {
+  /** UUID, lower case; the last part of the ARN. */
+  readonly keyId: string;
+  readonly arn: string;
+  readonly accountId: string;
+  readonly region: string;
+  /** Creation time, epoch milliseconds. */
+  readonly createdAt: number;
+  readonly description: string;
+  readonly keyUsage: KeyUsage;
+  readonly keySpec: KeySpec;
+  readonly origin: KeyOrigin;
+  readonly state: KeyState;
+  /** Set only while PendingDeletion: when the sweeper may destroy the key (epoch ms). */
+  readonly deletionDate: number | null;
+  readonly pendingWindowDays: number | null;
+  /** The key policy document, exactly as the client sent it (or the default). */
+  readonly policy: string;
+  /** Hex of the current backing key's CKA_ID in the HSM. */
+  readonly backingKeyId: string;
+}
+
+/** A key operation that needs a usable key fails this way when the key's state forbids it. */
+export function assertUsableForCrypto(key: KeyRecord): void {
+  if (key.state === 'Disabled') throw new KmsError('DisabledException', `${key.arn} is disabled.`);
+  if (key.state === 'PendingDeletion') throw pendingDeletion(key);
+}
+
+/** Management calls (describe, tag, alias...) that AWS refuses while the key waits for deletion. */
+export function assertNotPendingDeletion(key: KeyRecord): void {
+  if (key.state === 'PendingDeletion') throw pendingDeletion(key);
+}
+
+function pendingDeletion(key: KeyRecord): KmsError {
+  return new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+}
+
+export const SYMMETRIC_ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT'] as const;
+
+export const DEFAULT_PENDING_WINDOW_DAYS = 30;
+export const MIN_PENDING_WINDOW_DAYS = 7;
+export const MAX_PENDING_WINDOW_DAYS = 30;
+export const MAX_TAGS_PER_KEY = 50;
+export const MAX_ALIASES_PER_KEY = 50;
+export const DAY_MS = 24 * 60 * 60 * 1000;

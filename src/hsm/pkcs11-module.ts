@@ -1,0 +1,238 @@
+// The process-wide registry of PKCS#11 libraries: each library is loaded once per process and
+// initialised while anybody in the process uses it.
+//
+// C_Initialize is process-wide: a second initialisation of the same library (even through another
+// pkcs11js object) gets CKR_CRYPTOKI_ALREADY_INITIALIZED and shares login and C_Finalize state with
+// the first. So every part of keybridge that needs a library goes through acquireModule(), which
+// counts users and finalizes only when the last one releases it, and only if we initialised it.
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import pkcs11js from 'pkcs11js';
+
+import { HsmError } from '../ports/hsm.js';
+import { CKR, ckrOf, toHsmError } from './ckr.js';
+
+export type Pkcs11 = pkcs11js.PKCS11;
+export type Handle = pkcs11js.Handle;
+
+/** Token labels are exactly this many bytes, padded with spaces (PKCS#11 CK_TOKEN_INFO.label). */
+export const TOKEN_LABEL_BYTES = 32;
+
+export interface TokenSelector {
+  readonly label?: string;
+  readonly serial?: string;
+}
+
+export interface ModuleLease {
+  /** The registry key: the library's real path. */
+  readonly path: string;
+  /** The raw pkcs11js object. WARNING: never C_Finalize or C_Logout through it on the hot path. */
+  readonly pkcs11: Pkcs11;
+  /** The slot holding the initialised token that matches; HSM_TOKEN_NOT_FOUND unless exactly one does. */
+  findSlot(selector: TokenSelector): Handle;
+  /** Every slot holding an initialised token that matches. */
+  matchingSlots(selector: TokenSelector): Handle[];
+  /** Slots with a present but uninitialised token (SoftHSM2 always offers one). */
+  freeSlots(): Handle[];
+  /**
+   * Records that a caller keeps the user logged in on `slot` with `pin`. The returned function
+   * forgets it and says whether that was the last holder in this process, i.e. whether a C_Logout
+   * is now ours to do (login state is shared by every session of the application on the token).
+   * Throws HSM_LOGIN_FAILED when the slot is already held with a different PIN: once logged in,
+   * C_Login answers CKR_USER_ALREADY_LOGGED_IN without checking the PIN, so a wrong PIN would
+   * otherwise pass unnoticed until the next restart.
+   */
+  holdLogin(slot: Handle, pin: string): () => boolean;
+  /** Gives the lease back; idempotent. The last release finalizes the library if we initialised it. */
+  release(): void;
+}
+
+interface Entry {
+  readonly path: string;
+  // WARNING: kept strongly referenced for the life of the process. Letting the pkcs11js object be
+  // collected (or dlclose-ing the library) while sessions or async calls exist crashes the process.
+  readonly pkcs11: Pkcs11;
+  refs: number;
+  initializedByUs: boolean;
+  readonly logins: Map<string, { holders: number; pinDigest: Buffer }>;
+}
+
+// Keyed per process so the digests kept in memory are not plain hashes of the PINs.
+const PIN_DIGEST_KEY = randomBytes(32);
+
+const registry = new Map<string, Entry>();
+
+/** Loads (once) and initialises (while used) the library at `modulePath`. Throws HsmError. */
+export function acquireModule(modulePath: string): ModuleLease {
+  const path = canonicalPath(modulePath);
+  let entry = registry.get(path);
+  if (entry === undefined) {
+    const pkcs11 = new pkcs11js.PKCS11();
+    try {
+      pkcs11.load(path);
+    } catch (err) {
+      throw new HsmError('HSM_UNAVAILABLE', 'cannot load the PKCS#11 library', 'KMSInternalException', { cause: err });
+    }
+    entry = { path, pkcs11, refs: 0, initializedByUs: false, logins: new Map() };
+    registry.set(path, entry);
+  }
+  if (entry.refs === 0) initialize(entry);
+  entry.refs += 1;
+  return lease(entry);
+}
+
+/** Bookkeeping for tests and health checks; undefined when the library was never loaded. */
+export function describeModule(modulePath: string): { refs: number; initializedByUs: boolean } | undefined {
+  const entry = registry.get(canonicalPath(modulePath));
+  return entry === undefined ? undefined : { refs: entry.refs, initializedByUs: entry.initializedByUs };
+}
+
+function initialize(entry: Entry): void {
+  try {
+    // WARNING: CKF_OS_LOCKING_OK is mandatory. pkcs11js runs the *Async calls on libuv worker
+    // threads, and SoftHSM2 crashes under concurrent use without it (softhsm/SoftHSMv2#688).
+    entry.pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    entry.initializedByUs = true;
+  } catch (err) {
+    if (ckrOf(err) === CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+      // Somebody else in this process owns the initialisation; we must never finalize it.
+      entry.initializedByUs = false;
+      return;
+    }
+    const wrapped = toHsmError(err, 'C_Initialize');
+    throw new HsmError('HSM_UNAVAILABLE', wrapped.message, 'KMSInternalException', { ckr: wrapped.ckr, cause: err });
+  }
+}
+
+function lease(entry: Entry): ModuleLease {
+  let released = false;
+  return {
+    path: entry.path,
+    pkcs11: entry.pkcs11,
+    findSlot: (selector) => findSlot(entry.pkcs11, selector),
+    matchingSlots: (selector) => matchingSlots(entry.pkcs11, selector),
+    freeSlots: () => freeSlots(entry.pkcs11),
+    holdLogin: (slot, pin) => holdLogin(entry, slot, pin),
+    release: () => {
+      if (released) return;
+      released = true;
+      entry.refs -= 1;
+      if (entry.refs === 0 && entry.initializedByUs) {
+        entry.initializedByUs = false;
+        try {
+          entry.pkcs11.C_Finalize();
+        } catch {
+          // Already finalized beneath us (device reset); there is nothing left to release.
+        }
+      }
+    },
+  };
+}
+
+function holdLogin(entry: Entry, slot: Handle, pin: string): () => boolean {
+  const key = slot.toString('hex');
+  const pinDigest = createHmac('sha256', PIN_DIGEST_KEY).update(pin, 'utf8').digest();
+  const held = entry.logins.get(key);
+  if (held === undefined) {
+    entry.logins.set(key, { holders: 1, pinDigest });
+  } else if (timingSafeEqual(held.pinDigest, pinDigest)) {
+    held.holders += 1;
+  } else {
+    throw new HsmError('HSM_LOGIN_FAILED', 'the token is already logged in in this process with a different PIN', 'KMSInternalException');
+  }
+  let done = false;
+  return () => {
+    const current = entry.logins.get(key);
+    if (done || current === undefined) return false;
+    done = true;
+    current.holders -= 1;
+    if (current.holders > 0) return false;
+    entry.logins.delete(key);
+    return true;
+  };
+}
+
+function findSlot(pkcs11: Pkcs11, selector: TokenSelector): Handle {
+  const matches = matchingSlots(pkcs11, selector);
+  if (matches.length === 0) {
+    throw new HsmError('HSM_TOKEN_NOT_FOUND', 'no initialised token matches the configured label/serial', 'KMSInternalException');
+  }
+  if (matches.length > 1) {
+    throw new HsmError('HSM_TOKEN_NOT_FOUND', 'several tokens match the configured label; configure the serial too', 'KMSInternalException');
+  }
+  return matches[0]!;
+}
+
+function matchingSlots(pkcs11: Pkcs11, selector: TokenSelector): Handle[] {
+  if (selector.label === undefined && selector.serial === undefined) {
+    throw new TypeError('a token selector needs a label or a serial');
+  }
+  return tokens(pkcs11)
+    .filter(
+      ({ info }) =>
+        (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0 &&
+        (selector.label === undefined || tokenText(info.label) === selector.label) &&
+        (selector.serial === undefined || tokenText(info.serialNumber) === selector.serial),
+    )
+    .map(({ slot }) => slot);
+}
+
+function freeSlots(pkcs11: Pkcs11): Handle[] {
+  return tokens(pkcs11)
+    .filter(({ info }) => (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0)
+    .map(({ slot }) => slot);
+}
+
+function tokens(pkcs11: Pkcs11): { slot: Handle; info: pkcs11js.TokenInfo }[] {
+  let slots: Handle[];
+  try {
+    slots = pkcs11.C_GetSlotList(true);
+  } catch (err) {
+    throw toHsmError(err, 'C_GetSlotList');
+  }
+  const found: { slot: Handle; info: pkcs11js.TokenInfo }[] = [];
+  for (const slot of slots) {
+    try {
+      found.push({ slot, info: pkcs11.C_GetTokenInfo(slot) });
+    } catch {
+      // A token removed between C_GetSlotList and C_GetTokenInfo is simply not a candidate.
+    }
+  }
+  return found;
+}
+
+/**
+ * A CK_TOKEN_INFO text field as a string: PKCS#11 pads with spaces, but pkcs11js' C_InitToken pads
+ * a short label with NULs, so tokens made by other tools may carry either.
+ */
+export function tokenText(field: string): string {
+  return field.replace(/[\s\0]+$/u, '');
+}
+
+/**
+ * `label` padded with spaces to exactly 32 bytes, as C_InitToken must receive it.
+ * WARNING: pass the padded form to pkcs11js' C_InitToken; unpadded, it pads with NULs and the token
+ * label no longer compares equal in tools that only trim spaces (softhsm2-util, p11tool).
+ */
+export function padTokenLabel(label: string): string {
+  const bytes = Buffer.byteLength(label, 'utf8');
+  if (label.length === 0 || bytes > TOKEN_LABEL_BYTES) {
+    throw new TypeError(`a token label must be 1 to ${TOKEN_LABEL_BYTES} bytes`);
+  }
+  if (tokenText(label) !== label) throw new TypeError('a token label must not end in blanks');
+  return label + ' '.repeat(TOKEN_LABEL_BYTES - bytes);
+}
+
+// Symlinked paths to one library dlopen the same code and share one initialisation; keying the
+// registry by real path keeps the refcount honest.
+function canonicalPath(modulePath: string): string {
+  const absolute = resolve(modulePath);
+  try {
+    return realpathSync(absolute);
+  } catch {
+    return absolute;
+  }
+}

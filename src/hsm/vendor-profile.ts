@@ -1,0 +1,25 @@
+// Vendor quirks as data. A profile says how one kind of device behaves where PKCS#11 leaves room;
+// the JSON files live in hsm-config/profiles/ and the config layer validates them (zod) before
+// they reach the adapter. Nothing here reads files.
+
+export interface VendorProfile {
+  readonly name: string;
+  /** Names the device and its quirks for operators; ignored by the code. */
+  readonly comment?: string;
+  /**
+   * Who makes the AES-GCM IV.
+   * - caller: we draw 12 bytes from the token's RNG (C_GenerateRandom) and pass them in
+   *   (SoftHSM2, and the PKCS#11 v2.40 default).
+   * - hsm: the device ignores the supplied IV and writes its own into the IV buffer, which
+   *   pkcs11js passes by pointer, so we read it back after C_Encrypt (AWS CloudHSM).
+   */
+  readonly ivGeneration: 'caller' | 'hsm';
+  /** Work sessions per token when the deployment does not say (the anchor session is extra). */
+  readonly defaultMaxSessions: number;
+  /** Return values of C_Decrypt that mean "the GCM tag did not verify" on this device. */
+  readonly badTagCkrs: readonly string[];
+  /** How long a caller waits for a free session before HSM_BUSY. */
+  readonly acquireTimeoutMs: number;
+  /** An idle session older than this is checked with C_GetSessionInfo before it is reused. */
+  readonly validateAfterIdleMs: number;
+}

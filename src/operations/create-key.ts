@@ -1,0 +1,91 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { keyArn } from '../domain/arn.js';
+import { KmsError } from '../domain/errors.js';
+import type { KeyRecord } from '../domain/key.js';
+import { defaultKeyPolicy, validateKeyPolicy } from '../domain/key-policy.js';
+import { hsmCall } from './hsm-errors.js';
+import { keyMetadata } from './key-metadata.js';
+import { defineOperation } from './operation.js';
+import { backingKeyRef } from './symmetric-crypto.js';
+import { checkTags } from './tags.js';
+import { str, tagList } from './wire.js';
+
+const KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87', 'ECC_NIST_EDWARDS25519'] as const;
+const CMK_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2'] as const;
+
+export const createKey = defineOperation({
+  name: 'CreateKey',
+  input: z.object({
+    Policy: str(1, 131072).optional(),
+    Description: str(0, 8192).optional(),
+    KeyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT']).optional(),
+    CustomerMasterKeySpec: z.enum(CMK_SPECS).optional(),
+    KeySpec: z.enum(KEY_SPECS).optional(),
+    Origin: z.enum(['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE']).optional(),
+    CustomKeyStoreId: str(1, 64).optional(),
+    BypassPolicyLockoutSafetyCheck: z.boolean().optional(),
+    Tags: tagList.optional(),
+    MultiRegion: z.boolean().optional(),
+    XksKeyId: str(1, 128).optional(),
+  }),
+  async run(_ctx, deps, input) {
+    if (input.KeySpec && input.CustomerMasterKeySpec && input.KeySpec !== input.CustomerMasterKeySpec) {
+      throw new KmsError('ValidationException', 'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.');
+    }
+    const keySpec = input.KeySpec ?? input.CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
+    const keyUsage = input.KeyUsage ?? 'ENCRYPT_DECRYPT';
+    if (keySpec !== 'SYMMETRIC_DEFAULT') {
+      throw new KmsError('UnsupportedOperationException', `KeySpec ${keySpec} is not supported by this keybridge version; only SYMMETRIC_DEFAULT keys can be created.`);
+    }
+    if (keyUsage !== 'ENCRYPT_DECRYPT') {
+      throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT.`);
+    }
+    const origin = input.Origin ?? 'AWS_KMS';
+    if (origin !== 'AWS_KMS') {
+      throw new KmsError('UnsupportedOperationException', `Origin ${origin} is not supported by this keybridge version.`);
+    }
+    if (input.XksKeyId !== undefined) {
+      throw new KmsError('ValidationException', 'XksKeyId is allowed only with Origin EXTERNAL_KEY_STORE.');
+    }
+    if (input.CustomKeyStoreId !== undefined) {
+      throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${input.CustomKeyStoreId} does not exist.`);
+    }
+    if (input.MultiRegion) {
+      throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by keybridge.');
+    }
+    if (input.Policy !== undefined) validateKeyPolicy(input.Policy);
+    const tags = checkTags(input.Tags ?? []);
+
+    const keyId = randomUUID();
+    const arn = keyArn(deps.account, keyId);
+    const key: KeyRecord = {
+      keyId,
+      arn,
+      accountId: deps.account.accountId,
+      region: deps.account.region,
+      createdAt: deps.clock.now(),
+      description: input.Description ?? '',
+      keyUsage: 'ENCRYPT_DECRYPT',
+      keySpec: 'SYMMETRIC_DEFAULT',
+      origin: 'AWS_KMS',
+      state: 'Enabled',
+      deletionDate: null,
+      pendingWindowDays: null,
+      policy: input.Policy ?? defaultKeyPolicy(deps.account),
+      backingKeyId: randomBytes(32).toString('hex'),
+    };
+    // Durability order: the HSM object first, then the metadata. A crash in between leaves an
+    // HSM object no client can reach; start-up reconciliation reports it and never uses it.
+    await hsmCall(() => deps.hsm.generateSymmetricKey(backingKeyRef(key)));
+    try {
+      await deps.store.createKey(key, tags);
+    } catch (err) {
+      await deps.hsm.destroySymmetricKey(backingKeyRef(key)).catch((cleanupErr: unknown) => {
+        deps.logger.error({ err: cleanupErr, keyId }, 'could not remove the backing key of a key whose metadata failed to save');
+      });
+      throw err;
+    }
+    return { KeyMetadata: keyMetadata(key) };
+  },
+});

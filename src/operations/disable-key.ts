@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { assertNotPendingDeletion } from '../domain/key.js';
+import { resolveKeyById } from './key-access.js';
+import { defineOperation } from './operation.js';
+import { keyIdMember } from './wire.js';
+
+export const disableKey = defineOperation({
+  name: 'DisableKey',
+  input: z.object({ KeyId: keyIdMember }),
+  async run(_ctx, deps, input) {
+    const key = await resolveKeyById(deps, input.KeyId);
+    assertNotPendingDeletion(key);
+    if (key.state !== 'Disabled') await deps.store.updateKey(key.keyId, { state: 'Disabled' });
+    return undefined;
+  },
+});

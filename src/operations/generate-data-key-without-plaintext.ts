@@ -1,0 +1,12 @@
+import { dataKeyInput, makeDataKey } from './generate-data-key.js';
+import { defineOperation } from './operation.js';
+
+export const generateDataKeyWithoutPlaintext = defineOperation({
+  name: 'GenerateDataKeyWithoutPlaintext',
+  input: dataKeyInput.omit({ Recipient: true }),
+  async run(_ctx, deps, input) {
+    const { key, plaintext, ciphertext } = await makeDataKey(deps, input);
+    plaintext.fill(0);
+    return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, KeyMaterialId: key.backingKeyId };
+  },
+});

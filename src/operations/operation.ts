@@ -1,0 +1,41 @@
+// The shape every KMS operation has: a wire schema and a `run` function. registry.ts lists them.
+
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Account } from '../domain/arn.js';
+import type { Clock } from '../ports/clock.js';
+import type { Hsm } from '../ports/hsm.js';
+import type { Principal } from '../ports/principals.js';
+import type { MetadataStore } from '../ports/store.js';
+
+/** What an operation may use. Built once by compose.ts; never holds per-request state. */
+export interface OperationDeps {
+  readonly account: Account;
+  readonly store: MetadataStore;
+  /** The default key store's HSM. */
+  readonly hsm: Hsm;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Per-request facts, established by the HTTP layer after SigV4 verification. */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly principal: Principal;
+  readonly sourceIp: string;
+  readonly userAgent: string;
+}
+
+export interface Operation<Schema extends z.ZodType = z.ZodType, Output = unknown> {
+  /** The name after `TrentService.` in X-Amz-Target. */
+  readonly name: string;
+  /** The request body's schema, PascalCase members exactly as AWS names them. */
+  readonly input: Schema;
+  /** Resolves the response body, or undefined for operations whose response is empty. */
+  run(ctx: RequestContext, deps: OperationDeps, input: z.output<Schema>): Promise<Output | undefined>;
+}
+
+/** Keeps each operation file's types precise while the registry holds them as one list. */
+export function defineOperation<Schema extends z.ZodType, Output>(op: Operation<Schema, Output>): Operation<Schema, Output> {
+  return op;
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { assertNotPendingDeletion } from '../domain/key.js';
+import { validateKeyPolicy } from '../domain/key-policy.js';
+import { checkPolicyName, policyNameMember } from './get-key-policy.js';
+import { resolveKeyById } from './key-access.js';
+import { defineOperation } from './operation.js';
+import { keyIdMember, str } from './wire.js';
+
+export const putKeyPolicy = defineOperation({
+  name: 'PutKeyPolicy',
+  input: z.object({
+    KeyId: keyIdMember,
+    PolicyName: policyNameMember.optional(),
+    Policy: str(1, 131072),
+    BypassPolicyLockoutSafetyCheck: z.boolean().optional(),
+  }),
+  async run(_ctx, deps, input) {
+    const key = await resolveKeyById(deps, input.KeyId);
+    checkPolicyName(input.PolicyName);
+    assertNotPendingDeletion(key);
+    validateKeyPolicy(input.Policy);
+    await deps.store.updateKey(key.keyId, { policy: input.Policy });
+    return undefined;
+  },
+});

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { KmsError } from '../domain/errors.js';
+import { assertUsableForCrypto } from '../domain/key.js';
+import { checkAlgorithm, encryptionAlgorithm } from './encryption-algorithm.js';
+import { resolveKey } from './key-access.js';
+import { defineOperation } from './operation.js';
+import { dryRunSucceeded, keyForBlob, open, seal } from './symmetric-crypto.js';
+import { blob, dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
+
+export const reEncrypt = defineOperation({
+  name: 'ReEncrypt',
+  input: z.object({
+    CiphertextBlob: blob(1, 6144).optional(),
+    SourceEncryptionContext: encryptionContext.optional(),
+    SourceKeyId: keyIdMember.optional(),
+    DestinationKeyId: keyIdMember,
+    DestinationEncryptionContext: encryptionContext.optional(),
+    SourceEncryptionAlgorithm: encryptionAlgorithm.optional(),
+    DestinationEncryptionAlgorithm: encryptionAlgorithm.optional(),
+    GrantTokens: grantTokens.optional(),
+    DryRun: dryRun.optional(),
+    DryRunModifiers: z.array(z.enum(['IGNORE_CIPHERTEXT'])).optional(),
+  }),
+  async run(_ctx, deps, input) {
+    if (input.CiphertextBlob === undefined) {
+      throw new KmsError('ValidationException', "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
+    }
+    const request = { blob: input.CiphertextBlob, context: input.SourceEncryptionContext, contextMember: 'SourceEncryptionContext', keyIdText: input.SourceKeyId };
+    const source = await keyForBlob(deps, request);
+    const sourceAlgorithm = checkAlgorithm(source, input.SourceEncryptionAlgorithm);
+    const destination = await resolveKey(deps, input.DestinationKeyId);
+    assertUsableForCrypto(destination);
+    const destinationAlgorithm = checkAlgorithm(destination, input.DestinationEncryptionAlgorithm);
+    if (input.DryRun) throw dryRunSucceeded();
+    const plaintext = await open(deps, source, request);
+    try {
+      const ciphertext = await seal(deps, destination, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext');
+      return {
+        CiphertextBlob: ciphertext.toString('base64'),
+        SourceKeyId: source.arn,
+        KeyId: destination.arn,
+        SourceEncryptionAlgorithm: sourceAlgorithm,
+        DestinationEncryptionAlgorithm: destinationAlgorithm,
+        SourceKeyMaterialId: source.backingKeyId,
+        DestinationKeyMaterialId: destination.backingKeyId,
+      };
+    } finally {
+      plaintext.fill(0);
+    }
+  },
+});

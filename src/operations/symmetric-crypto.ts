@@ -1,0 +1,65 @@
+// The two halves every symmetric operation is made of: seal plaintext under a KMS key into a
+// CiphertextBlob, and open a blob. Both run the AES-GCM inside the HSM; here we only build the
+// AAD and the blob around it.
+
+import { assembleBlob, encodeAadPrefix, invalidCiphertext, parseBlob } from '../domain/ciphertext-blob.js';
+import { canonicalEncryptionContext, type EncryptionContext } from '../domain/encryption-context.js';
+import { KmsError } from '../domain/errors.js';
+import { assertUsableForCrypto, type KeyRecord } from '../domain/key.js';
+import type { BackingKeyRef } from '../ports/hsm.js';
+import { hsmCall } from './hsm-errors.js';
+import { resolveKey } from './key-access.js';
+import type { OperationDeps } from './operation.js';
+
+export function backingKeyRef(key: KeyRecord): BackingKeyRef {
+  return { id: key.backingKeyId, label: key.arn };
+}
+
+/** Encrypts under `key` (which the caller has checked is usable) and returns the blob. */
+export async function seal(deps: OperationDeps, key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined, contextMember = 'EncryptionContext'): Promise<Buffer> {
+  const aadPrefix = encodeAadPrefix(key.keyId, key.backingKeyId);
+  const aad = Buffer.concat([aadPrefix, canonicalEncryptionContext(context, contextMember)]);
+  const { iv, ciphertext, tag } = await hsmCall(() => deps.hsm.encrypt(backingKeyRef(key), plaintext, aad));
+  return assembleBlob(aadPrefix, iv, ciphertext, tag);
+}
+
+export interface OpenRequest {
+  readonly blob: Buffer;
+  readonly context: EncryptionContext | undefined;
+  readonly contextMember: string;
+  /** The KeyId the client named, if any: it must be the key that made the blob. */
+  readonly keyIdText: string | undefined;
+}
+
+/**
+ * Finds the key a blob was made with and checks it may decrypt, without touching the HSM.
+ * NotFoundException if the named KeyId does not exist; InvalidCiphertextException if the blob is
+ * malformed or names no existing key; IncorrectKeyException if another existing key made it.
+ */
+export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Promise<KeyRecord> {
+  const named = request.keyIdText === undefined ? undefined : await resolveKey(deps, request.keyIdText);
+  const parsed = parseBlob(request.blob);
+  const key = await deps.store.getKey(parsed.keyId);
+  // A blob naming no key we hold is damaged (or foreign): InvalidCiphertext even when KeyId was
+  // given, so that a flipped bit in the key-id field reads as corruption, not as the wrong key.
+  if (!key) throw invalidCiphertext();
+  if (named && named.keyId !== key.keyId) throw incorrectKey();
+  assertUsableForCrypto(key);
+  return key;
+}
+
+/** Decrypts a blob made by `key` (from keyForBlob) inside the HSM. */
+export async function open(deps: OperationDeps, key: KeyRecord, request: OpenRequest): Promise<Buffer> {
+  const parsed = parseBlob(request.blob);
+  if (parsed.backingKeyId !== key.backingKeyId) throw invalidCiphertext();
+  const aad = Buffer.concat([parsed.aadPrefix, canonicalEncryptionContext(request.context, request.contextMember)]);
+  return hsmCall(() => deps.hsm.decrypt(backingKeyRef(key), parsed.iv, parsed.ciphertext, parsed.tag, aad));
+}
+
+function incorrectKey(): KmsError {
+  return new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
+}
+
+export function dryRunSucceeded(): KmsError {
+  return new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+}

@@ -1,0 +1,56 @@
+// Destroys keys whose deletion window has passed: first the HSM object, then the metadata, so a
+// crash between the two leaves metadata whose next sweep finds the object already gone and
+// finishes the job. Runs on a timer; tests call `sweepOnce` after moving their clock forward.
+
+import type { Logger } from 'pino';
+import type { Clock } from '../ports/clock.js';
+import type { Hsm } from '../ports/hsm.js';
+import type { MetadataStore } from '../ports/store.js';
+
+export interface SweeperDeps {
+  readonly store: MetadataStore;
+  readonly hsm: Hsm;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Deletes every due key; returns the ids deleted. A failure on one key does not stop the rest. */
+export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const key of await deps.store.keysDueForDeletion(deps.clock.now())) {
+    try {
+      const existed = await deps.hsm.destroySymmetricKey({ id: key.backingKeyId, label: key.arn });
+      await deps.store.deleteKey(key.keyId);
+      deleted.push(key.keyId);
+      deps.logger.info({ keyId: key.keyId, backingKeyDestroyed: existed }, 'key deleted at the end of its waiting period');
+    } catch (err) {
+      deps.logger.error({ err, keyId: key.keyId }, 'could not delete a key whose waiting period has passed; will retry');
+    }
+  }
+  return deleted;
+}
+
+export interface Sweeper {
+  /** Runs one sweep now (waiting for one already running). */
+  sweepOnce(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export function startSweeper(deps: SweeperDeps, intervalMs: number): Sweeper {
+  let running: Promise<string[]> | undefined;
+  const run = (): Promise<string[]> => {
+    running ??= sweepOnce(deps).finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void run(), intervalMs);
+  timer.unref();
+  return {
+    sweepOnce: run,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

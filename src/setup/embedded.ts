@@ -1,0 +1,88 @@
+// The embedded default: everything `npm start` needs, created once under the data directory and
+// reused on every later start. Nothing here is ever re-initialised or overwritten.
+//
+//   <dataDir>/softhsm2.conf      SoftHSM2 configuration pointing at <dataDir>/tokens
+//   <dataDir>/tokens/            the token (SoftHSM2 keeps private objects encrypted under the PIN)
+//   <dataDir>/pins/user.pin      the token's user PIN, mode 0600
+//   <dataDir>/pins/so.pin        the token's security-officer PIN, mode 0600
+//   <dataDir>/credentials        AWS shared-credentials file, profile `keybridge`, mode 0600
+//   <dataDir>/keybridge.db       the SQLite metadata store (created by the store)
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { generateAccessKey, readCredentialsFile, writeCredentialsProfile } from '../auth/credentials-file.js';
+import type { Config, TokenConfig } from '../config/schema.js';
+import { readSecret } from '../config/secrets.js';
+import { initializeToken, tokenExists } from '../hsm/token-init.js';
+
+export const EMBEDDED_TOKEN_LABEL = 'keybridge';
+
+export interface EmbeddedSetup {
+  readonly defaultKeyStore: TokenConfig;
+  /** What this start created (false = reused from an earlier start). */
+  readonly created: { readonly token: boolean; readonly credentials: boolean };
+}
+
+/**
+ * Prepares the data directory. Must run before any PKCS#11 module is loaded in this process,
+ * because SoftHSM2 reads SOFTHSM2_CONF when it is initialised.
+ */
+export async function prepareEmbedded(config: Readonly<Config>, logger: Logger): Promise<EmbeddedSetup> {
+  const dir = config.dataDir;
+  const pinsDir = join(dir, 'pins');
+  const tokensDir = join(dir, 'tokens');
+  for (const d of [dir, pinsDir, tokensDir]) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
+  chmodSync(pinsDir, 0o700);
+
+  const softhsmConf = join(dir, 'softhsm2.conf');
+  if (!existsSync(softhsmConf)) {
+    writeFileSync(
+      softhsmConf,
+      `# Written by keybridge for the embedded default token.\ndirectories.tokendir = ${tokensDir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+      { mode: 0o600 },
+    );
+  }
+  // WARNING: SoftHSM2 reads this when the library is initialised; set it before anything loads it.
+  process.env.SOFTHSM2_CONF = softhsmConf;
+
+  const userPin = { file: join(pinsDir, 'user.pin') };
+  const soPin = { file: join(pinsDir, 'so.pin') };
+  const modulePath = config.softhsmModule;
+  let tokenCreated = false;
+  if (!(await tokenExists({ modulePath, label: EMBEDDED_TOKEN_LABEL }))) {
+    if (existsSync(userPin.file) !== existsSync(soPin.file)) {
+      throw new Error(`the embedded token's PIN files in ${pinsDir} are incomplete; refusing to guess`);
+    }
+    writePinIfAbsent(userPin.file);
+    writePinIfAbsent(soPin.file);
+    await initializeToken({ modulePath, label: EMBEDDED_TOKEN_LABEL, soPin: readSecret(soPin), userPin: readSecret(userPin) });
+    tokenCreated = true;
+    logger.info({ tokenLabel: EMBEDDED_TOKEN_LABEL, tokensDir }, 'initialised the embedded SoftHSM2 token');
+  } else if (!existsSync(userPin.file)) {
+    throw new Error(`the embedded token exists but its user PIN file ${userPin.file} is missing`);
+  }
+
+  let credentialsCreated = false;
+  const credentialsFile = config.credentialsFile!;
+  const profiles = existsSync(credentialsFile) ? readCredentialsFile(credentialsFile) : new Map();
+  if (!profiles.has(config.credentialsProfile)) {
+    writeCredentialsProfile(credentialsFile, config.credentialsProfile, generateAccessKey());
+    credentialsCreated = true;
+    logger.info({ credentialsFile, profile: config.credentialsProfile }, 'wrote operator credentials');
+  }
+
+  return {
+    defaultKeyStore: { module: modulePath, tokenLabel: EMBEDDED_TOKEN_LABEL, userPin, profile: 'softhsm2' },
+    created: { token: tokenCreated, credentials: credentialsCreated },
+  };
+}
+
+function writePinIfAbsent(path: string): void {
+  if (existsSync(path)) return;
+  // 24 random bytes as base64url: 32 characters, within every token's PIN length limits.
+  writeFileSync(path, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+}

@@ -1,0 +1,128 @@
+// Schema migrations for the SQLite metadata store, applied by SqliteStore.open.
+//
+// Each migration has a number and runs once; applied numbers are recorded in `schema_migrations`
+// in the same transaction as the migration itself, so a crash leaves either all of a migration
+// or none of it. The whole run takes the write lock up front (BEGIN IMMEDIATE), so two processes
+// opening the same file cannot both apply migration N.
+//
+// WARNING: never edit or renumber a migration that has shipped; add a new one. A database whose
+// highest applied number is unknown to this build was written by a newer keybridge and is refused
+// rather than silently used with a schema we do not understand.
+//
+// WARNING: `PRAGMA foreign_keys` cannot change inside a transaction. A future migration that
+// rebuilds a table (the SQLite way to alter constraints) must follow the "12-step" procedure
+// and cannot rely on switching foreign keys off here.
+
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+// Column types are STRICT so a wrong-typed bind fails loudly instead of being stored as text.
+// Timestamps are epoch milliseconds (INTEGER, exact up to 2^53 in JS).
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'keys, aliases, tags',
+    sql: `
+      CREATE TABLE keys (
+        key_id              TEXT    NOT NULL PRIMARY KEY,
+        arn                 TEXT    NOT NULL,
+        account_id          TEXT    NOT NULL,
+        region              TEXT    NOT NULL,
+        created_at          INTEGER NOT NULL,
+        description         TEXT    NOT NULL,
+        key_usage           TEXT    NOT NULL,
+        key_spec            TEXT    NOT NULL,
+        origin              TEXT    NOT NULL,
+        state               TEXT    NOT NULL,
+        deletion_date       INTEGER,
+        pending_window_days INTEGER,
+        policy              TEXT    NOT NULL,
+        -- Unique: two key records naming one HSM object would let deleting one destroy the
+        -- other's material.
+        backing_key_id      TEXT    NOT NULL UNIQUE
+      ) STRICT;
+
+      -- Serves the deletion sweeper without scanning every key.
+      CREATE INDEX keys_pending_deletion ON keys (deletion_date)
+        WHERE state = 'PendingDeletion';
+
+      CREATE TABLE aliases (
+        alias_name TEXT    NOT NULL PRIMARY KEY,
+        key_id     TEXT    NOT NULL REFERENCES keys (key_id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Serves listAliases/countAliases by key and the cascade on key deletion.
+      CREATE INDEX aliases_key_id ON aliases (key_id, alias_name);
+
+      CREATE TABLE tags (
+        key_id    TEXT NOT NULL REFERENCES keys (key_id) ON DELETE CASCADE,
+        tag_key   TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (key_id, tag_key)
+      ) STRICT;
+    `,
+  },
+];
+
+const CREATE_LEDGER = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+  ) STRICT
+`;
+
+/**
+ * Applies every migration in `migrations` not yet recorded, in order, in one immediate
+ * transaction. Returns the versions it applied (empty when the schema was already current).
+ * Throws when the database records a version this build does not know.
+ */
+export function applyMigrations(
+  db: Database.Database,
+  migrations: readonly Migration[] = MIGRATIONS,
+  now: () => number = Date.now,
+): number[] {
+  assertWellFormed(migrations);
+  const run = db.transaction((): number[] => {
+    db.exec(CREATE_LEDGER);
+    const applied = new Set(
+      db.prepare<[], number>('SELECT version FROM schema_migrations').pluck().all(),
+    );
+    const known = new Set(migrations.map((m) => m.version));
+    const unknown = [...applied].filter((v) => !known.has(v));
+    if (unknown.length > 0) {
+      throw new Error(
+        `database has schema migration(s) ${unknown.join(', ')} unknown to this build; ` +
+          'it was written by a newer keybridge',
+      );
+    }
+    const record = db.prepare<[number, string, number]>(
+      'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+    );
+    const done: number[] = [];
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, now());
+      done.push(m.version);
+    }
+    return done;
+  });
+  return run.immediate();
+}
+
+/** Versions must be 1, 2, 3... in order: a gap or a duplicate is a merge mistake. */
+function assertWellFormed(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(`migration #${i} has version ${m.version}; expected ${i + 1}`);
+    }
+  });
+}

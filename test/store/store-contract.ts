@@ -1,0 +1,543 @@
+// The behaviour every MetadataStore adapter must show. Run it from an adapter's test file:
+//
+//   runStoreContract('sqlite', async () => ({ store, reopen, cleanup }));
+//
+// The factory is called once per test and must return an empty store. `reopen`, when given, opens
+// a new store on the same data; the suite calls it only after closing `store`, and closes what it
+// returns. `cleanup` runs last (after the suite has closed every store) and removes the data.
+//
+// Ordering is pinned to code-unit order (JavaScript's default sort), i.e. byte order for ASCII:
+// a PostgreSQL adapter needs COLLATE "C" on the ordered columns to pass.
+
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { describe, test } from 'node:test';
+import type { KeyRecord } from '../../src/domain/key.js';
+import { StoreError, type AliasRecord, type MetadataStore, type StoreErrorCode, type Tag } from '../../src/ports/store.js';
+
+export interface StoreHarness {
+  readonly store: MetadataStore;
+  readonly reopen?: () => Promise<MetadataStore>;
+  readonly cleanup: () => Promise<void>;
+}
+
+export type StoreFactory = () => Promise<StoreHarness>;
+
+const T0 = Date.UTC(2025, 0, 1);
+const DAY = 24 * 60 * 60 * 1000;
+
+export function makeKey(overrides: Partial<KeyRecord> = {}): KeyRecord {
+  const keyId = overrides.keyId ?? randomUUID();
+  return {
+    keyId,
+    arn: `arn:aws:kms:eu-west-1:111122223333:key/${keyId}`,
+    accountId: '111122223333',
+    region: 'eu-west-1',
+    createdAt: T0,
+    description: 'a test key',
+    keyUsage: 'ENCRYPT_DECRYPT',
+    keySpec: 'SYMMETRIC_DEFAULT',
+    origin: 'AWS_KMS',
+    state: 'Enabled',
+    deletionDate: null,
+    pendingWindowDays: null,
+    policy: '{"Version":"2012-10-17","Statement":[]}',
+    backingKeyId: randomBytes(32).toString('hex'),
+    ...overrides,
+  };
+}
+
+function alias(aliasName: string, keyId: string, at = T0): AliasRecord {
+  return { aliasName, keyId, createdAt: at, updatedAt: at };
+}
+
+export async function assertStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof StoreError, `expected a StoreError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  });
+}
+
+/** Reads every page of a cursor-paged listing, checking that no page exceeds `limit`. */
+async function pages<T>(
+  limit: number,
+  fetch: (after: string | undefined) => Promise<T[]>,
+  cursorOf: (item: T) => string,
+): Promise<T[][]> {
+  const out: T[][] = [];
+  let after: string | undefined;
+  // Bounded, so an adapter whose cursor is inclusive fails here instead of looping forever.
+  for (let i = 0; i < 100; i++) {
+    const page = await fetch(after);
+    assert.ok(page.length <= limit, `page of ${page.length} exceeds limit ${limit}`);
+    if (page.length === 0) return out;
+    out.push(page);
+    const last = page.at(-1);
+    assert.ok(last !== undefined);
+    after = cursorOf(last);
+  }
+  assert.fail('cursor paging did not terminate');
+}
+
+export function runStoreContract(name: string, factory: StoreFactory): void {
+  /** Gives each test a fresh store and releases everything whatever the test does. */
+  async function withStore(fn: (store: MetadataStore, harness: StoreHarness) => Promise<void>): Promise<void> {
+    const harness = await factory();
+    try {
+      await fn(harness.store, harness);
+    } finally {
+      await harness.store.close();
+      await harness.cleanup();
+    }
+  }
+
+  describe(`MetadataStore contract: ${name}`, () => {
+    describe('keys', () => {
+      test('createKey then getKey returns the same record; unknown ids give undefined', () =>
+        withStore(async (store) => {
+          const key = makeKey({ description: 'ünïcødé\nand "quotes"', policy: '{\n  "a": "ß"\n}' });
+          await store.createKey(key, []);
+          assert.deepEqual(await store.getKey(key.keyId), key);
+          assert.equal(await store.getKey(randomUUID()), undefined);
+        }));
+
+      test('createKey stores the tags in the same call', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, [
+            { key: 'b', value: '2' },
+            { key: 'a', value: '1' },
+          ]);
+          assert.deepEqual(await store.listTags(key.keyId, undefined, 10), [
+            { key: 'a', value: '1' },
+            { key: 'b', value: '2' },
+          ]);
+        }));
+
+      test('a duplicate key id is CONFLICT and changes nothing, tags included', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, [{ key: 'k', value: 'original' }]);
+          const again = makeKey({ keyId: key.keyId, description: 'other' });
+          await assertStoreError(
+            store.createKey(again, [
+              { key: 'k', value: 'changed' },
+              { key: 'new', value: 'x' },
+            ]),
+            'CONFLICT',
+          );
+          assert.deepEqual(await store.getKey(key.keyId), key);
+          assert.deepEqual(await store.listTags(key.keyId, undefined, 10), [{ key: 'k', value: 'original' }]);
+        }));
+
+      test('a backing key id shared with another key is CONFLICT', () =>
+        withStore(async (store) => {
+          const first = makeKey();
+          await store.createKey(first, []);
+          const second = makeKey({ backingKeyId: first.backingKeyId });
+          await assertStoreError(store.createKey(second, []), 'CONFLICT');
+          assert.equal(await store.getKey(second.keyId), undefined);
+        }));
+
+      test('listKeys orders by key id and pages strictly after the cursor', () =>
+        withStore(async (store) => {
+          const keys = Array.from({ length: 7 }, () => makeKey());
+          for (const k of keys) await store.createKey(k, []);
+          const sortedIds = keys.map((k) => k.keyId).sort();
+
+          const all = await store.listKeys(undefined, 100);
+          assert.deepEqual(
+            all.map((k) => k.keyId),
+            sortedIds,
+          );
+
+          const paged = await pages(3, (after) => store.listKeys(after, 3), (k) => k.keyId);
+          assert.deepEqual(
+            paged.map((p) => p.length),
+            [3, 3, 1],
+          );
+          assert.deepEqual(
+            paged.flat().map((k) => k.keyId),
+            sortedIds,
+          );
+
+          // The cursor need not name an existing key.
+          const middle = sortedIds[3];
+          assert.ok(middle !== undefined);
+          const cursor = `${middle.slice(0, -1)}${middle.endsWith('0') ? '/' : '0'}`;
+          const after = await store.listKeys(cursor, 100);
+          assert.deepEqual(
+            after.map((k) => k.keyId),
+            sortedIds.filter((id) => id > cursor),
+          );
+          assert.deepEqual(await store.listKeys(sortedIds.at(-1), 10), []);
+        }));
+
+      test('updateKey applies only the given fields and returns the stored record', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, []);
+
+          const pending = await store.updateKey(key.keyId, {
+            state: 'PendingDeletion',
+            deletionDate: T0 + 7 * DAY,
+            pendingWindowDays: 7,
+          });
+          const expected: KeyRecord = {
+            ...key,
+            state: 'PendingDeletion',
+            deletionDate: T0 + 7 * DAY,
+            pendingWindowDays: 7,
+          };
+          assert.deepEqual(pending, expected);
+          assert.deepEqual(await store.getKey(key.keyId), expected);
+
+          // Explicit undefined means "not given"; null clears.
+          const restored = await store.updateKey(key.keyId, {
+            state: 'Enabled',
+            deletionDate: null,
+            pendingWindowDays: null,
+            description: undefined,
+          });
+          assert.deepEqual(restored, key);
+
+          const described = await store.updateKey(key.keyId, { description: '', policy: '{}' });
+          assert.deepEqual(described, { ...key, description: '', policy: '{}' });
+          assert.deepEqual(await store.updateKey(key.keyId, {}), described);
+          assert.deepEqual(await store.getKey(key.keyId), described);
+        }));
+
+      test('updateKey on an unknown key is NOT_FOUND', () =>
+        withStore(async (store) => {
+          await assertStoreError(store.updateKey(randomUUID(), { state: 'Disabled' }), 'NOT_FOUND');
+        }));
+
+      test('deleteKey removes the key with its aliases and tags, and nothing else', () =>
+        withStore(async (store) => {
+          const doomed = makeKey();
+          const kept = makeKey();
+          await store.createKey(doomed, [{ key: 't', value: 'doomed' }]);
+          await store.createKey(kept, [{ key: 't', value: 'kept' }]);
+          await store.createAlias(alias('alias/doomed-1', doomed.keyId));
+          await store.createAlias(alias('alias/doomed-2', doomed.keyId));
+          await store.createAlias(alias('alias/kept', kept.keyId));
+
+          await store.deleteKey(doomed.keyId);
+
+          assert.equal(await store.getKey(doomed.keyId), undefined);
+          assert.equal(await store.getAlias('alias/doomed-1'), undefined);
+          assert.equal(await store.getAlias('alias/doomed-2'), undefined);
+          assert.equal(await store.countAliases(doomed.keyId), 0);
+          assert.deepEqual(await store.listTags(doomed.keyId, undefined, 10), []);
+
+          assert.deepEqual(await store.getKey(kept.keyId), kept);
+          assert.deepEqual(await store.getAlias('alias/kept'), alias('alias/kept', kept.keyId));
+          assert.deepEqual(await store.listTags(kept.keyId, undefined, 10), [{ key: 't', value: 'kept' }]);
+          assert.deepEqual(await store.allBackingKeyIds(), [
+            { keyId: kept.keyId, backingKeyId: kept.backingKeyId },
+          ]);
+
+          // The id can be reused once the old key is gone.
+          await store.createKey(makeKey({ keyId: doomed.keyId }), []);
+        }));
+
+      test('deleteKey of an unknown key resolves', () =>
+        withStore(async (store) => {
+          await store.deleteKey(randomUUID());
+        }));
+
+      test('keysDueForDeletion returns PendingDeletion keys due at or before now', () =>
+        withStore(async (store) => {
+          const now = T0 + 30 * DAY;
+          const pending = (deletionDate: number): KeyRecord =>
+            makeKey({ state: 'PendingDeletion', deletionDate, pendingWindowDays: 7 });
+          const overdue = pending(now - DAY);
+          const exactlyNow = pending(now);
+          const notYet = pending(now + 1);
+          const enabled = makeKey();
+          // A disabled key with a stale date must not be swept: only the state decides.
+          const disabled = makeKey({ state: 'Disabled', deletionDate: now - DAY });
+          for (const k of [overdue, exactlyNow, notYet, enabled, disabled]) await store.createKey(k, []);
+
+          const due = await store.keysDueForDeletion(now);
+          const byId = (a: KeyRecord, b: KeyRecord): number => (a.keyId < b.keyId ? -1 : 1);
+          assert.deepEqual([...due].sort(byId), [overdue, exactlyNow].sort(byId));
+          assert.deepEqual(await store.keysDueForDeletion(now - 2 * DAY), []);
+
+          // Cancelling deletion takes a key out of the sweep.
+          await store.updateKey(overdue.keyId, { state: 'Disabled', deletionDate: null, pendingWindowDays: null });
+          assert.deepEqual(
+            (await store.keysDueForDeletion(now)).map((k) => k.keyId),
+            [exactlyNow.keyId],
+          );
+        }));
+
+      test('allBackingKeyIds lists every key with its backing key id', () =>
+        withStore(async (store) => {
+          assert.deepEqual(await store.allBackingKeyIds(), []);
+          const keys = [makeKey(), makeKey({ state: 'Disabled' }), makeKey({ state: 'PendingDeletion', deletionDate: T0, pendingWindowDays: 7 })];
+          for (const k of keys) await store.createKey(k, []);
+          const got = await store.allBackingKeyIds();
+          const expected = keys.map((k) => ({ keyId: k.keyId, backingKeyId: k.backingKeyId }));
+          const byId = (a: { keyId: string }, b: { keyId: string }): number => (a.keyId < b.keyId ? -1 : 1);
+          assert.deepEqual([...got].sort(byId), expected.sort(byId));
+        }));
+    });
+
+    describe('aliases', () => {
+      test('create, get, update, delete', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          const b = makeKey();
+          await store.createKey(a, []);
+          await store.createKey(b, []);
+
+          await store.createAlias(alias('alias/app', a.keyId, T0));
+          assert.deepEqual(await store.getAlias('alias/app'), alias('alias/app', a.keyId, T0));
+          assert.equal(await store.getAlias('alias/none'), undefined);
+
+          await store.updateAlias('alias/app', b.keyId, T0 + 1000);
+          assert.deepEqual(await store.getAlias('alias/app'), {
+            aliasName: 'alias/app',
+            keyId: b.keyId,
+            createdAt: T0,
+            updatedAt: T0 + 1000,
+          });
+
+          assert.equal(await store.deleteAlias('alias/app'), true);
+          assert.equal(await store.getAlias('alias/app'), undefined);
+          assert.equal(await store.deleteAlias('alias/app'), false);
+          // Deleting an alias leaves its key alone.
+          assert.deepEqual(await store.getKey(b.keyId), b);
+        }));
+
+      test('a duplicate alias name is CONFLICT and keeps the original target', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          const b = makeKey();
+          await store.createKey(a, []);
+          await store.createKey(b, []);
+          await store.createAlias(alias('alias/app', a.keyId));
+          await assertStoreError(store.createAlias(alias('alias/app', b.keyId, T0 + 5)), 'CONFLICT');
+          assert.deepEqual(await store.getAlias('alias/app'), alias('alias/app', a.keyId));
+        }));
+
+      test('updateAlias of an unknown alias is NOT_FOUND', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          await store.createKey(a, []);
+          await assertStoreError(store.updateAlias('alias/none', a.keyId, T0), 'NOT_FOUND');
+          assert.equal(await store.getAlias('alias/none'), undefined);
+        }));
+
+      // The port leaves this open; callers check the key first, so this only happens when the key
+      // was deleted in between, and NOT_FOUND (NotFoundException) is the truthful answer.
+      test('pointing an alias at a key that does not exist is NOT_FOUND', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          await store.createKey(a, []);
+          await store.createAlias(alias('alias/app', a.keyId));
+          await assertStoreError(store.createAlias(alias('alias/ghost', randomUUID())), 'NOT_FOUND');
+          await assertStoreError(store.updateAlias('alias/app', randomUUID(), T0 + 1), 'NOT_FOUND');
+          assert.equal(await store.getAlias('alias/ghost'), undefined);
+          assert.deepEqual(await store.getAlias('alias/app'), alias('alias/app', a.keyId));
+        }));
+
+      test('listAliases orders by name, filters by key and pages strictly after the cursor', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          const b = makeKey();
+          await store.createKey(a, []);
+          await store.createKey(b, []);
+          // Mixed case and punctuation, so a locale-aware collation would order them differently.
+          const ofA = ['alias/Zeta', 'alias/alpha', 'alias/a-b', 'alias/a_b', 'alias/B'];
+          const ofB = ['alias/beta', 'alias/Alpha', 'alias/aB'];
+          for (const n of ofA) await store.createAlias(alias(n, a.keyId));
+          for (const n of ofB) await store.createAlias(alias(n, b.keyId));
+          const all = [...ofA, ...ofB].sort();
+
+          const names = (rs: AliasRecord[]): string[] => rs.map((r) => r.aliasName);
+          assert.deepEqual(names(await store.listAliases({ limit: 100 })), all);
+          assert.deepEqual(names(await store.listAliases({ keyId: a.keyId, limit: 100 })), [...ofA].sort());
+          assert.deepEqual(names(await store.listAliases({ keyId: b.keyId, limit: 100 })), [...ofB].sort());
+          assert.deepEqual(await store.listAliases({ keyId: randomUUID(), limit: 100 }), []);
+
+          const everyPage = await pages(
+            3,
+            (after) => store.listAliases({ afterAliasName: after, limit: 3 }),
+            (r) => r.aliasName,
+          );
+          assert.deepEqual(names(everyPage.flat()), all);
+          assert.deepEqual(
+            everyPage.map((p) => p.length),
+            [3, 3, 2],
+          );
+
+          const pagesOfA = await pages(
+            2,
+            (after) => store.listAliases({ keyId: a.keyId, afterAliasName: after, limit: 2 }),
+            (r) => r.aliasName,
+          );
+          assert.deepEqual(names(pagesOfA.flat()), [...ofA].sort());
+          for (const r of pagesOfA.flat()) assert.deepEqual(r, alias(r.aliasName, a.keyId));
+        }));
+
+      test('countAliases counts the aliases of one key', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          const b = makeKey();
+          await store.createKey(a, []);
+          await store.createKey(b, []);
+          assert.equal(await store.countAliases(a.keyId), 0);
+          await store.createAlias(alias('alias/one', a.keyId));
+          await store.createAlias(alias('alias/two', a.keyId));
+          await store.createAlias(alias('alias/three', b.keyId));
+          assert.equal(await store.countAliases(a.keyId), 2);
+          assert.equal(await store.countAliases(b.keyId), 1);
+          await store.updateAlias('alias/two', b.keyId, T0 + 1);
+          assert.equal(await store.countAliases(a.keyId), 1);
+          assert.equal(await store.countAliases(b.keyId), 2);
+          assert.equal(await store.countAliases(randomUUID()), 0);
+        }));
+    });
+
+    describe('tags', () => {
+      test('putTags inserts new tags and overwrites the value of existing ones', () =>
+        withStore(async (store) => {
+          const k = makeKey();
+          await store.createKey(k, [{ key: 'env', value: 'dev' }]);
+          await store.putTags(k.keyId, [
+            { key: 'env', value: 'prod' },
+            { key: 'team', value: 'pay' },
+          ]);
+          assert.deepEqual(await store.listTags(k.keyId, undefined, 10), [
+            { key: 'env', value: 'prod' },
+            { key: 'team', value: 'pay' },
+          ]);
+          await store.putTags(k.keyId, []);
+          await store.putTags(k.keyId, [{ key: 'team', value: '' }]);
+          assert.deepEqual(await store.listTags(k.keyId, undefined, 10), [
+            { key: 'env', value: 'prod' },
+            { key: 'team', value: '' },
+          ]);
+        }));
+
+      test('tags belong to one key', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          const b = makeKey();
+          await store.createKey(a, [{ key: 'same', value: 'a' }]);
+          await store.createKey(b, [{ key: 'same', value: 'b' }]);
+          await store.putTags(a.keyId, [{ key: 'same', value: 'a2' }]);
+          assert.deepEqual(await store.listTags(b.keyId, undefined, 10), [{ key: 'same', value: 'b' }]);
+          await store.removeTags(a.keyId, ['same']);
+          assert.deepEqual(await store.listTags(a.keyId, undefined, 10), []);
+          assert.deepEqual(await store.listTags(b.keyId, undefined, 10), [{ key: 'same', value: 'b' }]);
+        }));
+
+      test('putTags on a key that does not exist is NOT_FOUND', () =>
+        withStore(async (store) => {
+          const ghost = randomUUID();
+          await assertStoreError(store.putTags(ghost, [{ key: 'k', value: 'v' }]), 'NOT_FOUND');
+          assert.deepEqual(await store.listTags(ghost, undefined, 10), []);
+        }));
+
+      test('removeTags removes the named tags and ignores names that are not there', () =>
+        withStore(async (store) => {
+          const k = makeKey();
+          await store.createKey(k, [
+            { key: 'a', value: '1' },
+            { key: 'b', value: '2' },
+            { key: 'c', value: '3' },
+          ]);
+          await store.removeTags(k.keyId, ['b', 'missing', 'b']);
+          assert.deepEqual(await store.listTags(k.keyId, undefined, 10), [
+            { key: 'a', value: '1' },
+            { key: 'c', value: '3' },
+          ]);
+          await store.removeTags(k.keyId, []);
+          await store.removeTags(randomUUID(), ['a']);
+          assert.equal((await store.listTags(k.keyId, undefined, 10)).length, 2);
+        }));
+
+      test('listTags orders by tag key and pages strictly after the cursor', () =>
+        withStore(async (store) => {
+          const k = makeKey();
+          const tags: Tag[] = ['b', 'A', 'a', 'C', 'c:d', 'c-d', 'Z'].map((key, i) => ({ key, value: `v${i}` }));
+          await store.createKey(k, tags);
+          const sorted = [...tags].sort((x, y) => (x.key < y.key ? -1 : 1));
+          assert.deepEqual(await store.listTags(k.keyId, undefined, 100), sorted);
+
+          const paged = await pages(3, (after) => store.listTags(k.keyId, after, 3), (t) => t.key);
+          assert.deepEqual(
+            paged.map((p) => p.length),
+            [3, 3, 1],
+          );
+          assert.deepEqual(paged.flat(), sorted);
+          assert.deepEqual(
+            await store.listTags(k.keyId, 'B', 100),
+            sorted.filter((t) => t.key > 'B'),
+          );
+        }));
+    });
+
+    describe('lifecycle', () => {
+      test('close is idempotent and later calls reject with a StoreError', () =>
+        withStore(async (store) => {
+          await store.close();
+          await store.close();
+          await assertStoreError(store.getKey(randomUUID()), 'STORE_FAILED');
+          await assertStoreError(store.createKey(makeKey(), []), 'STORE_FAILED');
+        }));
+
+      test('everything written is there after reopening', async (t) => {
+        const harness = await factory();
+        const reopen = harness.reopen;
+        if (reopen === undefined) {
+          await harness.store.close();
+          await harness.cleanup();
+          t.skip('adapter gives no reopen');
+          return;
+        }
+        let reopened: MetadataStore | undefined;
+        try {
+          const { store } = harness;
+          const kept = makeKey({ description: 'kept' });
+          const gone = makeKey();
+          const pending = makeKey({ state: 'PendingDeletion', deletionDate: T0, pendingWindowDays: 7 });
+          await store.createKey(kept, [{ key: 'env', value: 'dev' }]);
+          await store.createKey(gone, [{ key: 'x', value: 'y' }]);
+          await store.createKey(pending, []);
+          await store.createAlias(alias('alias/kept', kept.keyId));
+          await store.createAlias(alias('alias/gone', gone.keyId));
+          await store.putTags(kept.keyId, [{ key: 'env', value: 'prod' }, { key: 'team', value: 'pay' }]);
+          await store.removeTags(kept.keyId, ['team']);
+          const updated = await store.updateKey(kept.keyId, { state: 'Disabled', description: 'updated' });
+          await store.deleteKey(gone.keyId);
+          await store.close();
+
+          reopened = await reopen();
+          assert.deepEqual(await reopened.getKey(kept.keyId), updated);
+          assert.deepEqual(await reopened.getKey(pending.keyId), pending);
+          assert.equal(await reopened.getKey(gone.keyId), undefined);
+          assert.deepEqual(await reopened.getAlias('alias/kept'), alias('alias/kept', kept.keyId));
+          assert.equal(await reopened.getAlias('alias/gone'), undefined);
+          assert.deepEqual(await reopened.listTags(kept.keyId, undefined, 10), [{ key: 'env', value: 'prod' }]);
+          assert.deepEqual(await reopened.listTags(gone.keyId, undefined, 10), []);
+          assert.deepEqual(
+            (await reopened.keysDueForDeletion(T0)).map((k) => k.keyId),
+            [pending.keyId],
+          );
+          // And the reopened store is writable.
+          await reopened.createAlias(alias('alias/again', kept.keyId));
+          assert.equal(await reopened.countAliases(kept.keyId), 2);
+        } finally {
+          await harness.store.close();
+          await reopened?.close();
+          await harness.cleanup();
+        }
+      });
+    });
+  });
+}
