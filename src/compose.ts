@@ -1,8 +1,8 @@
 // The composition root: the only file that knows every layer. Builds keybridge from a validated
 // configuration and tears it down in reverse order of creation.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -43,7 +43,17 @@ export interface ComposeOptions {
   readonly clock?: Clock;
 }
 
-const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../hsm-config/profiles/', import.meta.url));
+/** hsm-config/profiles of the installation this file belongs to (dist/src/ → two levels up). */
+function defaultProfilesDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'hsm-config', 'profiles');
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find hsm-config/profiles; set profilesDir in the configuration');
+    dir = parent;
+  }
+}
 
 export async function compose(config: Readonly<Config>, options: ComposeOptions): Promise<Keybridge> {
   const { logger } = options;
@@ -56,7 +66,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const store = SqliteStore.open(config.sqlitePath!);
   let hsm: Pkcs11Hsm;
   try {
-    hsm = await openToken(tokenConfig, config.profilesDir ?? DEFAULT_PROFILES_DIR, logger);
+    hsm = await openToken(tokenConfig, config.profilesDir ?? defaultProfilesDir(), logger);
   } catch (err) {
     await store.close();
     throw err;

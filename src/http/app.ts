@@ -14,6 +14,7 @@ import { parseInput } from '../operations/wire.js';
 import type { AccessKey } from '../ports/principals.js';
 import { AMZ_JSON, checkContentType, operationNameOf, parseBody } from './amz-json.js';
 import { logError, sendError, toKmsError } from './error-reply.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 export interface RequestAuthenticator {
   verify(req: { method: string; path: string; query?: string; headers: Record<string, string | string[] | undefined>; body: Buffer }): Promise<AccessKey>;
@@ -85,7 +86,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const ctx = contextOf(request, accessKey);
     const output = await operation.run(ctx, deps, input);
     reply.code(200).header('content-type', AMZ_JSON);
-    return output === undefined ? '' : JSON.stringify(output);
+    // A Buffer, not a string: fastify appends "; charset=utf-8" to JSON types for string payloads,
+    // and AWS sends the bare media type.
+    return output === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(output), 'utf8');
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -93,6 +96,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const ready = options.isReady ? options.isReady() : true;
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
+
+  registerProcessMetrics(app);
 
   app.setErrorHandler(async (error, request, reply) => {
     const kmsError = fromFastifyError(error) ?? toKmsError(error);

@@ -16,7 +16,8 @@ export function sendError(reply: FastifyReply, err: KmsError, status = err.statu
     .code(status)
     .header('content-type', AMZ_JSON)
     .header('x-amzn-errortype', err.kmsName)
-    .send(JSON.stringify({ __type: err.kmsName, message: err.message }));
+    // A Buffer keeps the Content-Type exactly AMZ_JSON (a string payload gets "; charset=utf-8").
+    .send(Buffer.from(JSON.stringify({ __type: err.kmsName, message: err.message }), 'utf8'));
 }
 
 export function logError(logger: FastifyBaseLogger, err: KmsError): void {

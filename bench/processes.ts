@@ -1,0 +1,78 @@
+// Child processes the benchmark measures: keybridge itself (never in the load generator's
+// process) and moto_server as the peer. Both listen on loopback only.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Service {
+  readonly url: string;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(url);
+      if (res.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not become ready in ${timeoutMs} ms`);
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+}
+
+/** keybridge on the embedded default (authorization and audit as configured by default). */
+export async function startKeybridge(dist: string): Promise<Service & { dataDir: string; credentials: { accessKeyId: string; secretAccessKey: string } }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keybridge-bench-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(dist, 'src/main.js')], {
+    env: { ...process.env, KEYBRIDGE_DATA_DIR: dataDir, KEYBRIDGE_PORT: String(port), KEYBRIDGE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/readyz`, child, 30_000);
+  const ini = readFileSync(join(dataDir, 'credentials'), 'utf8');
+  const accessKeyId = /aws_access_key_id\s*=\s*(\S+)/.exec(ini)![1]!;
+  const secretAccessKey = /aws_secret_access_key\s*=\s*(\S+)/.exec(ini)![1]!;
+  return { url, child, dataDir, credentials: { accessKeyId, secretAccessKey }, stop: stopper(child) };
+}
+
+/** moto's KMS, when moto is installed in the machine's Python; undefined otherwise. */
+export async function startMoto(): Promise<Service | undefined> {
+  const port = await freePort();
+  const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${url}/moto-api/`, child, 20_000);
+  } catch {
+    child.kill('SIGKILL');
+    return undefined;
+  }
+  return { url, child, stop: stopper(child) };
+}
