@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { keyArn } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
-import type { KeyRecord } from '../domain/key.js';
+import { MAX_TAGS_PER_KEY, type KeyRecord } from '../domain/key.js';
 import { defaultKeyPolicy, validateKeyPolicy } from '../domain/key-policy.js';
 import { hsmCall } from './hsm-errors.js';
 import { keyMetadata } from './key-metadata.js';
@@ -56,6 +56,9 @@ export const createKey = defineOperation({
     }
     if (input.Policy !== undefined) validateKeyPolicy(input.Policy);
     const tags = checkTags(input.Tags ?? []);
+    if (tags.length > MAX_TAGS_PER_KEY) {
+      throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags; this request gives ${tags.length}.`);
+    }
 
     const keyId = randomUUID();
     const arn = keyArn(deps.account, keyId);

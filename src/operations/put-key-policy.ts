@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { assertNotPendingDeletion } from '../domain/key.js';
 import { validateKeyPolicy } from '../domain/key-policy.js';
 import { checkPolicyName, policyNameMember } from './get-key-policy.js';
 import { resolveKeyById } from './key-access.js';
@@ -17,7 +16,7 @@ export const putKeyPolicy = defineOperation({
   async run(_ctx, deps, input) {
     const key = await resolveKeyById(deps, input.KeyId);
     checkPolicyName(input.PolicyName);
-    assertNotPendingDeletion(key);
+    // AWS's key-state table allows PutKeyPolicy in every state, PendingDeletion included.
     validateKeyPolicy(input.Policy);
     await deps.store.updateKey(key.keyId, { policy: input.Policy });
     return undefined;
