@@ -13,7 +13,7 @@ import { OPERATIONS_BY_NAME } from '../operations/registry.js';
 import { parseInput } from '../operations/wire.js';
 import type { AccessKey } from '../ports/principals.js';
 import { AMZ_JSON, checkContentType, operationNameOf, parseBody } from './amz-json.js';
-import { logError, sendError, toKmsError } from './error-reply.js';
+import { logError, replyToClientError, sendError, toKmsError } from './error-reply.js';
 import { registerProcessMetrics } from './process-metrics.js';
 
 export interface RequestAuthenticator {
@@ -46,7 +46,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodyBytes,
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Requests that arrive while closing get AWS's ServiceUnavailableException (onRequest below).
+    return503OnClosing: false,
+    clientErrorHandler: replyToClientError,
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -57,9 +59,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.decorateRequest('kmsRequestId', '');
   app.decorateRequest('kmsOperation', undefined);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     request.kmsRequestId = request.id;
     reply.header('x-amzn-requestid', request.id);
+    if (closing) throw new KmsError('ServiceUnavailableException', 'keybridge is shutting down. Retry the request.');
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
