@@ -55,6 +55,11 @@ export class Pkcs11Hsm implements Hsm {
   // Object handles by backing key id (hex), tagged with the pool's login generation: a handle
   // found before a logout may be dead, or (on devices that reuse numbers) name another object.
   private readonly handles = new Map<string, CachedHandle>();
+  // Creating and destroying token objects one at a time: SoftHSM2 2.6.1 fails concurrent
+  // C_GenerateKey calls now and then (CKR_GENERAL_ERROR, once CKR_TEMPLATE_INCONSISTENT) while its
+  // file object store is rewritten. Key creation is rare (AWS allows 5 CreateKey/s), so the queue
+  // costs nothing that matters on any device.
+  private objectChanges: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly pkcs11: Pkcs11,
@@ -105,6 +110,10 @@ export class Pkcs11Hsm implements Hsm {
   }
 
   async generateSymmetricKey(ref: BackingKeyRef): Promise<void> {
+    await this.oneObjectChangeAtATime(() => this.generate(ref));
+  }
+
+  private async generate(ref: BackingKeyRef): Promise<void> {
     await guard('generating a key', async () => {
       const template = aesBackingKeyTemplate(ref);
       const id = backingKeyId(ref);
@@ -191,6 +200,16 @@ export class Pkcs11Hsm implements Hsm {
   }
 
   async destroySymmetricKey(ref: BackingKeyRef): Promise<boolean> {
+    return this.oneObjectChangeAtATime(() => this.destroy(ref));
+  }
+
+  private oneObjectChangeAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const result = this.objectChanges.then(change, change);
+    this.objectChanges = result.catch(() => undefined);
+    return result;
+  }
+
+  private async destroy(ref: BackingKeyRef): Promise<boolean> {
     return guard('destroying a key', async () => {
       const template = findByRefTemplate(ref);
       const cacheKey = backingKeyId(ref).toString('hex');

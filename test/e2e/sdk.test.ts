@@ -949,14 +949,11 @@ describe('UpdateKeyDescription', () => {
 });
 
 describe('concurrency', () => {
-  // Every other test creates keys one at a time, because of this bug: under concurrent CreateKey,
-  // SoftHSM2's C_GenerateKey (token object) sometimes returns CKR_GENERAL_ERROR or
-  // CKR_TEMPLATE_INCONSISTENT, which keybridge answers as KMSInternalException (500). AWS KMS
-  // serves concurrent CreateKey calls. Marked todo until src/hsm serialises (or retries) key
-  // generation for tokens that need it; remove the todo then.
+  // Under concurrent CreateKey, SoftHSM2's C_GenerateKey (token object) used to return
+  // CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT now and then; the adapter now makes token
+  // objects one at a time. AWS KMS serves concurrent CreateKey calls, so must we.
   test(
     'concurrent CreateKey calls all succeed',
-    { todo: 'known bug: concurrent CreateKey → KMSInternalException (SoftHSM2 C_GenerateKey CKR_GENERAL_ERROR)' },
     async () => {
       const failures: string[] = [];
       for (let round = 0; round < 25; round++) {
