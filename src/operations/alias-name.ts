@@ -2,6 +2,8 @@
 
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
+import { MAX_ALIASES_PER_KEY, type KeyRecord } from '../domain/key.js';
+import type { OperationDeps } from './operation.js';
 
 export const aliasNameMember = z.string().min(1).max(256).regex(/^[a-zA-Z0-9:/_-]+$/);
 
@@ -27,5 +29,12 @@ export function checkAliasPrefix(name: string): void {
 export function checkTargetIsKey(targetKeyId: string): void {
   if (targetKeyId.startsWith('alias/') || /^arn:[^:]*:kms:[^:]*:[^:]*:alias\//.test(targetKeyId)) {
     throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
+  }
+}
+
+/** A key may have at most 50 aliases (AWS's quota); one more is LimitExceededException. */
+export async function assertAliasCapacity(deps: OperationDeps, key: KeyRecord): Promise<void> {
+  if ((await deps.store.countAliases(key.keyId)) >= MAX_ALIASES_PER_KEY) {
+    throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
   }
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { aliasArn } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
-import { assertNotPendingDeletion, MAX_ALIASES_PER_KEY } from '../domain/key.js';
+import { assertNotPendingDeletion } from '../domain/key.js';
 import { StoreError } from '../ports/store.js';
-import { aliasNameMember, checkNewAliasName, checkTargetIsKey } from './alias-name.js';
+import { aliasNameMember, assertAliasCapacity, checkNewAliasName, checkTargetIsKey } from './alias-name.js';
 import { resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { keyIdMember } from './wire.js';
@@ -18,9 +18,7 @@ export const createAlias = defineOperation({
     assertNotPendingDeletion(key);
     const alreadyExists = () => new KmsError('AlreadyExistsException', `An alias with the name ${aliasArn(deps.account, input.AliasName)} already exists`);
     if (await deps.store.getAlias(input.AliasName)) throw alreadyExists();
-    if ((await deps.store.countAliases(key.keyId)) >= MAX_ALIASES_PER_KEY) {
-      throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
-    }
+    await assertAliasCapacity(deps, key);
     const now = deps.clock.now();
     try {
       await deps.store.createAlias({ aliasName: input.AliasName, keyId: key.keyId, createdAt: now, updatedAt: now });

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { aliasArn } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
-import { assertNotPendingDeletion, MAX_ALIASES_PER_KEY } from '../domain/key.js';
-import { aliasNameMember, checkAliasPrefix, checkTargetIsKey } from './alias-name.js';
+import { assertNotPendingDeletion } from '../domain/key.js';
+import { aliasNameMember, assertAliasCapacity, checkAliasPrefix, checkTargetIsKey } from './alias-name.js';
 import { resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { keyIdMember } from './wire.js';
@@ -18,9 +18,7 @@ export const updateAlias = defineOperation({
     const key = await resolveKeyById(deps, input.TargetKeyId);
     assertNotPendingDeletion(key);
     if (alias.keyId === key.keyId) return undefined;
-    if ((await deps.store.countAliases(key.keyId)) >= MAX_ALIASES_PER_KEY) {
-      throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
-    }
+    await assertAliasCapacity(deps, key);
     await deps.store.updateAlias(input.AliasName, key.keyId, deps.clock.now());
     return undefined;
   },
