@@ -4,17 +4,20 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 
+const RESOLUTION_MS = 10;
+
 export function registerProcessMetrics(app: FastifyInstance): void {
   let histogram: IntervalHistogram | undefined;
   app.addHook('onReady', async () => {
-    histogram = monitorEventLoopDelay({ resolution: 10 });
+    histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     histogram.enable();
   });
   app.addHook('onClose', async () => {
     histogram?.disable();
   });
   app.get<{ Querystring: { reset?: string } }>('/metrics', async (request) => {
-    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    // The histogram records whole timer intervals, resolution included: subtract it to get delay.
+    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4 - RESOLUTION_MS * 100) / 100);
     const memory = process.memoryUsage();
     const body = {
       rssBytes: memory.rss,
