@@ -1,16 +1,14 @@
 // The composition root: the only file that knows every layer. Builds keybridge from a validated
 // configuration and tears it down in reverse order of creation.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { readCredentialsFile } from './auth/credentials-file.js';
 import { SigV4Verifier } from './auth/sigv4-verifier.js';
 import { StaticCredentials } from './auth/static-credentials.js';
 import type { Config, TokenConfig } from './config/schema.js';
-import { vendorProfileSchema } from './config/schema.js';
+import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from './config/clusters.js';
 import { readSecret } from './config/secrets.js';
 import type { Account } from './domain/arn.js';
 import { Pkcs11Hsm } from './hsm/pkcs11-hsm.js';
@@ -21,6 +19,8 @@ import { systemClock, type Clock } from './ports/clock.js';
 import type { AccessKey } from './ports/principals.js';
 import { reconcile, type ReconcileReport } from './services/reconcile.js';
 import { startSweeper, type Sweeper } from './services/deletion-sweeper.js';
+import { KeyStoreManager } from './services/key-store-manager.js';
+import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
@@ -33,7 +33,8 @@ export interface Keybridge {
   readonly accessKeys: ReadonlyMap<string, AccessKey>;
   /** Listens on the configured host and port; resolves the base URL. */
   listen(): Promise<string>;
-  /** Stop accepting → drain → stop sweeper → close HSM sessions → finalize → close store. */
+  readonly keyStores: KeyStoreManager;
+  /** Stop accepting → drain → stop sweeper → close clusters → close HSM sessions → finalize → close store. */
   close(): Promise<void>;
 }
 
@@ -43,38 +44,37 @@ export interface ComposeOptions {
   readonly clock?: Clock;
 }
 
-/** hsm-config/profiles of the installation this file belongs to (dist/src/ → two levels up). */
-function defaultProfilesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'hsm-config', 'profiles');
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find hsm-config/profiles; set profilesDir in the configuration');
-    dir = parent;
-  }
-}
-
 export async function compose(config: Readonly<Config>, options: ComposeOptions): Promise<Keybridge> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   const account: Account = { partition: config.partition, region: config.region, accountId: config.accountId };
 
-  const tokenConfig = config.embedded ? (await prepareEmbedded(config, logger)).defaultKeyStore : config.defaultKeyStore!;
+  const profilesDir = config.profilesDir ?? defaultHsmConfigDir('profiles');
+  const clusters = loadClusters(config.clustersDir ?? defaultHsmConfigDir('clusters'), profilesDir);
+  const tokenConfig = config.embedded ? (await prepareEmbedded(config, clusters.values(), logger)).defaultKeyStore : config.defaultKeyStore!;
   const accessKeys = loadAccessKeys(config, account);
 
   const store = SqliteStore.open(config.sqlitePath!);
   let hsm: Pkcs11Hsm;
   try {
-    hsm = await openToken(tokenConfig, config.profilesDir ?? defaultProfilesDir(), logger);
+    hsm = await openToken(tokenConfig, profilesDir, logger);
   } catch (err) {
     await store.close();
     throw err;
   }
 
-  const deps: OperationDeps = { account, store, hsm, clock, logger };
+  const keyStores = new KeyStoreManager({
+    store,
+    defaultHsm: hsm,
+    clusters,
+    profile: (name) => loadVendorProfile(profilesDir, name),
+    sealer: new SecretSealer(hsm),
+    logger,
+  });
+  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger };
   const reconciliation = await reconcile(store, hsm, logger);
-  const sweeper = startSweeper({ store, hsm, clock, logger }, config.deletionSweepIntervalMs);
+  await keyStores.resume();
+  const sweeper = startSweeper({ store, keyStores, clock, logger }, config.deletionSweepIntervalMs);
 
   let ready = false;
   const authenticator = new SigV4Verifier({
@@ -98,6 +98,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     app,
     deps,
     sweeper,
+    keyStores,
     reconciliation,
     accessKeys,
     async listen() {
@@ -113,6 +114,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         ready = false;
         await app.close();
         await sweeper.stop();
+        await keyStores.close();
         await hsm.close();
         await store.close();
       })();
@@ -122,7 +124,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
 }
 
 async function openToken(token: TokenConfig, profilesDir: string, logger: Logger): Promise<Pkcs11Hsm> {
-  const profile = loadVendorProfile(profilesDir, token.profile);
+  const profile: VendorProfile = loadVendorProfile(profilesDir, token.profile);
   return Pkcs11Hsm.open({
     modulePath: token.module,
     tokenLabel: token.tokenLabel,
@@ -132,21 +134,6 @@ async function openToken(token: TokenConfig, profilesDir: string, logger: Logger
     ...(token.maxSessions !== undefined ? { maxSessions: token.maxSessions } : {}),
     ...(token.acquireTimeoutMs !== undefined ? { acquireTimeoutMs: token.acquireTimeoutMs } : {}),
   });
-}
-
-export function loadVendorProfile(dir: string, name: string): VendorProfile {
-  const path = join(dir, `${name}.json`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`cannot read vendor profile ${path}: ${(err as Error).message}`);
-  }
-  const parsed = vendorProfileSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new Error(`invalid vendor profile ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
 }
 
 /** Every profile of the credentials file is a caller: IAM user `<profile>` of the account. */

@@ -20,6 +20,40 @@ export const vendorProfileSchema = z.object({
   validateAfterIdleMs: z.number().int().min(0),
 });
 
+/** One HSM of a cluster (hsm-config/clusters/*.json). */
+export const clusterMemberSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9-]{1,32}$/),
+    module: z.string().min(1),
+    tokenLabel: z.string().min(1).max(32),
+    tokenSerial: z.string().min(1).max(16).optional(),
+    profile: z.string().regex(/^[a-z0-9-]+$/).default('softhsm2'),
+  })
+  .strict();
+
+/** A cluster a custom key store can be connected to: data, validated at start. */
+export const clusterSchema = z
+  .object({
+    comment: z.string().optional(),
+    /** AWS's format, so AWS clients accept it: cluster- + 11–16 of [2-7a-zA-Z]. */
+    clusterId: z.string().regex(/^cluster-[2-7a-zA-Z]{11,16}$/),
+    members: z.array(clusterMemberSchema).min(1).max(32),
+    /** PEM file (relative to the definition) that CreateCustomKeyStore's TrustAnchorCertificate must match. */
+    trustAnchorCertificateFile: z.string().min(1).optional(),
+    /** Members that must be reachable to connect (AWS: one active HSM). */
+    minActiveMembersToConnect: z.number().int().min(1).default(1),
+    /** Members that must be active for CreateKey (AWS: two HSMs). */
+    minActiveMembersForCreateKey: z.number().int().min(1).default(2),
+    /**
+     * Example clusters only: `npm start` creates the members' SoftHSM2 tokens under the data
+     * directory, with the crypto-user PIN in <dataDir>/pins/<clusterId>.pin (mode 0600).
+     */
+    embeddedSoftHsm: z.boolean().default(false),
+  })
+  .strict()
+  .refine((c) => new Set(c.members.map((m) => m.name)).size === c.members.length, { message: 'member names must be unique', path: ['members'] });
+export type ClusterDefinition = z.infer<typeof clusterSchema>;
+
 /** The PKCS#11 token that holds the default key store's backing keys. */
 export const tokenConfig = z.object({
   module: z.string().min(1),
@@ -58,6 +92,8 @@ export const configSchema = z
     sqlitePath: z.string().min(1).optional(),
     softhsmModule: z.string().min(1).default('/usr/lib/softhsm/libsofthsm2.so'),
     profilesDir: z.string().min(1).optional(),
+    /** Cluster definitions for custom key stores; hsm-config/clusters of the installation by default. */
+    clustersDir: z.string().min(1).optional(),
     deletionSweepIntervalMs: z.number().int().min(1000).default(60_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     signatureMaxSkewMinutes: z.number().int().min(1).max(60).default(15),

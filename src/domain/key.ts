@@ -6,10 +6,13 @@
 
 import { KmsError } from './errors.js';
 
+/** What the store records. `Unavailable` is never stored: see effectiveKeyState. */
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type ReportedKeyState = KeyState | 'Unavailable';
 export type KeyUsage = 'ENCRYPT_DECRYPT';
 export type KeySpec = 'SYMMETRIC_DEFAULT';
-export type KeyOrigin = 'AWS_KMS';
+/** AWS_KMS: the default key store's token. AWS_CLOUDHSM: a custom key store's cluster. */
+export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM';
 
 export interface KeyRecord {
   /** UUID, lower case; the last part of the ARN. */
@@ -31,12 +34,26 @@ export interface KeyRecord {
   readonly policy: string;
   /** Hex of the current backing key's CKA_ID in the HSM. */
   readonly backingKeyId: string;
+  /** Set for keys in a custom key store (origin AWS_CLOUDHSM). */
+  readonly customKeyStoreId: string | null;
+}
+
+/**
+ * The state AWS reports: a key in a custom key store that is not CONNECTED is Unavailable, unless
+ * it is PendingDeletion (reference §4.0). Enable/DisableKey still change the recorded state, which
+ * shows again once the store is back.
+ */
+export function effectiveKeyState(key: KeyRecord, storeConnected: boolean): ReportedKeyState {
+  if (key.customKeyStoreId !== null && !storeConnected && key.state !== 'PendingDeletion') return 'Unavailable';
+  return key.state;
 }
 
 /** A key operation that needs a usable key fails this way when the key's state forbids it. */
-export function assertUsableForCrypto(key: KeyRecord): void {
-  if (key.state === 'Disabled') throw new KmsError('DisabledException', `${key.arn} is disabled.`);
-  if (key.state === 'PendingDeletion') throw pendingDeletion(key);
+export function assertUsableForCrypto(key: KeyRecord, storeConnected: boolean): void {
+  const state = effectiveKeyState(key, storeConnected);
+  if (state === 'Disabled') throw new KmsError('DisabledException', `${key.arn} is disabled.`);
+  if (state === 'PendingDeletion') throw pendingDeletion(key);
+  if (state === 'Unavailable') throw new KmsError('KMSInvalidStateException', `${key.arn} is unavailable.`);
 }
 
 /** Management calls (describe, tag, alias...) that AWS refuses while the key waits for deletion. */

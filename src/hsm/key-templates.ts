@@ -9,6 +9,8 @@ import { HsmError } from '../ports/hsm.js';
 /** CKA_ID of a backing key: 32 bytes, written as 64 hex digits in BackingKeyRef.id. */
 export const BACKING_KEY_ID_BYTES = 32;
 export const BACKING_KEY_LABEL_PREFIX = 'arn:';
+/** keybridge's own keys (e.g. the one that seals custom key store passwords); never KMS keys. */
+export const INTERNAL_KEY_LABEL_PREFIX = 'keybridge:internal:';
 const AES_256_BYTES = 32;
 
 export const AES_KEY_GEN: pkcs11js.Mechanism = { mechanism: pkcs11js.CKM_AES_KEY_GEN };
@@ -28,8 +30,8 @@ export function backingKeyId(ref: BackingKeyRef): Buffer {
  * CKA_UNWRAP stay false so the key can never be used to move other keys out either.
  */
 export function aesBackingKeyTemplate(ref: BackingKeyRef): pkcs11js.Template {
-  if (!ref.label.startsWith(BACKING_KEY_LABEL_PREFIX)) {
-    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN', 'KMSInternalException');
+  if (!ref.label.startsWith(BACKING_KEY_LABEL_PREFIX) && !ref.label.startsWith(INTERNAL_KEY_LABEL_PREFIX)) {
+    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN (or an internal key label)', 'KMSInternalException');
   }
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },

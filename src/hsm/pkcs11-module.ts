@@ -41,9 +41,9 @@ export interface ModuleLease {
    * Records that a caller keeps the user logged in on `slot` with `pin`. The returned function
    * forgets it and says whether that was the last holder in this process, i.e. whether a C_Logout
    * is now ours to do (login state is shared by every session of the application on the token).
-   * Throws HSM_LOGIN_FAILED when the slot is already held with a different PIN: once logged in,
-   * C_Login answers CKR_USER_ALREADY_LOGGED_IN without checking the PIN, so a wrong PIN would
-   * otherwise pass unnoticed until the next restart.
+   * Throws HSM_LOGIN_FAILED with ckr CKR_PIN_INCORRECT when the slot is already held with a
+   * different PIN: once logged in, C_Login answers CKR_USER_ALREADY_LOGGED_IN without checking the
+   * PIN, so a wrong PIN would otherwise pass unnoticed until the next restart.
    */
   holdLogin(slot: Handle, pin: string): () => boolean;
   /** Gives the lease back; idempotent. The last release finalizes the library if we initialised it. */
@@ -141,7 +141,11 @@ function holdLogin(entry: Entry, slot: Handle, pin: string): () => boolean {
   } else if (timingSafeEqual(held.pinDigest, pinDigest)) {
     held.holders += 1;
   } else {
-    throw new HsmError('HSM_LOGIN_FAILED', 'the token is already logged in in this process with a different PIN', 'KMSInternalException');
+    // The held PIN was accepted by the token, so this one is wrong: say so as the token would have
+    // (callers such as the cluster connect classify login failures by `ckr`).
+    throw new HsmError('HSM_LOGIN_FAILED', 'the token is already logged in in this process with a different PIN', 'KMSInternalException', {
+      ckr: CKR.CKR_PIN_INCORRECT,
+    });
   }
   let done = false;
   return () => {

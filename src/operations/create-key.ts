@@ -6,13 +6,35 @@ import { MAX_TAGS_PER_KEY, type KeyRecord } from '../domain/key.js';
 import { defaultKeyPolicy, validateKeyPolicy } from '../domain/key-policy.js';
 import { hsmCall } from './hsm-errors.js';
 import { keyMetadata } from './key-metadata.js';
-import { defineOperation } from './operation.js';
+import { defineOperation, type OperationDeps } from './operation.js';
 import { backingKeyRef } from './symmetric-crypto.js';
 import { checkTags } from './tags.js';
 import { str, tagList } from './wire.js';
 
 const KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87', 'ECC_NIST_EDWARDS25519'] as const;
 const CMK_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2'] as const;
+
+/** The store must exist, be CONNECTED, and have enough active cluster members (AWS: two). */
+async function checkStoreCanCreateKeys(deps: OperationDeps, customKeyStoreId: string, origin: string): Promise<string> {
+  const store = await deps.store.getCustomKeyStore(customKeyStoreId);
+  if (!store) throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${customKeyStoreId} does not exist.`);
+  if (origin !== 'AWS_CLOUDHSM') {
+    throw new KmsError('ValidationException', `A key in custom key store ${customKeyStoreId} must be created with Origin AWS_CLOUDHSM.`);
+  }
+  const state = deps.keyStores.stateOf(store);
+  if (state !== 'CONNECTED') {
+    throw new KmsError('CustomKeyStoreInvalidStateException', `Custom key store ${customKeyStoreId} is ${state}; it must be CONNECTED to create keys.`);
+  }
+  const needed = deps.keyStores.cluster(store.clusterId)?.minActiveMembersForCreateKey ?? 1;
+  const active = deps.keyStores.activeMembers(customKeyStoreId);
+  if (active < needed) {
+    throw new KmsError(
+      'CloudHsmClusterInvalidConfigurationException',
+      `Cluster ${store.clusterId} has ${active} active HSM${active === 1 ? '' : 's'}; creating a key needs ${needed}.`,
+    );
+  }
+  return store.id;
+}
 
 export const createKey = defineOperation({
   name: 'CreateKey',
@@ -42,14 +64,14 @@ export const createKey = defineOperation({
       throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT.`);
     }
     const origin = input.Origin ?? 'AWS_KMS';
-    if (origin !== 'AWS_KMS') {
+    if (origin !== 'AWS_KMS' && origin !== 'AWS_CLOUDHSM') {
       throw new KmsError('UnsupportedOperationException', `Origin ${origin} is not supported by this keybridge version.`);
     }
     if (input.XksKeyId !== undefined) {
       throw new KmsError('ValidationException', 'XksKeyId is allowed only with Origin EXTERNAL_KEY_STORE.');
     }
-    if (input.CustomKeyStoreId !== undefined) {
-      throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${input.CustomKeyStoreId} does not exist.`);
+    if (origin === 'AWS_CLOUDHSM' && input.CustomKeyStoreId === undefined) {
+      throw new KmsError('ValidationException', 'Origin AWS_CLOUDHSM requires a CustomKeyStoreId.');
     }
     if (input.MultiRegion) {
       throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by keybridge.');
@@ -60,6 +82,7 @@ export const createKey = defineOperation({
       throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags; this request gives ${tags.length}.`);
     }
 
+    const customKeyStoreId = input.CustomKeyStoreId === undefined ? null : await checkStoreCanCreateKeys(deps, input.CustomKeyStoreId, origin);
     const keyId = randomUUID();
     const arn = keyArn(deps.account, keyId);
     const key: KeyRecord = {
@@ -71,7 +94,8 @@ export const createKey = defineOperation({
       description: input.Description ?? '',
       keyUsage: 'ENCRYPT_DECRYPT',
       keySpec: 'SYMMETRIC_DEFAULT',
-      origin: 'AWS_KMS',
+      origin,
+      customKeyStoreId,
       state: 'Enabled',
       deletionDate: null,
       pendingWindowDays: null,
@@ -80,15 +104,16 @@ export const createKey = defineOperation({
     };
     // Durability order: the HSM object first, then the metadata. A crash in between leaves an
     // HSM object no client can reach; start-up reconciliation reports it and never uses it.
-    await hsmCall(() => deps.hsm.generateSymmetricKey(backingKeyRef(key)));
+    const hsm = deps.keyStores.hsmFor(key);
+    await hsmCall(() => hsm.generateSymmetricKey(backingKeyRef(key)));
     try {
       await deps.store.createKey(key, tags);
     } catch (err) {
-      await deps.hsm.destroySymmetricKey(backingKeyRef(key)).catch((cleanupErr: unknown) => {
+      await hsm.destroySymmetricKey(backingKeyRef(key)).catch((cleanupErr: unknown) => {
         deps.logger.error({ err: cleanupErr, keyId }, 'could not remove the backing key of a key whose metadata failed to save');
       });
       throw err;
     }
-    return { KeyMetadata: keyMetadata(key) };
+    return { KeyMetadata: await keyMetadata(deps, key) };
   },
 });

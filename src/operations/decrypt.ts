@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import { encryptionAlgorithm, checkAlgorithm } from './encryption-algorithm.js';
+import { keyMaterialId } from './key-metadata.js';
 import { defineOperation } from './operation.js';
 import { dryRunSucceeded, keyForBlob, open } from './symmetric-crypto.js';
 import { blob, dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
@@ -30,6 +31,6 @@ export const decrypt = defineOperation({
     const algorithm = checkAlgorithm(key, input.EncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
     const plaintext = await open(deps, key, request);
-    return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: algorithm, KeyMaterialId: key.backingKeyId };
+    return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: algorithm, ...keyMaterialId(key) };
   },
 });

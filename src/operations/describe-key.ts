@@ -9,6 +9,6 @@ export const describeKey = defineOperation({
   input: z.object({ KeyId: keyIdMember, GrantTokens: grantTokens.optional() }),
   async run(_ctx, deps, input) {
     const key = await resolveKey(deps, input.KeyId);
-    return { KeyMetadata: keyMetadata(key) };
+    return { KeyMetadata: await keyMetadata(deps, key) };
   },
 });

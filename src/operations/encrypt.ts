@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { assertUsableForCrypto } from '../domain/key.js';
 import { encryptionAlgorithm, checkAlgorithm } from './encryption-algorithm.js';
 import { resolveKey } from './key-access.js';
 import { defineOperation } from './operation.js';
-import { dryRunSucceeded, seal } from './symmetric-crypto.js';
+import { assertCryptoUsable, dryRunSucceeded, seal } from './symmetric-crypto.js';
 import { blob, dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
 
 export const encrypt = defineOperation({
@@ -18,7 +17,7 @@ export const encrypt = defineOperation({
   }),
   async run(_ctx, deps, input) {
     const key = await resolveKey(deps, input.KeyId);
-    assertUsableForCrypto(key);
+    assertCryptoUsable(deps, key);
     const algorithm = checkAlgorithm(key, input.EncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
     const ciphertext = await seal(deps, key, input.Plaintext, input.EncryptionContext);

@@ -1,4 +1,5 @@
 import { dataKeyInput, makeDataKey } from './generate-data-key.js';
+import { keyMaterialId } from './key-metadata.js';
 import { defineOperation } from './operation.js';
 
 export const generateDataKeyWithoutPlaintext = defineOperation({
@@ -7,6 +8,6 @@ export const generateDataKeyWithoutPlaintext = defineOperation({
   async run(_ctx, deps, input) {
     const { key, plaintext, ciphertext } = await makeDataKey(deps, input);
     plaintext.fill(0);
-    return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, KeyMaterialId: key.backingKeyId };
+    return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, ...keyMaterialId(key) };
   },
 });

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
-import { assertUsableForCrypto, type KeyRecord } from '../domain/key.js';
+import type { KeyRecord } from '../domain/key.js';
 import type { EncryptionContext } from '../domain/encryption-context.js';
 import { hsmCall } from './hsm-errors.js';
 import { resolveKey } from './key-access.js';
+import { keyMaterialId } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
-import { dryRunSucceeded, seal } from './symmetric-crypto.js';
+import { assertCryptoUsable, dryRunSucceeded, seal } from './symmetric-crypto.js';
 import { dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
 
 export const dataKeyInput = z.object({
@@ -31,7 +32,7 @@ export async function makeDataKey(deps: OperationDeps, input: z.output<typeof da
   }
   const length = input.NumberOfBytes ?? (input.KeySpec === 'AES_128' ? 16 : 32);
   const key = await resolveKey(deps, input.KeyId);
-  assertUsableForCrypto(key);
+  assertCryptoUsable(deps, key);
   if (input.DryRun) throw dryRunSucceeded();
   const plaintext = await hsmCall(() => deps.hsm.random(length));
   const ciphertext = await seal(deps, key, plaintext, input.EncryptionContext as EncryptionContext | undefined);
@@ -47,7 +48,7 @@ export const generateDataKey = defineOperation({
       CiphertextBlob: ciphertext.toString('base64'),
       Plaintext: plaintext.toString('base64'),
       KeyId: key.arn,
-      KeyMaterialId: key.backingKeyId,
+      ...keyMaterialId(key),
     };
   },
 });

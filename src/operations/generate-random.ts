@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import { hsmCall } from './hsm-errors.js';
+import { findCustomKeyStore } from './custom-key-store-access.js';
 import { defineOperation } from './operation.js';
 import { str } from './wire.js';
 
@@ -15,14 +16,17 @@ export const generateRandom = defineOperation({
     if (input.Recipient !== undefined) {
       throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by keybridge.');
     }
-    if (input.CustomKeyStoreId !== undefined) {
-      throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${input.CustomKeyStoreId} does not exist.`);
-    }
     // The model leaves NumberOfBytes optional but the service has no default.
     if (input.NumberOfBytes === undefined) {
       throw new KmsError('ValidationException', "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null");
     }
-    const bytes = await hsmCall(() => deps.hsm.random(input.NumberOfBytes!));
+    let hsm = deps.hsm;
+    if (input.CustomKeyStoreId !== undefined) {
+      // Random bytes from the store's cluster, which must be CONNECTED (CloudHSM key stores).
+      const store = await findCustomKeyStore(deps, input.CustomKeyStoreId);
+      hsm = deps.keyStores.hsmForStore(store.id);
+    }
+    const bytes = await hsmCall(() => hsm.random(input.NumberOfBytes!));
     return { Plaintext: bytes.toString('base64') };
   },
 });

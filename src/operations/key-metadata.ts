@@ -1,31 +1,42 @@
 // KeyMetadata as AWS returns it from CreateKey and DescribeKey.
 
 import type { KeyRecord } from '../domain/key.js';
-import { SYMMETRIC_ENCRYPTION_ALGORITHMS } from '../domain/key.js';
+import { effectiveKeyState, SYMMETRIC_ENCRYPTION_ALGORITHMS } from '../domain/key.js';
+import type { OperationDeps } from './operation.js';
 
 /** Wire timestamps are epoch seconds, fractional. */
 export function epochSeconds(ms: number): number {
   return ms / 1000;
 }
 
-export function keyMetadata(key: KeyRecord): Record<string, unknown> {
+export async function keyMetadata(deps: OperationDeps, key: KeyRecord): Promise<Record<string, unknown>> {
+  const state = effectiveKeyState(key, deps.keyStores.isConnected(key.customKeyStoreId));
+  const store = key.customKeyStoreId === null ? undefined : await deps.store.getCustomKeyStore(key.customKeyStoreId);
   return {
     AWSAccountId: key.accountId,
     KeyId: key.keyId,
     Arn: key.arn,
     CreationDate: epochSeconds(key.createdAt),
-    Enabled: key.state === 'Enabled',
+    Enabled: state === 'Enabled',
     Description: key.description,
     KeyUsage: key.keyUsage,
-    KeyState: key.state,
+    KeyState: state,
     ...(key.deletionDate !== null ? { DeletionDate: epochSeconds(key.deletionDate) } : {}),
     ...(key.pendingWindowDays !== null ? { PendingDeletionWindowInDays: key.pendingWindowDays } : {}),
     Origin: key.origin,
+    ...(key.customKeyStoreId !== null ? { CustomKeyStoreId: key.customKeyStoreId } : {}),
+    ...(store ? { CloudHsmClusterId: store.clusterId } : {}),
     KeyManager: 'CUSTOMER',
     CustomerMasterKeySpec: key.keySpec,
     KeySpec: key.keySpec,
     EncryptionAlgorithms: [...SYMMETRIC_ENCRYPTION_ALGORITHMS],
     MultiRegion: false,
-    CurrentKeyMaterialId: key.backingKeyId,
+    // AWS reports CurrentKeyMaterialId only for AWS_KMS (and EXTERNAL) origin keys.
+    ...(key.origin === 'AWS_KMS' ? { CurrentKeyMaterialId: key.backingKeyId } : {}),
   };
+}
+
+/** `{ KeyMaterialId }` for AWS_KMS-origin keys; AWS does not report it for custom key stores. */
+export function keyMaterialId(key: KeyRecord, member = 'KeyMaterialId'): Record<string, string> {
+  return key.origin === 'AWS_KMS' ? { [member]: key.backingKeyId } : {};
 }

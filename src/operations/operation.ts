@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Account } from '../domain/arn.js';
 import type { Clock } from '../ports/clock.js';
 import type { Hsm } from '../ports/hsm.js';
+import type { KeyStores } from '../ports/key-stores.js';
 import type { Principal } from '../ports/principals.js';
 import type { MetadataStore } from '../ports/store.js';
 
@@ -12,8 +13,10 @@ import type { MetadataStore } from '../ports/store.js';
 export interface OperationDeps {
   readonly account: Account;
   readonly store: MetadataStore;
-  /** The default key store's HSM. */
+  /** The default key store's HSM. Keys may live elsewhere: use keyStores.hsmFor(key). */
   readonly hsm: Hsm;
+  /** Custom key stores and which HSM serves which key. */
+  readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
 }

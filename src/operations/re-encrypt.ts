@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
-import { assertUsableForCrypto } from '../domain/key.js';
 import { checkAlgorithm, encryptionAlgorithm } from './encryption-algorithm.js';
 import { resolveKey } from './key-access.js';
+import { keyMaterialId } from './key-metadata.js';
 import { defineOperation } from './operation.js';
-import { dryRunSucceeded, keyForBlob, open, seal } from './symmetric-crypto.js';
+import { assertCryptoUsable, dryRunSucceeded, keyForBlob, open, seal } from './symmetric-crypto.js';
 import { blob, dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
 
 export const reEncrypt = defineOperation({
@@ -29,7 +29,7 @@ export const reEncrypt = defineOperation({
     const source = await keyForBlob(deps, request);
     const sourceAlgorithm = checkAlgorithm(source, input.SourceEncryptionAlgorithm);
     const destination = await resolveKey(deps, input.DestinationKeyId);
-    assertUsableForCrypto(destination);
+    assertCryptoUsable(deps, destination);
     const destinationAlgorithm = checkAlgorithm(destination, input.DestinationEncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
     const plaintext = await open(deps, source, request);
@@ -41,8 +41,8 @@ export const reEncrypt = defineOperation({
         KeyId: destination.arn,
         SourceEncryptionAlgorithm: sourceAlgorithm,
         DestinationEncryptionAlgorithm: destinationAlgorithm,
-        SourceKeyMaterialId: source.backingKeyId,
-        DestinationKeyMaterialId: destination.backingKeyId,
+        ...keyMaterialId(source, 'SourceKeyMaterialId'),
+        ...keyMaterialId(destination, 'DestinationKeyMaterialId'),
       };
     } finally {
       plaintext.fill(0);

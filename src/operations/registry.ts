@@ -2,6 +2,12 @@
 // this list; an operation that is not here answers UnknownOperationException.
 
 import { cancelKeyDeletion } from './cancel-key-deletion.js';
+import { connectCustomKeyStore } from './connect-custom-key-store.js';
+import { createCustomKeyStore } from './create-custom-key-store.js';
+import { deleteCustomKeyStore } from './delete-custom-key-store.js';
+import { describeCustomKeyStores } from './describe-custom-key-stores.js';
+import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
+import { updateCustomKeyStore } from './update-custom-key-store.js';
 import { createAlias } from './create-alias.js';
 import { createKey } from './create-key.js';
 import { decrypt } from './decrypt.js';
@@ -52,6 +58,12 @@ export const OPERATIONS: readonly Operation[] = [
   getKeyPolicy,
   putKeyPolicy,
   listKeyPolicies,
+  createCustomKeyStore,
+  describeCustomKeyStores,
+  connectCustomKeyStore,
+  disconnectCustomKeyStore,
+  updateCustomKeyStore,
+  deleteCustomKeyStore,
 ] as Operation[];
 
 export const OPERATIONS_BY_NAME: ReadonlyMap<string, Operation> = new Map(OPERATIONS.map((op) => [op.name, op]));

@@ -19,7 +19,8 @@ export function backingKeyRef(key: KeyRecord): BackingKeyRef {
 export async function seal(deps: OperationDeps, key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined, contextMember = 'EncryptionContext'): Promise<Buffer> {
   const aadPrefix = encodeAadPrefix(key.keyId, key.backingKeyId);
   const aad = Buffer.concat([aadPrefix, canonicalEncryptionContext(context, contextMember)]);
-  const { iv, ciphertext, tag } = await hsmCall(() => deps.hsm.encrypt(backingKeyRef(key), plaintext, aad));
+  const hsm = deps.keyStores.hsmFor(key);
+  const { iv, ciphertext, tag } = await hsmCall(() => hsm.encrypt(backingKeyRef(key), plaintext, aad));
   return assembleBlob(aadPrefix, iv, ciphertext, tag);
 }
 
@@ -44,7 +45,7 @@ export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Pro
   // given, so that a flipped bit in the key-id field reads as corruption, not as the wrong key.
   if (!key) throw invalidCiphertext();
   if (named && named.keyId !== key.keyId) throw incorrectKey();
-  assertUsableForCrypto(key);
+  assertCryptoUsable(deps, key);
   return key;
 }
 
@@ -53,7 +54,13 @@ export async function open(deps: OperationDeps, key: KeyRecord, request: OpenReq
   const parsed = parseBlob(request.blob);
   if (parsed.backingKeyId !== key.backingKeyId) throw invalidCiphertext();
   const aad = Buffer.concat([parsed.aadPrefix, canonicalEncryptionContext(request.context, request.contextMember)]);
-  return hsmCall(() => deps.hsm.decrypt(backingKeyRef(key), parsed.iv, parsed.ciphertext, parsed.tag, aad));
+  const hsm = deps.keyStores.hsmFor(key);
+  return hsmCall(() => hsm.decrypt(backingKeyRef(key), parsed.iv, parsed.ciphertext, parsed.tag, aad));
+}
+
+/** Disabled, PendingDeletion, or Unavailable (its custom key store is not connected) → error. */
+export function assertCryptoUsable(deps: OperationDeps, key: KeyRecord): void {
+  assertUsableForCrypto(key, deps.keyStores.isConnected(key.customKeyStoreId));
 }
 
 function incorrectKey(): KmsError {

@@ -4,6 +4,7 @@
 // store/postgres) must make every method atomic and durable before it resolves (SQLite: WAL with
 // synchronous=FULL). Methods throw StoreError; callers map CONFLICT / NOT_FOUND to KMS errors.
 
+import type { CustomKeyStoreRecord } from '../domain/custom-key-store.js';
 import type { KeyRecord } from '../domain/key.js';
 
 export interface AliasRecord {
@@ -18,6 +19,10 @@ export interface Tag {
   readonly key: string;
   readonly value: string;
 }
+
+export type CustomKeyStorePatch = Partial<
+  Pick<CustomKeyStoreRecord, 'name' | 'clusterId' | 'sealedPassword' | 'connectionState' | 'connectionErrorCode' | 'wantConnected'>
+>;
 
 export type KeyPatch = Partial<Pick<KeyRecord, 'state' | 'description' | 'deletionDate' | 'pendingWindowDays' | 'policy'>>;
 
@@ -53,6 +58,20 @@ export interface MetadataStore {
   removeTags(keyId: string, tagKeys: readonly string[]): Promise<void>;
   /** Tags ordered by tag key, strictly after `afterTagKey`. */
   listTags(keyId: string, afterTagKey: string | undefined, limit: number): Promise<Tag[]>;
+
+  /** CONFLICT if the id or the name is taken. */
+  createCustomKeyStore(store: CustomKeyStoreRecord): Promise<void>;
+  getCustomKeyStore(id: string): Promise<CustomKeyStoreRecord | undefined>;
+  getCustomKeyStoreByName(name: string): Promise<CustomKeyStoreRecord | undefined>;
+  /** Ordered by id, strictly after `afterId`. */
+  listCustomKeyStores(afterId: string | undefined, limit: number): Promise<CustomKeyStoreRecord[]>;
+  /** NOT_FOUND if absent; CONFLICT if a new name is taken. Returns the updated record. */
+  updateCustomKeyStore(id: string, patch: CustomKeyStorePatch): Promise<CustomKeyStoreRecord>;
+  /** Resolves false if it did not exist. CONFLICT if keys still refer to it. */
+  deleteCustomKeyStore(id: string): Promise<boolean>;
+  countCustomKeyStores(): Promise<number>;
+  /** Keys (in any state) whose customKeyStoreId is `id`. */
+  countKeysInCustomKeyStore(id: string): Promise<number>;
 
   close(): Promise<void>;
 }

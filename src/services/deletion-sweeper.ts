@@ -4,12 +4,12 @@
 
 import type { Logger } from 'pino';
 import type { Clock } from '../ports/clock.js';
-import type { Hsm } from '../ports/hsm.js';
+import type { KeyStores } from '../ports/key-stores.js';
 import type { MetadataStore } from '../ports/store.js';
 
 export interface SweeperDeps {
   readonly store: MetadataStore;
-  readonly hsm: Hsm;
+  readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -19,10 +19,17 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
   const deleted: string[] = [];
   for (const key of await deps.store.keysDueForDeletion(deps.clock.now())) {
     try {
-      const existed = await deps.hsm.destroySymmetricKey({ id: key.backingKeyId, label: key.arn });
+      let destroyed: boolean | 'store not connected';
+      if (deps.keyStores.isConnected(key.customKeyStoreId)) {
+        destroyed = await deps.keyStores.hsmFor(key).destroySymmetricKey({ id: key.backingKeyId, label: key.arn });
+      } else {
+        // AWS makes a best effort for keys in custom key stores: the KMS key is deleted even when
+        // its cluster cannot be reached, and the backing key stays behind in the cluster.
+        destroyed = 'store not connected';
+      }
       await deps.store.deleteKey(key.keyId);
       deleted.push(key.keyId);
-      deps.logger.info({ keyId: key.keyId, backingKeyDestroyed: existed }, 'key deleted at the end of its waiting period');
+      deps.logger.info({ keyId: key.keyId, customKeyStoreId: key.customKeyStoreId, backingKeyDestroyed: destroyed }, 'key deleted at the end of its waiting period');
     } catch (err) {
       deps.logger.error({ err, keyId: key.keyId }, 'could not delete a key whose waiting period has passed; will retry');
     }

@@ -7,13 +7,14 @@
 //   <dataDir>/pins/so.pin        the token's security-officer PIN, mode 0600
 //   <dataDir>/credentials        AWS shared-credentials file, profile `keybridge`, mode 0600
 //   <dataDir>/keybridge.db       the SQLite metadata store (created by the store)
+//   <dataDir>/pins/<clusterId>.pin   crypto-user PIN of an example cluster's tokens (embeddedSoftHsm)
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { generateAccessKey, readCredentialsFile, writeCredentialsProfile } from '../auth/credentials-file.js';
-import type { Config, TokenConfig } from '../config/schema.js';
+import type { ClusterDefinition, Config, TokenConfig } from '../config/schema.js';
 import { readSecret } from '../config/secrets.js';
 import { initializeToken, tokenExists } from '../hsm/token-init.js';
 
@@ -29,7 +30,7 @@ export interface EmbeddedSetup {
  * Prepares the data directory. Must run before any PKCS#11 module is loaded in this process,
  * because SoftHSM2 reads SOFTHSM2_CONF when it is initialised.
  */
-export async function prepareEmbedded(config: Readonly<Config>, logger: Logger): Promise<EmbeddedSetup> {
+export async function prepareEmbedded(config: Readonly<Config>, clusters: Iterable<ClusterDefinition>, logger: Logger): Promise<EmbeddedSetup> {
   const dir = config.dataDir;
   const pinsDir = join(dir, 'pins');
   const tokensDir = join(dir, 'tokens');
@@ -66,6 +67,10 @@ export async function prepareEmbedded(config: Readonly<Config>, logger: Logger):
     throw new Error(`the embedded token exists but its user PIN file ${userPin.file} is missing`);
   }
 
+  for (const cluster of clusters) {
+    if (cluster.embeddedSoftHsm) await prepareExampleCluster(cluster, pinsDir, logger);
+  }
+
   let credentialsCreated = false;
   const credentialsFile = config.credentialsFile!;
   const profiles = existsSync(credentialsFile) ? readCredentialsFile(credentialsFile) : new Map();
@@ -79,6 +84,22 @@ export async function prepareEmbedded(config: Readonly<Config>, logger: Logger):
     defaultKeyStore: { module: modulePath, tokenLabel: EMBEDDED_TOKEN_LABEL, userPin, profile: 'softhsm2' },
     created: { token: tokenCreated, credentials: credentialsCreated },
   };
+}
+
+/**
+ * Creates the SoftHSM2 tokens of an example cluster. All members share one crypto-user PIN, the
+ * KeyStorePassword an operator gives CreateCustomKeyStore; keybridge itself stores it only sealed.
+ */
+async function prepareExampleCluster(cluster: ClusterDefinition, pinsDir: string, logger: Logger): Promise<void> {
+  const userPin = { file: join(pinsDir, `${cluster.clusterId}.pin`) };
+  const soPin = { file: join(pinsDir, `${cluster.clusterId}-so.pin`) };
+  for (const member of cluster.members) {
+    if (await tokenExists({ modulePath: member.module, label: member.tokenLabel })) continue;
+    writePinIfAbsent(userPin.file);
+    writePinIfAbsent(soPin.file);
+    await initializeToken({ modulePath: member.module, label: member.tokenLabel, soPin: readSecret(soPin), userPin: readSecret(userPin) });
+    logger.info({ clusterId: cluster.clusterId, member: member.name, tokenLabel: member.tokenLabel }, 'initialised an example cluster token');
+  }
 }
 
 function writePinIfAbsent(path: string): void {

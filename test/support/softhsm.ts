@@ -22,6 +22,8 @@ const run = promisify(execFile);
 export interface SoftHsmFixture {
   readonly modulePath: string;
   readonly tokenLabel: string;
+  /** tokenLabel, then the labels of the extra tokens (all share userPin and soPin). */
+  readonly tokenLabels: readonly string[];
   readonly userPin: string;
   readonly soPin: string;
   /** The temporary directory holding softhsm2.conf and tokens/. */
@@ -36,6 +38,8 @@ export interface SoftHsmFixtureOptions {
   readonly tokenLabel?: string;
   /** false: only the config and an empty token directory (for tests of token initialisation). */
   readonly initToken?: boolean;
+  /** More tokens in the same config, with random labels and the same PINs (e.g. cluster members). */
+  readonly extraTokens?: number;
 }
 
 const MODULE_CANDIDATES = [
@@ -68,20 +72,25 @@ export async function createSoftHsm(options: SoftHsmFixtureOptions = {}): Promis
     [`directories.tokendir = ${join(dir, 'tokens')}`, 'objectstore.backend = file', 'log.level = ERROR', 'slots.removable = false', ''].join('\n'),
   );
   const tokenLabel = options.tokenLabel ?? `kb-test-${randomBytes(4).toString('hex')}`;
+  const tokenLabels = [tokenLabel, ...Array.from({ length: options.extraTokens ?? 0 }, () => `kb-test-${randomBytes(4).toString('hex')}`)];
   const userPin = randomBytes(12).toString('hex');
   const soPin = randomBytes(12).toString('hex');
   const previousConf = process.env['SOFTHSM2_CONF'];
   process.env['SOFTHSM2_CONF'] = confPath;
 
   if (options.initToken !== false) {
-    await run('softhsm2-util', ['--init-token', '--free', '--label', tokenLabel, '--so-pin', soPin, '--pin', userPin], {
-      env: { ...process.env, SOFTHSM2_CONF: confPath },
-    });
+    // One at a time: each takes the free slot the previous one left.
+    for (const label of tokenLabels) {
+      await run('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', soPin, '--pin', userPin], {
+        env: { ...process.env, SOFTHSM2_CONF: confPath },
+      });
+    }
   }
 
   return {
     modulePath,
     tokenLabel,
+    tokenLabels,
     userPin,
     soPin,
     dir,

@@ -69,6 +69,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'custom key stores',
+    sql: `
+      CREATE TABLE custom_key_stores (
+        id                       TEXT    NOT NULL PRIMARY KEY,
+        name                     TEXT    NOT NULL UNIQUE,
+        type                     TEXT    NOT NULL,
+        cluster_id               TEXT    NOT NULL,
+        trust_anchor_certificate TEXT    NOT NULL,
+        sealed_password          TEXT    NOT NULL,
+        created_at               INTEGER NOT NULL,
+        connection_state         TEXT    NOT NULL,
+        connection_error_code    TEXT,
+        want_connected           INTEGER NOT NULL CHECK (want_connected IN (0, 1))
+      ) STRICT;
+
+      -- Existing keys get NULL (the default key store). No ON DELETE action: deleting a custom
+      -- key store that keys still refer to must fail. ADD COLUMN with REFERENCES is allowed
+      -- because the column's default is NULL.
+      ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT REFERENCES custom_key_stores (id);
+
+      -- Serves countKeysInCustomKeyStore and the foreign-key check when a store is deleted.
+      CREATE INDEX keys_custom_key_store_id ON keys (custom_key_store_id);
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

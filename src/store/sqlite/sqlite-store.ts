@@ -8,18 +8,32 @@
 // means the change survives power loss (the port's contract). Ordering and cursors use SQLite's
 // BINARY collation, i.e. byte order of the UTF-8 text, which for the ASCII names KMS allows is
 // the same order as JavaScript's default sort.
+//
+// Row types and their mapping live in rows.ts, the SQL in statements.ts, the schema in migrations.ts.
 
 import { closeSync, constants, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
+import type { CustomKeyStoreRecord } from '../../domain/custom-key-store.js';
+import type { KeyRecord } from '../../domain/key.js';
 import {
   StoreError,
   type AliasRecord,
+  type CustomKeyStorePatch,
   type KeyPatch,
   type MetadataStore,
   type Tag,
 } from '../../ports/store.js';
 import { applyMigrations } from './migrations.js';
+import {
+  customKeyStoreToRow,
+  keyToRow,
+  rowToAlias,
+  rowToCustomKeyStore,
+  rowToKey,
+  type AliasRow,
+  type KeyRow,
+} from './rows.js';
+import { prepareStatements, type Statements } from './statements.js';
 
 /** What the connection actually runs with, read back from SQLite (for tests and health checks). */
 export interface SqliteConnectionSettings {
@@ -40,6 +54,8 @@ export class SqliteStore implements MetadataStore {
   readonly #updateKeyTx: (keyId: string, patch: KeyPatch) => KeyRecord;
   readonly #putTagsTx: (keyId: string, tags: readonly Tag[]) => void;
   readonly #removeTagsTx: (keyId: string, tagKeys: readonly string[]) => void;
+  readonly #updateCustomKeyStoreTx: (id: string, patch: CustomKeyStorePatch) => CustomKeyStoreRecord;
+  readonly #deleteCustomKeyStoreTx: (id: string) => boolean;
   #closed = false;
 
   private constructor(db: Database.Database) {
@@ -58,7 +74,7 @@ export class SqliteStore implements MetadataStore {
     this.#updateKeyTx = db.transaction((keyId: string, patch: KeyPatch): KeyRecord => {
       const current = s.getKey.get(keyId);
       if (current === undefined) throw new StoreError('NOT_FOUND', `key ${keyId} does not exist`);
-      const next = applyPatch(rowToKey(current), patch);
+      const next = applyKeyPatch(rowToKey(current), patch);
       s.updateKey.run({
         key_id: keyId,
         state: next.state,
@@ -76,6 +92,33 @@ export class SqliteStore implements MetadataStore {
 
     this.#removeTagsTx = db.transaction((keyId: string, tagKeys: readonly string[]) => {
       for (const k of tagKeys) s.deleteTag.run(keyId, k);
+    });
+
+    this.#updateCustomKeyStoreTx = db.transaction(
+      (id: string, patch: CustomKeyStorePatch): CustomKeyStoreRecord => {
+        const current = s.getCustomKeyStore.get(id);
+        if (current === undefined) throw new StoreError('NOT_FOUND', `custom key store ${id} does not exist`);
+        const next = applyCustomKeyStorePatch(rowToCustomKeyStore(current), patch);
+        const row = customKeyStoreToRow(next);
+        // A taken name fails the UNIQUE constraint, which toStoreError reports as CONFLICT.
+        s.updateCustomKeyStore.run({
+          id,
+          name: row.name,
+          cluster_id: row.cluster_id,
+          sealed_password: row.sealed_password,
+          connection_state: row.connection_state,
+          connection_error_code: row.connection_error_code,
+          want_connected: row.want_connected,
+        });
+        return next;
+      },
+    );
+
+    this.#deleteCustomKeyStoreTx = db.transaction((id: string): boolean => {
+      // The foreign key would refuse the delete anyway; checking first gives a clear message.
+      const keys = s.countKeysInCustomKeyStore.get(id) ?? 0;
+      if (keys > 0) throw new StoreError('CONFLICT', `custom key store ${id} still has ${keys} key(s)`);
+      return s.deleteCustomKeyStore.run(id).changes > 0;
     });
   }
 
@@ -220,6 +263,53 @@ export class SqliteStore implements MetadataStore {
     });
   }
 
+  async createCustomKeyStore(store: CustomKeyStoreRecord): Promise<void> {
+    this.#guard('createCustomKeyStore', () =>
+      this.#stmts.insertCustomKeyStore.run(customKeyStoreToRow(store)),
+    );
+  }
+
+  async getCustomKeyStore(id: string): Promise<CustomKeyStoreRecord | undefined> {
+    return this.#guard('getCustomKeyStore', () => {
+      const row = this.#stmts.getCustomKeyStore.get(id);
+      return row === undefined ? undefined : rowToCustomKeyStore(row);
+    });
+  }
+
+  async getCustomKeyStoreByName(name: string): Promise<CustomKeyStoreRecord | undefined> {
+    return this.#guard('getCustomKeyStoreByName', () => {
+      const row = this.#stmts.getCustomKeyStoreByName.get(name);
+      return row === undefined ? undefined : rowToCustomKeyStore(row);
+    });
+  }
+
+  async listCustomKeyStores(afterId: string | undefined, limit: number): Promise<CustomKeyStoreRecord[]> {
+    return this.#guard('listCustomKeyStores', () => {
+      const n = checkLimit(limit);
+      const rows =
+        afterId === undefined
+          ? this.#stmts.listCustomKeyStores.all(n)
+          : this.#stmts.listCustomKeyStoresAfter.all(afterId, n);
+      return rows.map(rowToCustomKeyStore);
+    });
+  }
+
+  async updateCustomKeyStore(id: string, patch: CustomKeyStorePatch): Promise<CustomKeyStoreRecord> {
+    return this.#guard('updateCustomKeyStore', () => this.#updateCustomKeyStoreTx(id, patch));
+  }
+
+  async deleteCustomKeyStore(id: string): Promise<boolean> {
+    return this.#guard('deleteCustomKeyStore', () => this.#deleteCustomKeyStoreTx(id));
+  }
+
+  async countCustomKeyStores(): Promise<number> {
+    return this.#guard('countCustomKeyStores', () => this.#stmts.countCustomKeyStores.get() ?? 0);
+  }
+
+  async countKeysInCustomKeyStore(id: string): Promise<number> {
+    return this.#guard('countKeysInCustomKeyStore', () => this.#stmts.countKeysInCustomKeyStore.get(id) ?? 0);
+  }
+
   /** Closes the connection (checkpointing the WAL). Safe to call more than once. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -272,102 +362,20 @@ function toStoreError(err: unknown, operation: string): StoreError {
       case 'SQLITE_CONSTRAINT_UNIQUE':
         return new StoreError('CONFLICT', `${operation}: already exists`, { cause: err });
       case 'SQLITE_CONSTRAINT_FOREIGNKEY':
-        // The referenced key is gone (e.g. deleted between the caller's check and this write).
-        return new StoreError('NOT_FOUND', `${operation}: key does not exist`, { cause: err });
+        // Writes that reference a row: the key (alias, tag) or custom key store (key) is gone,
+        // e.g. deleted between the caller's check and this write. Deleting a referenced row
+        // cannot get here: deleteCustomKeyStore checks first, and keys cascade.
+        return new StoreError('NOT_FOUND', `${operation}: the record it refers to does not exist`, { cause: err });
     }
   }
   return new StoreError('STORE_FAILED', `${operation} failed`, { cause: err });
 }
 
-// ---- rows -----------------------------------------------------------------------------------
+// ---- patches: `undefined` means "leave as is"; `null` is a value (it clears) ------------------
 
-interface KeyRow {
-  key_id: string;
-  arn: string;
-  account_id: string;
-  region: string;
-  created_at: number;
-  description: string;
-  key_usage: string;
-  key_spec: string;
-  origin: string;
-  state: string;
-  deletion_date: number | null;
-  pending_window_days: number | null;
-  policy: string;
-  backing_key_id: string;
-}
+const pick = <T>(next: T | undefined, cur: T): T => (next === undefined ? cur : next);
 
-interface AliasRow {
-  alias_name: string;
-  key_id: string;
-  created_at: number;
-  updated_at: number;
-}
-
-interface TagRow {
-  tag_key: string;
-  tag_value: string;
-}
-
-// The columns are TEXT, so a value written by another build (or by hand) could be anything;
-// fail on read rather than hand the domain a state its switch statements do not know.
-const KEY_STATES = ['Enabled', 'Disabled', 'PendingDeletion'] as const satisfies readonly KeyState[];
-const KEY_USAGES = ['ENCRYPT_DECRYPT'] as const satisfies readonly KeyUsage[];
-const KEY_SPECS = ['SYMMETRIC_DEFAULT'] as const satisfies readonly KeySpec[];
-const KEY_ORIGINS = ['AWS_KMS'] as const satisfies readonly KeyOrigin[];
-
-function oneOf<T extends string>(allowed: readonly T[], value: string, column: string): T {
-  const found = allowed.find((a) => a === value);
-  if (found === undefined) throw new Error(`unexpected ${column} ${JSON.stringify(value)} in store`);
-  return found;
-}
-
-function rowToKey(r: KeyRow): KeyRecord {
-  return {
-    keyId: r.key_id,
-    arn: r.arn,
-    accountId: r.account_id,
-    region: r.region,
-    createdAt: r.created_at,
-    description: r.description,
-    keyUsage: oneOf(KEY_USAGES, r.key_usage, 'key_usage'),
-    keySpec: oneOf(KEY_SPECS, r.key_spec, 'key_spec'),
-    origin: oneOf(KEY_ORIGINS, r.origin, 'origin'),
-    state: oneOf(KEY_STATES, r.state, 'state'),
-    deletionDate: r.deletion_date,
-    pendingWindowDays: r.pending_window_days,
-    policy: r.policy,
-    backingKeyId: r.backing_key_id,
-  };
-}
-
-function keyToRow(k: KeyRecord): KeyRow {
-  return {
-    key_id: k.keyId,
-    arn: k.arn,
-    account_id: k.accountId,
-    region: k.region,
-    created_at: k.createdAt,
-    description: k.description,
-    key_usage: k.keyUsage,
-    key_spec: k.keySpec,
-    origin: k.origin,
-    state: k.state,
-    deletion_date: k.deletionDate,
-    pending_window_days: k.pendingWindowDays,
-    policy: k.policy,
-    backing_key_id: k.backingKeyId,
-  };
-}
-
-function rowToAlias(r: AliasRow): AliasRecord {
-  return { aliasName: r.alias_name, keyId: r.key_id, createdAt: r.created_at, updatedAt: r.updated_at };
-}
-
-/** `undefined` means "leave as is"; `null` is a value (it clears deletionDate/pendingWindowDays). */
-function applyPatch(current: KeyRecord, patch: KeyPatch): KeyRecord {
-  const pick = <T>(next: T | undefined, cur: T): T => (next === undefined ? cur : next);
+function applyKeyPatch(current: KeyRecord, patch: KeyPatch): KeyRecord {
   return {
     ...current,
     state: pick(patch.state, current.state),
@@ -378,74 +386,15 @@ function applyPatch(current: KeyRecord, patch: KeyPatch): KeyRecord {
   };
 }
 
-// ---- statements, prepared once per connection -----------------------------------------------
-
-type Statements = ReturnType<typeof prepareStatements>;
-
-function prepareStatements(db: Database.Database) {
-  const keyCols =
-    'key_id, arn, account_id, region, created_at, description, key_usage, key_spec, origin, ' +
-    'state, deletion_date, pending_window_days, policy, backing_key_id';
-  const aliasCols = 'alias_name, key_id, created_at, updated_at';
+function applyCustomKeyStorePatch(current: CustomKeyStoreRecord, patch: CustomKeyStorePatch): CustomKeyStoreRecord {
   return {
-    insertKey: db.prepare<KeyRow>(
-      `INSERT INTO keys (${keyCols}) VALUES (@key_id, @arn, @account_id, @region, @created_at, ` +
-        '@description, @key_usage, @key_spec, @origin, @state, @deletion_date, ' +
-        '@pending_window_days, @policy, @backing_key_id)',
-    ),
-    getKey: db.prepare<[string], KeyRow>(`SELECT ${keyCols} FROM keys WHERE key_id = ?`),
-    listKeys: db.prepare<[number], KeyRow>(`SELECT ${keyCols} FROM keys ORDER BY key_id LIMIT ?`),
-    listKeysAfter: db.prepare<[string, number], KeyRow>(
-      `SELECT ${keyCols} FROM keys WHERE key_id > ? ORDER BY key_id LIMIT ?`,
-    ),
-    updateKey: db.prepare<Pick<KeyRow, 'key_id' | 'state' | 'description' | 'deletion_date' | 'pending_window_days' | 'policy'>>(
-      'UPDATE keys SET state = @state, description = @description, deletion_date = @deletion_date, ' +
-        'pending_window_days = @pending_window_days, policy = @policy WHERE key_id = @key_id',
-    ),
-    deleteKey: db.prepare<[string]>('DELETE FROM keys WHERE key_id = ?'),
-    // Matches the partial index keys_pending_deletion.
-    keysDue: db.prepare<[number], KeyRow>(
-      `SELECT ${keyCols} FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ? ` +
-        'ORDER BY deletion_date, key_id',
-    ),
-    backingKeyIds: db.prepare<[], Pick<KeyRow, 'key_id' | 'backing_key_id'>>(
-      'SELECT key_id, backing_key_id FROM keys ORDER BY key_id',
-    ),
-
-    getAlias: db.prepare<[string], AliasRow>(`SELECT ${aliasCols} FROM aliases WHERE alias_name = ?`),
-    insertAlias: db.prepare<[string, string, number, number]>(
-      `INSERT INTO aliases (${aliasCols}) VALUES (?, ?, ?, ?)`,
-    ),
-    updateAlias: db.prepare<[string, number, string]>(
-      'UPDATE aliases SET key_id = ?, updated_at = ? WHERE alias_name = ?',
-    ),
-    deleteAlias: db.prepare<[string]>('DELETE FROM aliases WHERE alias_name = ?'),
-    listAliases: db.prepare<[number], AliasRow>(
-      `SELECT ${aliasCols} FROM aliases ORDER BY alias_name LIMIT ?`,
-    ),
-    listAliasesAfter: db.prepare<[string, number], AliasRow>(
-      `SELECT ${aliasCols} FROM aliases WHERE alias_name > ? ORDER BY alias_name LIMIT ?`,
-    ),
-    listAliasesOfKey: db.prepare<[string, number], AliasRow>(
-      `SELECT ${aliasCols} FROM aliases WHERE key_id = ? ORDER BY alias_name LIMIT ?`,
-    ),
-    listAliasesOfKeyAfter: db.prepare<[string, string, number], AliasRow>(
-      `SELECT ${aliasCols} FROM aliases WHERE key_id = ? AND alias_name > ? ORDER BY alias_name LIMIT ?`,
-    ),
-    countAliases: db
-      .prepare<[string], number>('SELECT count(*) FROM aliases WHERE key_id = ?')
-      .pluck(),
-
-    upsertTag: db.prepare<[string, string, string]>(
-      'INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?) ' +
-        'ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value',
-    ),
-    deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE key_id = ? AND tag_key = ?'),
-    listTags: db.prepare<[string, number], TagRow>(
-      'SELECT tag_key, tag_value FROM tags WHERE key_id = ? ORDER BY tag_key LIMIT ?',
-    ),
-    listTagsAfter: db.prepare<[string, string, number], TagRow>(
-      'SELECT tag_key, tag_value FROM tags WHERE key_id = ? AND tag_key > ? ORDER BY tag_key LIMIT ?',
-    ),
+    ...current,
+    name: pick(patch.name, current.name),
+    clusterId: pick(patch.clusterId, current.clusterId),
+    sealedPassword: pick(patch.sealedPassword, current.sealedPassword),
+    connectionState: pick(patch.connectionState, current.connectionState),
+    connectionErrorCode: pick(patch.connectionErrorCode, current.connectionErrorCode),
+    wantConnected: pick(patch.wantConnected, current.wantConnected),
   };
 }
+

@@ -1,0 +1,341 @@
+#!/usr/bin/env node
+// keybridge's operator command line: `keybridge [global options] <group> <command> [options]`.
+// Each command lives in its own file and calls the KMS API through @aws-sdk/client-kms, signed
+// like the AWS CLI would sign it (client.ts resolves endpoint, region and credentials).
+//
+// Exit status: 0 success; 1 the service answered an error (printed as `keybridge: <AwsErrorName>:
+// <message>`), could not be reached, or the command's outcome is a failure (wait); 2 usage or
+// configuration error, with a one-line hint to use --help.
+
+import { KMSServiceException, type KMSClient } from '@aws-sdk/client-kms';
+import {
+  displayName, formatOptions, HELP_OPTION, type OptionSpec, type OptionValues, splitOptionToken, UsageError, wrap,
+} from './args.js';
+import { ConfigError, createKmsClient, DEFAULT_DATA_DIR, DEFAULT_ENDPOINT, DEFAULT_PROFILE, DEFAULT_REGION, resolveConfig } from './client.js';
+import type { Command, CommandContext } from './command.js';
+import { keysList } from './keys-list.js';
+import { keystoreConnect } from './keystore-connect.js';
+import { keystoreCreate } from './keystore-create.js';
+import { keystoreDelete } from './keystore-delete.js';
+import { keystoreDescribe } from './keystore-describe.js';
+import { keystoreDisconnect } from './keystore-disconnect.js';
+import { keystoreUpdate } from './keystore-update.js';
+import { keystoreWait } from './keystore-wait.js';
+import { OUTPUT_FORMATS, type OutputFormat, Printer } from './output.js';
+
+interface Group {
+  readonly name: string;
+  readonly summary: string;
+  readonly commands: readonly Command[];
+}
+
+const GROUPS: readonly Group[] = [
+  {
+    name: 'keystore',
+    summary: 'Custom key stores: AWS CloudHSM-type key stores backed by PKCS#11 clusters.',
+    commands: [keystoreCreate, keystoreDescribe, keystoreConnect, keystoreDisconnect, keystoreUpdate, keystoreDelete, keystoreWait],
+  },
+  { name: 'keys', summary: 'KMS keys.', commands: [keysList] },
+];
+
+const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'endpoint-url',
+    kind: 'string',
+    metavar: 'URL',
+    description: `KMS endpoint. Default: $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else ${DEFAULT_ENDPOINT}.`,
+  },
+  { name: 'profile', kind: 'string', metavar: 'NAME', description: `Profile in the credentials file. Default: $AWS_PROFILE, else ${DEFAULT_PROFILE}.` },
+  {
+    name: 'region',
+    kind: 'string',
+    metavar: 'REGION',
+    description: `Region to sign for. Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else ${DEFAULT_REGION}.`,
+  },
+  {
+    name: 'data-dir',
+    kind: 'string',
+    metavar: 'DIR',
+    description: `keybridge data directory; its "credentials" file is used. Default: $KEYBRIDGE_DATA_DIR, else ${DEFAULT_DATA_DIR}.`,
+  },
+  { name: 'output', kind: 'string', metavar: 'table|json', choices: OUTPUT_FORMATS, description: 'table (aligned columns, the default) or json.' },
+  HELP_OPTION,
+];
+
+const CREDENTIALS_HELP =
+  'Credentials: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY when set (ignored when --profile is given); ' +
+  'otherwise the profile\'s keys in a shared-credentials file: <--data-dir>/credentials when --data-dir is given, ' +
+  `else $AWS_SHARED_CREDENTIALS_FILE, else <$KEYBRIDGE_DATA_DIR or ${DEFAULT_DATA_DIR}>/credentials (written by \`npm start\`).`;
+
+const EXIT_HELP = 'Exit status: 0 success; 1 the service answered an error or could not be reached; 2 usage or configuration error.';
+
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+interface Parsed {
+  globals: OptionValues;
+  values: OptionValues;
+  group?: Group;
+  command?: Command;
+  help: boolean;
+  /**
+   * The first mistake. Later ones are often its consequences (the value of an unknown option
+   * taken for a command), so only the first is reported. --help wins over option mistakes, not
+   * over an unknown group or command.
+   */
+  error?: UsageError;
+  errorIsPositional?: boolean;
+}
+
+function commandPath(group?: Group, command?: Command): string {
+  return ['keybridge', group?.name, command?.name].filter(Boolean).join(' ');
+}
+
+function findSpec(specs: readonly OptionSpec[], name: string, short: boolean): OptionSpec | undefined {
+  return specs.find((s) => (short ? s.short === name : s.name === name));
+}
+
+function parse(argv: readonly string[]): Parsed {
+  const p: Parsed = { globals: {}, values: {}, help: false };
+  const fail = (kind: 'positional' | 'option', message: string) => {
+    if (p.error) return;
+    p.error = new UsageError(message);
+    p.errorIsPositional = kind === 'positional';
+  };
+  let endOfOptions = false;
+  let lastValueOption: string | undefined;
+
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    const previousValueOption = lastValueOption;
+    lastValueOption = undefined;
+
+    if (!endOfOptions && token === '--') {
+      endOfOptions = true;
+      continue;
+    }
+    if (!endOfOptions && token.startsWith('-') && token !== '-') {
+      const { name, inline, short } = splitOptionToken(token);
+      const shown = displayName(name, short);
+      const commandSpec = p.command ? findSpec(p.command.options, name, short) : undefined;
+      const spec = commandSpec ?? findSpec(GLOBAL_OPTIONS, name, short);
+      if (spec === undefined) {
+        fail('option', `unknown option ${shown}${p.command || !p.group ? '' : ` (give the ${p.group.name} command first)`}`);
+        continue;
+      }
+      const target = commandSpec ? p.values : p.globals;
+      let value: string | true;
+      if (spec.kind === 'flag') {
+        if (inline !== undefined) {
+          fail('option', `option ${shown} takes no value`);
+          continue;
+        }
+        value = true;
+      } else if (inline !== undefined) {
+        value = inline;
+      } else {
+        const next = argv[i + 1];
+        if (next === undefined || next.startsWith('--')) {
+          fail('option', `option --${spec.name} needs a value${next === undefined ? '' : ` (use --${spec.name}=VALUE for a value starting with -)`}`);
+          continue;
+        }
+        value = next;
+        i++;
+      }
+      if (spec.name === 'help') {
+        p.help = true;
+        continue;
+      }
+      if (target[spec.name] !== undefined) {
+        fail('option', `option --${spec.name} is given more than once`);
+        continue;
+      }
+      if (spec.choices && !spec.choices.includes(value as string)) {
+        fail('option', `option --${spec.name} must be one of ${spec.choices.join(', ')}`);
+        continue;
+      }
+      target[spec.name] = value;
+      lastValueOption = spec.name;
+      continue;
+    }
+
+    // A positional argument: the group, then the command, then nothing more.
+    if (p.group === undefined) {
+      const group = GROUPS.find((g) => g.name === token);
+      if (group) p.group = group;
+      else fail('positional', `unknown command group ${JSON.stringify(token.slice(0, 40))} (groups: ${GROUPS.map((g) => g.name).join(', ')})`);
+    } else if (p.command === undefined) {
+      const command = p.group.commands.find((c) => c.name === token);
+      if (command) p.command = command;
+      else {
+        fail(
+          'positional',
+          `unknown ${p.group.name} command ${JSON.stringify(token.slice(0, 40))} (commands: ${p.group.commands.map((c) => c.name).join(', ')})`,
+        );
+      }
+    } else {
+      // Do not echo what follows an option's value: it may be the rest of a password.
+      fail('positional', previousValueOption ? `unexpected argument after the value of --${previousValueOption}` : `unexpected argument ${JSON.stringify(token.slice(0, 40))}`);
+    }
+  }
+  return p;
+}
+
+// ---- help ----
+
+function topHelp(): string {
+  const commands = GROUPS.flatMap((g) => g.commands.map((c) => ({ label: `${g.name} ${c.name}`, summary: c.summary })));
+  const width = Math.max(...commands.map((c) => c.label.length), ...GROUPS.map((g) => g.name.length));
+  return [
+    'Usage: keybridge [global options] <group> <command> [options]',
+    '',
+    wrap('', 'Operator command line for keybridge, the AWS-KMS-compatible API in front of PKCS#11 HSMs. Every command calls the KMS API (AWS JSON 1.1, SigV4) like the AWS CLI does.'),
+    '',
+    'Groups:',
+    ...GROUPS.map((g) => wrap(`  ${g.name.padEnd(width)}  `, g.summary)),
+    '',
+    'Commands:',
+    ...commands.map((c) => wrap(`  ${c.label.padEnd(width)}  `, c.summary)),
+    '',
+    'Global options (accepted before or after the command):',
+    ...formatOptions(GLOBAL_OPTIONS),
+    '',
+    wrap('', CREDENTIALS_HELP),
+    '',
+    wrap('', EXIT_HELP),
+    '',
+    "Run 'keybridge <group> --help' or 'keybridge <group> <command> --help' for more.",
+    '',
+  ].join('\n');
+}
+
+function groupHelp(group: Group): string {
+  const width = Math.max(...group.commands.map((c) => c.name.length));
+  return [
+    `Usage: keybridge [global options] ${group.name} <command> [options]`,
+    '',
+    wrap('', group.summary),
+    '',
+    'Commands:',
+    ...group.commands.map((c) => wrap(`  ${c.name.padEnd(width)}  `, c.summary)),
+    '',
+    'Global options:',
+    ...formatOptions(GLOBAL_OPTIONS),
+    '',
+    wrap('', CREDENTIALS_HELP),
+    '',
+    `Run 'keybridge ${group.name} <command> --help' for a command's options.`,
+    '',
+  ].join('\n');
+}
+
+function commandHelp(group: Group, command: Command): string {
+  const usage = command.options.map((o) => (o.required ? `--${o.name} ${o.metavar ?? 'VALUE'}` : `[--${o.name} ${o.metavar ?? 'VALUE'}]`));
+  const options = [...command.options, HELP_OPTION];
+  return [
+    wrap(`Usage: keybridge [global options] ${group.name} ${command.name} `, usage.join(' ')).trimEnd(),
+    '',
+    wrap('', command.description),
+    '',
+    'Options:',
+    ...formatOptions(options),
+    '',
+    'Global options:',
+    ...formatOptions(GLOBAL_OPTIONS.filter((o) => o !== HELP_OPTION)),
+    '',
+    wrap('', EXIT_HELP),
+    '',
+  ].join('\n');
+}
+
+// ---- running ----
+
+function reportUsage(io: Io, err: UsageError, fallbackPath: string): number {
+  io.stderr(`keybridge: ${err.message}\n`);
+  io.stderr(`Run '${err.helpCommand || fallbackPath} --help' for usage.\n`);
+  return 2;
+}
+
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const p = parse(argv);
+  const path = commandPath(p.group, p.command);
+  if (p.error && p.errorIsPositional) return reportUsage(io, p.error, path);
+  if (p.help) {
+    io.stdout(p.command && p.group ? commandHelp(p.group, p.command) : p.group ? groupHelp(p.group) : topHelp());
+    return 0;
+  }
+  if (p.error) return reportUsage(io, p.error, path);
+  if (!p.group) return reportUsage(io, new UsageError('missing command group'), path);
+  if (!p.command) return reportUsage(io, new UsageError(`missing ${p.group.name} command`), path);
+  const command = p.command;
+
+  const missing = command.options.filter((o) => o.required && p.values[o.name] === undefined);
+  if (missing.length > 0) {
+    return reportUsage(io, new UsageError(`missing required option${missing.length > 1 ? 's' : ''} ${missing.map((o) => `--${o.name}`).join(', ')}`), path);
+  }
+
+  const g = (name: string) => (typeof p.globals[name] === 'string' ? (p.globals[name] as string) : undefined);
+  let client: KMSClient | undefined;
+  let endpoint = '';
+  const ctx: CommandContext = {
+    values: p.values,
+    kms() {
+      if (!client) {
+        const config = resolveConfig({ endpointUrl: g('endpoint-url'), profile: g('profile'), region: g('region'), dataDir: g('data-dir') }, io.env, io.cwd);
+        endpoint = config.endpoint;
+        client = createKmsClient(config, io.env);
+      }
+      return client;
+    },
+    out: new Printer((g('output') ?? 'table') as OutputFormat, io.stdout),
+    warn: (message) => io.stderr(`keybridge: ${message}\n`),
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+
+  try {
+    command.validate?.(p.values);
+    return await command.run(ctx);
+  } catch (err) {
+    if (err instanceof UsageError) return reportUsage(io, err, path);
+    if (err instanceof ConfigError) {
+      io.stderr(`keybridge: ${err.message}\n`);
+      io.stderr("Run 'keybridge --help' for how the endpoint, region and credentials are found.\n");
+      return 2;
+    }
+    if (err instanceof KMSServiceException) {
+      io.stderr(`keybridge: ${err.name}: ${oneLine(err.message)}\n`);
+      return 1;
+    }
+    const e = err as Error & { $metadata?: unknown; code?: string };
+    if (e && typeof e === 'object' && '$metadata' in e) {
+      io.stderr(`keybridge: request to ${endpoint} failed: ${oneLine(e.message || e.code || String(e))}\n`);
+      return 1;
+    }
+    io.stderr(`keybridge: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
+    return 1;
+  } finally {
+    client?.destroy();
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+// Piping into `head` closes stdout early: end quietly instead of with an EPIPE stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
+process.exitCode = await run(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  cwd: process.cwd(),
+});

@@ -1,0 +1,54 @@
+// Which HSM serves a key: the default key store's token, or the cluster of the custom key store
+// the key lives in. Also the runtime side of custom key stores: connecting and disconnecting.
+//
+// Owned by the composition root. Connection state changes are persisted through the store port
+// so that they survive a restart (stores that were connected reconnect by themselves).
+
+import type { ConnectionState, CustomKeyStoreRecord } from '../domain/custom-key-store.js';
+import type { KeyRecord } from '../domain/key.js';
+import type { Hsm } from './hsm.js';
+
+/** What operations need to know about a configured cluster. */
+export interface ClusterInfo {
+  readonly clusterId: string;
+  /** The PEM the cluster's definition names, when it names one: CreateCustomKeyStore must match it. */
+  readonly trustAnchorCertificate: string | undefined;
+  readonly memberCount: number;
+  readonly minActiveMembersForCreateKey: number;
+}
+
+export interface KeyStores {
+  /** A cluster from hsm-config/clusters, or undefined. */
+  cluster(clusterId: string): ClusterInfo | undefined;
+  /** Active members of a CONNECTED store's cluster (0 when not connected). */
+  activeMembers(customKeyStoreId: string): number;
+  /** Seals a KeyStorePassword under the default key store's HSM, bound to the store id. */
+  sealPassword(customKeyStoreId: string, password: string): Promise<string>;
+  /** Whether `password` is the one sealed in `store` (for idempotent CreateCustomKeyStore). */
+  passwordMatches(store: CustomKeyStoreRecord, password: string): Promise<boolean>;
+  /**
+   * Opens the cluster with the store's password just long enough to list its backing key ids;
+   * CloudHsmClusterNotActiveException when it cannot be opened.
+   */
+  backingKeyIdsOn(clusterId: string, store: CustomKeyStoreRecord): Promise<Set<string>>;
+  /** True for the default store; for a custom key store, true only while CONNECTED. */
+  isConnected(customKeyStoreId: string | null): boolean;
+  /**
+   * The HSM for a key, or for a custom key store id (null = the default store). Throws
+   * KmsError KMSInvalidStateException "<arn> is unavailable." when the key's store is not
+   * CONNECTED.
+   */
+  hsmFor(key: KeyRecord): Hsm;
+  /** The cluster of a CONNECTED store; CustomKeyStoreInvalidStateException otherwise. */
+  hsmForStore(customKeyStoreId: string): Hsm;
+  /** The live state (which may be newer than the record's). */
+  stateOf(store: CustomKeyStoreRecord): ConnectionState;
+  /** Moves to CONNECTING and returns at once; the outcome is CONNECTED or FAILED. */
+  connect(store: CustomKeyStoreRecord): Promise<void>;
+  /** Moves to DISCONNECTING and returns at once; sessions drain, then DISCONNECTED. */
+  disconnect(store: CustomKeyStoreRecord): Promise<void>;
+  /** Waits for every pending connect/disconnect (tests, shutdown). */
+  settled(): Promise<void>;
+  /** Disconnects everything without changing what the operator asked for (shutdown). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,218 @@
+// The runtime side of custom key stores: which stores are connected, their cluster connections,
+// and the connection state machine (domain/custom-key-store.ts) carried out asynchronously, as
+// AWS does: Connect and Disconnect return at once and the state moves on in the background.
+//
+// Every state change is written to the metadata store, so DescribeCustomKeyStores shows it and a
+// restart knows what the operator wanted: stores that were connected reconnect by themselves.
+
+import type { Logger } from 'pino';
+import type { LoadedCluster, VendorProfileData } from '../config/clusters.js';
+import {
+  assertCanConnect,
+  assertCanDisconnect,
+  type ConnectionErrorCode,
+  type ConnectionState,
+  type CustomKeyStoreRecord,
+} from '../domain/custom-key-store.js';
+import { KmsError } from '../domain/errors.js';
+import type { KeyRecord } from '../domain/key.js';
+import { ClusterConnectError, ClusterHsm } from '../hsm/cluster-hsm.js';
+import type { Hsm } from '../ports/hsm.js';
+import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
+import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
+import type { SecretSealer } from './secret-sealer.js';
+
+export interface KeyStoreManagerDeps {
+  readonly store: MetadataStore;
+  readonly defaultHsm: Hsm;
+  readonly clusters: ReadonlyMap<string, LoadedCluster>;
+  readonly profile: (name: string) => VendorProfileData;
+  readonly sealer: SecretSealer;
+  readonly logger: Logger;
+}
+
+interface Runtime {
+  state: ConnectionState;
+  cluster: ClusterHsm | undefined;
+  /** The background connect or disconnect in progress. */
+  pending: Promise<void>;
+}
+
+export class KeyStoreManager implements KeyStores {
+  private readonly runtimes = new Map<string, Runtime>();
+
+  constructor(private readonly deps: KeyStoreManagerDeps) {}
+
+  /**
+   * After a restart: reconnect the stores the operator left connected (or connecting), finish
+   * disconnects that were cut short. FAILED stays FAILED until the operator disconnects it.
+   */
+  async resume(): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.deps.store.listCustomKeyStores(after, 100);
+      for (const record of page) {
+        if (record.wantConnected && (record.connectionState === 'CONNECTED' || record.connectionState === 'CONNECTING')) {
+          this.startConnect(record);
+        } else if (record.connectionState === 'DISCONNECTING' || record.connectionState === 'CONNECTED' || record.connectionState === 'CONNECTING') {
+          await this.persist(record.id, { connectionState: 'DISCONNECTED', connectionErrorCode: null, wantConnected: false });
+        }
+      }
+      if (page.length < 100) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  cluster(clusterId: string): ClusterInfo | undefined {
+    const c = this.deps.clusters.get(clusterId);
+    return c && {
+      clusterId: c.clusterId,
+      trustAnchorCertificate: c.trustAnchorPem,
+      memberCount: c.members.length,
+      minActiveMembersForCreateKey: c.minActiveMembersForCreateKey,
+    };
+  }
+
+  isConnected(customKeyStoreId: string | null): boolean {
+    return customKeyStoreId === null || this.runtimes.get(customKeyStoreId)?.state === 'CONNECTED';
+  }
+
+  activeMembers(customKeyStoreId: string): number {
+    const runtime = this.runtimes.get(customKeyStoreId);
+    return runtime?.state === 'CONNECTED' && runtime.cluster ? runtime.cluster.activeMembers().length : 0;
+  }
+
+  hsmFor(key: KeyRecord): Hsm {
+    if (key.customKeyStoreId === null) return this.deps.defaultHsm;
+    const runtime = this.runtimes.get(key.customKeyStoreId);
+    if (runtime?.state === 'CONNECTED' && runtime.cluster) return runtime.cluster;
+    throw new KmsError('KMSInvalidStateException', `${key.arn} is unavailable.`);
+  }
+
+  hsmForStore(customKeyStoreId: string): Hsm {
+    const runtime = this.runtimes.get(customKeyStoreId);
+    if (runtime?.state === 'CONNECTED' && runtime.cluster) return runtime.cluster;
+    throw new KmsError('CustomKeyStoreInvalidStateException', `Custom key store ${customKeyStoreId} is not connected.`);
+  }
+
+  stateOf(store: CustomKeyStoreRecord): ConnectionState {
+    return this.runtimes.get(store.id)?.state ?? store.connectionState;
+  }
+
+  async connect(store: CustomKeyStoreRecord): Promise<void> {
+    const current = { ...store, connectionState: this.stateOf(store) };
+    if (current.connectionState === 'CONNECTED' || current.connectionState === 'CONNECTING') return;
+    assertCanConnect(current);
+    await this.persist(store.id, { connectionState: 'CONNECTING', connectionErrorCode: null, wantConnected: true });
+    this.startConnect(store);
+  }
+
+  async disconnect(store: CustomKeyStoreRecord): Promise<void> {
+    assertCanDisconnect({ ...store, connectionState: this.stateOf(store) });
+    const runtime = this.runtimes.get(store.id);
+    const previous = runtime?.pending ?? Promise.resolve();
+    const next: Runtime = { state: 'DISCONNECTING', cluster: undefined, pending: Promise.resolve() };
+    this.runtimes.set(store.id, next);
+    await this.persist(store.id, { connectionState: 'DISCONNECTING', wantConnected: false });
+    next.pending = (async () => {
+      // A connect still in flight finishes first; then whatever it opened is drained and closed.
+      await previous;
+      const cluster = runtime?.cluster ?? next.cluster;
+      await cluster?.close().catch((err: unknown) => this.deps.logger.error({ err, customKeyStoreId: store.id }, 'closing a cluster connection failed'));
+      next.state = 'DISCONNECTED';
+      await this.persist(store.id, { connectionState: 'DISCONNECTED', connectionErrorCode: null });
+      this.deps.logger.info({ customKeyStoreId: store.id }, 'custom key store disconnected');
+    })();
+  }
+
+  async sealPassword(customKeyStoreId: string, password: string): Promise<string> {
+    return this.deps.sealer.seal(password, customKeyStoreId);
+  }
+
+  async passwordMatches(store: CustomKeyStoreRecord, password: string): Promise<boolean> {
+    return (await this.deps.sealer.unseal(store.sealedPassword, store.id)) === password;
+  }
+
+  async backingKeyIdsOn(clusterId: string, store: CustomKeyStoreRecord): Promise<Set<string>> {
+    let cluster: ClusterHsm;
+    try {
+      cluster = await this.open(clusterId, await this.deps.sealer.unseal(store.sealedPassword, store.id));
+    } catch (err) {
+      throw new KmsError('CloudHsmClusterNotActiveException', `keybridge cannot open cluster ${clusterId} with this custom key store's password.`, { cause: err });
+    }
+    try {
+      return new Set((await cluster.listSymmetricKeys()).map((k) => k.id));
+    } finally {
+      await cluster.close();
+    }
+  }
+
+  async settled(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map((r) => r.pending));
+  }
+
+  async close(): Promise<void> {
+    await this.settled();
+    for (const [id, runtime] of this.runtimes) {
+      await runtime.cluster?.close().catch((err: unknown) => this.deps.logger.error({ err, customKeyStoreId: id }, 'closing a cluster connection failed'));
+      runtime.cluster = undefined;
+      runtime.state = 'DISCONNECTED';
+    }
+  }
+
+  private startConnect(store: CustomKeyStoreRecord): void {
+    const runtime: Runtime = { state: 'CONNECTING', cluster: undefined, pending: Promise.resolve() };
+    this.runtimes.set(store.id, runtime);
+    runtime.pending = (async () => {
+      let outcome: { state: 'CONNECTED' } | { state: 'FAILED'; code: ConnectionErrorCode };
+      try {
+        const password = await this.deps.sealer.unseal(store.sealedPassword, store.id);
+        runtime.cluster = await this.open(store.clusterId, password);
+        outcome = { state: 'CONNECTED' };
+      } catch (err) {
+        const code: ConnectionErrorCode = err instanceof ClusterConnectError ? err.connectionErrorCode : 'INTERNAL_ERROR';
+        this.deps.logger.warn({ err, customKeyStoreId: store.id, connectionErrorCode: code }, 'custom key store failed to connect');
+        outcome = { state: 'FAILED', code };
+      }
+      // A disconnect that arrived meanwhile has replaced this runtime; it closes what we opened.
+      if (this.runtimes.get(store.id) !== runtime) return;
+      runtime.state = outcome.state;
+      if (outcome.state === 'CONNECTED') {
+        await this.persist(store.id, { connectionState: 'CONNECTED', connectionErrorCode: null });
+        this.deps.logger.info({ customKeyStoreId: store.id, members: runtime.cluster?.activeMembers() }, 'custom key store connected');
+      } else {
+        await this.persist(store.id, { connectionState: 'FAILED', connectionErrorCode: outcome.code });
+      }
+    })();
+  }
+
+  private async open(clusterId: string, pin: string): Promise<ClusterHsm> {
+    const cluster = this.deps.clusters.get(clusterId);
+    if (!cluster) {
+      // Defined when the store was created, gone from hsm-config since: nothing to connect to.
+      throw new ClusterConnectError(clusterId, 'CLUSTER_NOT_FOUND', [], [], 1);
+    }
+    return ClusterHsm.connect({
+      clusterId,
+      pin,
+      minMembers: cluster.minActiveMembersToConnect,
+      members: cluster.members.map((m) => ({
+        name: m.name,
+        modulePath: m.module,
+        tokenLabel: m.tokenLabel,
+        ...(m.tokenSerial === undefined ? {} : { tokenSerial: m.tokenSerial }),
+        profile: this.deps.profile(m.profile),
+      })),
+      logger: this.deps.logger,
+    });
+  }
+
+  private async persist(id: string, patch: CustomKeyStorePatch): Promise<void> {
+    try {
+      await this.deps.store.updateCustomKeyStore(id, patch);
+    } catch (err) {
+      // Deleted meanwhile, or the store failed: the live state is still right for this process.
+      this.deps.logger.error({ err, customKeyStoreId: id, patch }, 'could not record a custom key store state change');
+    }
+  }
+}
