@@ -43,7 +43,7 @@ export function encodeAadPrefix(keyId: string, backingKeyId: string): Buffer {
   prefix[1] = ALGORITHM_AES_256_GCM;
   const id = Buffer.from(keyId.replace(/-/g, ''), 'hex');
   const backing = Buffer.from(backingKeyId, 'hex');
-  if (id.length !== 16 || backing.length !== BACKING_KEY_ID_BYTES) throw new Error('malformed key id or backing key id');
+  if (!/^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(keyId) || !/^[0-9a-f]{64}$/.test(backingKeyId)) throw new Error('malformed key id or backing key id');
   id.copy(prefix, 2);
   backing.copy(prefix, 18);
   return prefix;

@@ -3,12 +3,12 @@
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
-import { str } from './wire.js';
+import { secretStr, str } from './wire.js';
 
 export const customKeyStoreIdMember = str(1, 64);
 export const customKeyStoreNameMember = str(1, 256);
 export const cloudHsmClusterIdMember = str(19, 24);
-export const keyStorePasswordMember = str(7, 32);
+export const keyStorePasswordMember = secretStr(7, 32);
 
 /** External key store (XKS) members: accepted on the wire, refused as unsupported. */
 export const xksMembers = {
@@ -16,7 +16,7 @@ export const xksMembers = {
   XksProxyUriPath: str(10, 128).optional(),
   XksProxyVpcEndpointServiceName: str(20, 64).optional(),
   XksProxyVpcEndpointServiceOwner: str(12, 12).optional(),
-  XksProxyAuthenticationCredential: z.object({ AccessKeyId: str(20, 30), RawSecretAccessKey: str(43, 64) }).optional(),
+  XksProxyAuthenticationCredential: z.object({ AccessKeyId: str(20, 30), RawSecretAccessKey: secretStr(43, 64) }).optional(),
   XksProxyConnectivity: z.enum(['PUBLIC_ENDPOINT', 'VPC_ENDPOINT_SERVICE']).optional(),
 };
 

@@ -32,6 +32,17 @@ export function blob(min: number, max: number) {
   });
 }
 
+/**
+ * A secret string member (KeyStorePassword, RawSecretAccessKey): the same length bounds as str(),
+ * but a failure never echoes the value into the error message.
+ */
+export function secretStr(min: number, max: number) {
+  return z.string().superRefine((text, ctx) => {
+    if (text.length < min) ctx.addIssue({ code: 'custom', message: `Member must have length greater than or equal to ${min}`, params: { hideValue: true } });
+    else if (text.length > max) ctx.addIssue({ code: 'custom', message: `Member must have length less than or equal to ${max}`, params: { hideValue: true } });
+  });
+}
+
 /** A string member with AWS's length bounds (in characters). */
 export function str(min: number, max: number) {
   return z.string().min(min).max(max);
@@ -57,9 +68,14 @@ export const tagList = z.array(z.object({ TagKey: str(1, 128), TagValue: str(0, 
 /** AWS accepts DryRun on cryptographic operations; success is reported as DryRunOperationException. */
 export const dryRun = z.boolean();
 
-/** Parses a request body against an operation's schema or throws the AWS-shaped error. */
-export function parseInput<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body, { reportInput: true });
+/**
+ * Parses a request body against an operation's schema or throws the AWS-shaped error. A member
+ * sent as JSON null counts as absent, as in AWS's JSON protocols (only at the top level: a null
+ * inside a map such as EncryptionContext is still an error, never silently dropped).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, body: Record<string, unknown>): z.output<S> {
+  const present = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== null));
+  const result = schema.safeParse(present, { reportInput: true });
   if (result.success) return result.data;
   throw issuesToKmsError(result.error.issues);
 }
@@ -84,6 +100,8 @@ function kmsNameOf(issue: z.core.$ZodIssue): KmsErrorName {
     if (kms) return kms;
   }
   if (issue.code === 'invalid_type' && issue.input !== undefined && issue.input !== null) return 'SerializationException';
+  // An enum member sent as a number, boolean or object is a type error, not a constraint failure.
+  if (issue.code === 'invalid_value' && issue.input !== undefined && typeof issue.input !== 'string') return 'SerializationException';
   if (issue.code === 'invalid_union') return 'SerializationException';
   return 'ValidationException';
 }
@@ -100,7 +118,7 @@ function pathOf(issue: z.core.$ZodIssue): string {
 function serializationMessage(issue: z.core.$ZodIssue): string {
   const where = pathOf(issue) || 'request body';
   if (issue.code === 'custom') return `Value at '${where}' failed to deserialize: ${issue.message}`;
-  const expected = issue.code === 'invalid_type' ? issue.expected : 'a different type';
+  const expected = issue.code === 'invalid_type' ? issue.expected : issue.code === 'invalid_value' ? 'string' : 'a different type';
   return `Value at '${where}' failed to deserialize: expected ${expected}, got ${jsonTypeOf(issue.input)}`;
 }
 

@@ -444,7 +444,12 @@ describe('configuration resolution', () => {
     await seen([], { ...env, AWS_ENDPOINT_URL: fake.url });
     const r = await cli(['keys', 'list'], { env: { ...env, AWS_ENDPOINT_URL_KMS: dead, AWS_ENDPOINT_URL: fake.url } });
     assert.equal(r.code, 1, 'AWS_ENDPOINT_URL_KMS wins over AWS_ENDPOINT_URL');
-    usageError(await cli(['--endpoint-url', 'ftp://x', 'keys', 'list'], { env }), /--endpoint-url must be an http/, 'keybridge');
+    const bad = await cli(['--endpoint-url', 'ftp://x', 'keys', 'list'], { env });
+    assert.equal(bad.code, 2, show(bad));
+    assert.match(bad.stderr, /^keybridge: --endpoint-url must be an http:\/\/ or https:\/\/ URL\nRun 'keybridge --help' for how/, show(bad));
+    const badEnv = await cli(['keys', 'list'], { env: { ...env, AWS_ENDPOINT_URL_KMS: 'not a url' } });
+    assert.equal(badEnv.code, 2, show(badEnv));
+    assert.match(badEnv.stderr, /^keybridge: \$AWS_ENDPOINT_URL_KMS is not a URL\n/, show(badEnv));
   });
 
   test('endpoint default: http://127.0.0.1:4599 (also when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true)', async (t) => {

@@ -69,6 +69,8 @@ function writeClusters(dir: string): void {
   define('half.json', 'cluster-kbHalfPresent', [['a', 'kb-example-a'], ['b', 'kb-no-such-b']], 2);
   // One real member only: connects, but CreateKey needs two.
   define('single.json', 'cluster-kbSingleMember', [['a', 'kb-example-b']], 1);
+  // The example cluster's first member alone: it holds every key the example cluster made.
+  define('member-a.json', 'cluster-kbOnlyMemberA', [['a', 'kb-example-a']], 1);
 }
 
 let server: TestServer;
@@ -235,6 +237,21 @@ describe('a connected store and its keys', () => {
     assert.equal(CustomKeyStores![0]!.CustomKeyStoreId, storeId);
     await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, KeyStorePassword: 'something-else' })), 'CustomKeyStoreInvalidStateException');
     await rejects(kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: storeId })), 'CustomKeyStoreInvalidStateException');
+  });
+
+  test('the cluster may change only to one that holds the store\'s keys', async () => {
+    await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    await waitFor(storeId, 'DISCONNECTED');
+    await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbNotDefinedHere' })), 'CloudHsmClusterNotFoundException');
+    // Member B never received the key (it was generated on member A).
+    await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbSingleMember' })), 'CloudHsmClusterNotRelatedException');
+    await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbMissingTokens' })), 'CloudHsmClusterNotActiveException');
+    await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbOnlyMemberA' }));
+    assert.equal((await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores![0]!.CloudHsmClusterId, 'cluster-kbOnlyMemberA');
+    assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.CloudHsmClusterId, 'cluster-kbOnlyMemberA');
+    await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: CLUSTER }));
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    await waitFor(storeId, 'CONNECTED');
   });
 
   test('a restart reconnects the store by itself and its keys keep working', async () => {
