@@ -1,7 +1,7 @@
 // Process entry: config → compose → listen → graceful close on SIGTERM / SIGINT.
 
 import { loadConfig } from './config/load.js';
-import { compose } from './compose.js';
+import { compose, type Keybridge } from './compose.js';
 import { createLogger } from './logger.js';
 
 async function main(): Promise<void> {
@@ -10,15 +10,24 @@ async function main(): Promise<void> {
   const config = loadConfig(file ? { file } : {});
   const logger = createLogger({ level: config.logLevel, ...(config.logFile ? { file: config.logFile } : {}) });
 
-  const keybridge = await compose(config, { logger });
+  // Installed before start-up work, so a stop that arrives while the token or store is being
+  // opened (a container stopped right after its start) ends the process cleanly, not by SIGKILL.
+  let keybridge: Keybridge | undefined;
+  let stopping: string | undefined;
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  keybridge = await compose(config, { logger });
+  if (stopping) return stop(stopping, true);
   const url = await keybridge.listen();
   logger.info({ url, region: config.region, accountId: config.accountId, dataDir: config.dataDir }, 'keybridge is serving the KMS API');
   if (config.embedded) printQuickStart(url, config.credentialsFile!, config.credentialsProfile, config.region);
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  function stop(signal: string, deferred = false): void {
+    if (stopping && !deferred) return;
+    stopping = signal;
+    // Still starting: compose() is running; it is closed as soon as it returns (above).
+    if (!keybridge) return;
     logger.info({ signal }, 'shutting down');
     keybridge.close().then(
       () => {
@@ -31,9 +40,7 @@ async function main(): Promise<void> {
         process.exit(1);
       },
     );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  }
 }
 
 function printQuickStart(url: string, credentialsFile: string, profile: string, region: string): void {

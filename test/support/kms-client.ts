@@ -5,7 +5,12 @@ import { existsSync } from 'node:fs';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { TestServer } from './server.js';
 
-export function sdkClient(server: TestServer, overrides: { accessKeyId?: string; secretAccessKey?: string; region?: string } = {}): KMSClient {
+/** What an SDK client needs of a server (a TestServer, or a keybridge running in a container). */
+export type KmsEndpoint = Pick<TestServer, 'url' | 'region' | 'credentials'>;
+/** What the AWS CLI needs: the URL, the region, the credentials file and a HOME (dataDir). */
+export type CliEndpoint = Pick<TestServer, 'url' | 'region' | 'dataDir' | 'credentialsFile'>;
+
+export function sdkClient(server: KmsEndpoint, overrides: { accessKeyId?: string; secretAccessKey?: string; region?: string } = {}): KMSClient {
   return new KMSClient({
     region: overrides.region ?? server.region,
     endpoint: server.url,
@@ -30,7 +35,7 @@ export interface CliResult {
 }
 
 /** Runs `aws kms <args…>` with the server's credentials file, exactly as the README says. */
-export function awsKms(server: TestServer, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+export function awsKms(server: CliEndpoint, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(AWS_CLI, ['kms', ...args, '--endpoint-url', server.url, '--output', 'json'], {
       env: {
