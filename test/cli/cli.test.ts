@@ -19,16 +19,11 @@ import {
 } from '@aws-sdk/client-kms';
 import { sdkClient } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error('no package.json above the test');
-  }
-}
-const ROOT = repoRoot();
+const ROOT = REPO_ROOT;
 
 const SANDBOX = mkdtempSync(join(tmpdir(), 'keybridge-cli-test-'));
 const HOME = join(SANDBOX, 'home');

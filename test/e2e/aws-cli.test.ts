@@ -6,13 +6,13 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { awsCliMissing, awsKms } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -20,16 +20,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const keyArnOf = (keyId: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
 const aliasArnOf = (aliasName: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:${aliasName}`;
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above this test file');
-    dir = parent;
-  }
-  return dir;
-}
 
 let server: TestServer;
 let dir: string;
@@ -99,7 +89,7 @@ async function createKey(args: string[] = []): Promise<{ id: string; arn: string
 
 describe('AWS CLI v2', { skip: awsCliMissing }, () => {
   before(async () => {
-    server = await startServer({ settings: { profilesDir: join(repoRoot(), 'hsm-config', 'profiles') } });
+    server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') } });
     dir = mkdtempSync(join(tmpdir(), 'keybridge-cli-'));
   });
 

@@ -9,15 +9,14 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
 import { KMS_ERRORS } from '../../src/domain/errors.js';
 import { OPERATIONS, OPERATIONS_BY_NAME } from '../../src/operations/registry.js';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const AMZ_JSON = 'application/x-amz-json-1.1';
 const SEED = Number(process.env.KEYBRIDGE_FUZZ_SEED ?? 0x6b627a31) >>> 0;
@@ -34,13 +33,6 @@ const READ_ONLY = new Set([
   'DescribeKey', 'ListKeys', 'ListAliases', 'ListResourceTags', 'GetKeyPolicy', 'ListKeyPolicies',
   'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom',
 ]);
-
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-  }
-}
 
 // ---- Deterministic randomness --------------------------------------------------------------------
 
@@ -157,7 +149,7 @@ async function must(operation: string, body: unknown): Promise<any> {
 }
 
 before(async () => {
-  server = await startServer({ settings: { profilesDir: join(repoRoot(), 'hsm-config', 'profiles') } });
+  server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') } });
   const a = (await must('CreateKey', { Description: 'fuzz-a', Tags: [{ TagKey: 'env', TagValue: 'test' }, { TagKey: 'team', TagValue: 'kb' }] })).KeyMetadata;
   const b = (await must('CreateKey', { Description: 'fuzz-b' })).KeyMetadata;
   const c = (await must('CreateKey', { Description: 'fuzz-c' })).KeyMetadata;

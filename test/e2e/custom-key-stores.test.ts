@@ -3,9 +3,8 @@
 // become Unavailable and come back, and a restart with a connected store.
 
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   ConnectCustomKeyStoreCommand,
@@ -31,17 +30,11 @@ import {
 } from '@aws-sdk/client-kms';
 import { awsCliMissing, awsKms, sdkClient } from '../support/kms-client.js';
 import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const CLUSTER = 'cluster-kbExampleTwo';
 
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error('no package.json above the test');
-  }
-}
-
-const ROOT = repoRoot();
+const ROOT = REPO_ROOT;
 const EXAMPLE_DIR = join(ROOT, 'hsm-config', 'clusters');
 const TRUST_ANCHOR = readFileSync(join(EXAMPLE_DIR, 'example-softhsm-ca.pem'), 'utf8');
 

@@ -8,26 +8,17 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
 import Database from 'better-sqlite3';
 import pkcs11js from 'pkcs11js';
-
 import { rawRequest, type RawResponse } from '../support/raw-request.js';
 import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-  }
-}
-
-const settings = { profilesDir: join(repoRoot(), 'hsm-config', 'profiles') };
+const settings = { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') };
 const dataDir = makeDataDir();
 let server: TestServer | undefined;
 

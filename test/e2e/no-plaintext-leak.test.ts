@@ -6,21 +6,13 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
-
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-  }
-}
+import { REPO_ROOT } from '../support/repo-root.js';
 
 // ---- Finding a secret in any of its encodings ----------------------------------------------------
 
@@ -103,7 +95,7 @@ const captured: Secret[] = [];
 const responses: RawResponse[] = [];
 
 before(async () => {
-  server = await startServer({ settings: { profilesDir: join(repoRoot(), 'hsm-config', 'profiles') } });
+  server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') } });
   controlDir = mkdtempSync(join(tmpdir(), 'keybridge-leak-control-'));
 });
 

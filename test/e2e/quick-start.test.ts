@@ -10,22 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-
 import { AWS_CLI, awsCliMissing } from '../support/kms-client.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-  }
-}
-
-const root = repoRoot();
+const root = REPO_ROOT;
 const MAIN = join(root, 'dist', 'src', 'main.js');
 const tmpDirs: string[] = [];
 const children = new Set<ChildProcess>();

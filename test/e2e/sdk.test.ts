@@ -3,9 +3,7 @@
 // (SoftHSM2 token + SQLite, real HTTP, SigV4) started for this file.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   CancelKeyDeletionCommand,
@@ -37,6 +35,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { sdkClient } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -44,15 +43,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The folder holding package.json: the repository in the source tree and in any build output. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above this test file');
-    dir = parent;
-  }
-  return dir;
-}
 
 const keyArnOf = (keyId: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
 const aliasArnOf = (aliasName: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:${aliasName}`;
@@ -121,7 +111,7 @@ before(async () => {
   server = await startServer({
     // The compiled tree's compose.js cannot find hsm-config/profiles relative to itself in every
     // build layout; name it. A long sweep interval keeps the timer out of the sweeper test's way.
-    settings: { profilesDir: join(repoRoot(), 'hsm-config', 'profiles'), deletionSweepIntervalMs: 3_600_000 },
+    settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles'), deletionSweepIntervalMs: 3_600_000 },
   });
   kms = sdkClient(server);
 });

@@ -4,33 +4,24 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
 import { KMS_ERRORS, type KmsErrorName } from '../../src/domain/errors.js';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 
 const AMZ_JSON = 'application/x-amz-json-1.1';
 const MAX_BODY_BYTES = 8192;
-
-function repoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-  }
-}
 
 let server: TestServer;
 const requestIds = new Set<string>();
 let responses = 0;
 
 before(async () => {
-  server = await startServer({ settings: { profilesDir: join(repoRoot(), 'hsm-config', 'profiles'), maxBodyBytes: MAX_BODY_BYTES } });
+  server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles'), maxBodyBytes: MAX_BODY_BYTES } });
 });
 
 after(async () => {
