@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { awsCliMissing, awsKms } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
-import { REPO_ROOT } from '../support/repo-root.js';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -89,7 +88,7 @@ async function createKey(args: string[] = []): Promise<{ id: string; arn: string
 
 describe('AWS CLI v2', { skip: awsCliMissing }, () => {
   before(async () => {
-    server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') } });
+    server = await startServer();
     dir = mkdtempSync(join(tmpdir(), 'keybridge-cli-'));
   });
 

@@ -16,7 +16,6 @@ import { KMS_ERRORS } from '../../src/domain/errors.js';
 import { OPERATIONS, OPERATIONS_BY_NAME } from '../../src/operations/registry.js';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
-import { REPO_ROOT } from '../support/repo-root.js';
 
 const AMZ_JSON = 'application/x-amz-json-1.1';
 const SEED = Number(process.env.KEYBRIDGE_FUZZ_SEED ?? 0x6b627a31) >>> 0;
@@ -149,7 +148,7 @@ async function must(operation: string, body: unknown): Promise<any> {
 }
 
 before(async () => {
-  server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') } });
+  server = await startServer();
   const a = (await must('CreateKey', { Description: 'fuzz-a', Tags: [{ TagKey: 'env', TagValue: 'test' }, { TagKey: 'team', TagValue: 'kb' }] })).KeyMetadata;
   const b = (await must('CreateKey', { Description: 'fuzz-b' })).KeyMetadata;
   const c = (await must('CreateKey', { Description: 'fuzz-c' })).KeyMetadata;

@@ -14,11 +14,9 @@ import Database from 'better-sqlite3';
 import pkcs11js from 'pkcs11js';
 import { rawRequest, type RawResponse } from '../support/raw-request.js';
 import { makeDataDir, startServer, type TestServer } from '../support/server.js';
-import { REPO_ROOT } from '../support/repo-root.js';
 
 const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
-const settings = { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') };
 const dataDir = makeDataDir();
 let server: TestServer | undefined;
 
@@ -30,7 +28,7 @@ after(async () => {
 async function start(): Promise<TestServer> {
   // One server at a time: a test that failed half-way may have left one running.
   if (server) await server.stop();
-  server = await startServer({ dataDir, settings });
+  server = await startServer({ dataDir });
   return server;
 }
 

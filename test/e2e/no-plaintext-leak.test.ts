@@ -12,7 +12,6 @@ import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
-import { REPO_ROOT } from '../support/repo-root.js';
 
 // ---- Finding a secret in any of its encodings ----------------------------------------------------
 
@@ -95,7 +94,7 @@ const captured: Secret[] = [];
 const responses: RawResponse[] = [];
 
 before(async () => {
-  server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles') } });
+  server = await startServer();
   controlDir = mkdtempSync(join(tmpdir(), 'keybridge-leak-control-'));
 });
 

@@ -3,7 +3,6 @@
 // (SoftHSM2 token + SQLite, real HTTP, SigV4) started for this file.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   CancelKeyDeletionCommand,
@@ -35,14 +34,11 @@ import {
 } from '@aws-sdk/client-kms';
 import { sdkClient } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
-import { REPO_ROOT } from '../support/repo-root.js';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
 const DAY_MS = 24 * 60 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** The folder holding package.json: the repository in the source tree and in any build output. */
 
 const keyArnOf = (keyId: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
 const aliasArnOf = (aliasName: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:${aliasName}`;
@@ -111,7 +107,7 @@ before(async () => {
   server = await startServer({
     // The compiled tree's compose.js cannot find hsm-config/profiles relative to itself in every
     // build layout; name it. A long sweep interval keeps the timer out of the sweeper test's way.
-    settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles'), deletionSweepIntervalMs: 3_600_000 },
+    settings: { deletionSweepIntervalMs: 3_600_000 },
   });
   kms = sdkClient(server);
 });

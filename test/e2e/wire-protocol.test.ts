@@ -6,12 +6,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KMS_ERRORS, type KmsErrorName } from '../../src/domain/errors.js';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
-import { REPO_ROOT } from '../support/repo-root.js';
 
 const AMZ_JSON = 'application/x-amz-json-1.1';
 const MAX_BODY_BYTES = 8192;
@@ -21,7 +19,7 @@ const requestIds = new Set<string>();
 let responses = 0;
 
 before(async () => {
-  server = await startServer({ settings: { profilesDir: join(REPO_ROOT, 'hsm-config', 'profiles'), maxBodyBytes: MAX_BODY_BYTES } });
+  server = await startServer({ settings: { maxBodyBytes: MAX_BODY_BYTES } });
 });
 
 after(async () => {
