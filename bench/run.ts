@@ -68,7 +68,7 @@ async function signedRequest(url: string, credentials: Credentials, operation: s
 
 async function metrics(url: string, reset: boolean): Promise<{ rssBytes: number; eventLoopDelayMs: { p99: number } | null } | undefined> {
   try {
-    const res = await fetch(`${url}/metrics${reset ? '?reset=1' : ''}`);
+    const res = await fetch(`${url}/metrics?format=json${reset ? '&reset=1' : ''}`);
     return res.ok ? ((await res.json()) as { rssBytes: number; eventLoopDelayMs: { p99: number } | null }) : undefined;
   } catch {
     return undefined;

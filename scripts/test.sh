@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/prepare.sh
 kb_require_node
-kb_require_packages softhsm2
+kb_require_packages softhsm2 gcc libc6-dev
 kb_want_packages awscli
 kb_require_npm_deps
 rm -rf dist
 kb_build
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 [ ${#files[@]} -gt 0 ] || kb_die "no test files found under dist/test"
+# PKCS#11 crypto runs on libuv's thread pool (pkcs11js async calls). A hung or slow HSM member
+# holds threads until its calls return; 4 (the default) would let one member starve the others.
+export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-16}"
 exec node --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"

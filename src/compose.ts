@@ -6,14 +6,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { readCredentialsFile } from './auth/credentials-file.js';
 import { SigV4Verifier } from './auth/sigv4-verifier.js';
-import { StaticCredentials } from './auth/static-credentials.js';
+import { PrincipalCredentials } from './auth/principal-credentials.js';
 import type { Config, TokenConfig } from './config/schema.js';
 import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from './config/clusters.js';
 import { readSecret } from './config/secrets.js';
-import type { Account } from './domain/arn.js';
+import { rootPrincipalArn, type Account } from './domain/arn.js';
 import { Pkcs11Hsm } from './hsm/pkcs11-hsm.js';
 import type { VendorProfile } from './hsm/vendor-profile.js';
+import { AuditTrail } from './audit/audit-store.js';
 import { buildApp } from './http/app.js';
+import { Metrics } from './http/metrics.js';
 import type { OperationDeps } from './operations/operation.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { AccessKey } from './ports/principals.js';
@@ -63,22 +65,55 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     throw err;
   }
 
+  const sealer = new SecretSealer(hsm);
+  const metrics = new Metrics();
   const keyStores = new KeyStoreManager({
     store,
     defaultHsm: hsm,
     clusters,
     profile: (name) => loadVendorProfile(profilesDir, name),
-    sealer: new SecretSealer(hsm),
+    sealer,
     logger,
+    observer: metrics,
   });
+  metrics.attach({ defaultPool: () => hsm.sessionPool.stats(), clusters: () => keyStores.connectedClusters() });
   const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger };
   const reconciliation = await reconcile(store, hsm, logger);
   await keyStores.resume();
-  const sweeper = startSweeper({ store, keyStores, clock, logger }, config.deletionSweepIntervalMs);
+  let audit: AuditTrail;
+  try {
+    audit = await AuditTrail.open({ path: config.audit.path!, retention: config.audit.retention, logger });
+  } catch (err) {
+    await keyStores.close();
+    await hsm.close();
+    await store.close();
+    throw err;
+  }
+  const sweeper = startSweeper(
+    {
+      store,
+      keyStores,
+      clock,
+      logger,
+      onDeleted: (key, destroyed) =>
+        audit.serviceEvent({
+          eventName: 'DeleteKey',
+          time: new Date(clock.now()),
+          region: account.region,
+          key: { arn: key.arn, accountId: key.accountId, backingKeyId: key.backingKeyId, ...(key.customKeyStoreId === null ? {} : { customKeyStoreId: key.customKeyStoreId }) },
+          ...(key.customKeyStoreId === null ? {} : { backingKeyDeletionStatus: destroyed === true ? 'SUCCESS' : destroyed === false ? 'NOT_FOUND' : 'STORE_NOT_CONNECTED' }),
+        }),
+    },
+    config.deletionSweepIntervalMs,
+  );
+
+  // Store-backed principals (admin API) first, then the operator's keys from the credentials file.
+  const principals = new PrincipalCredentials({ store, sealer, operatorKeys: [...accessKeys.values()], logger });
+  await principals.refresh();
 
   let ready = false;
   const authenticator = new SigV4Verifier({
-    credentials: new StaticCredentials([...accessKeys.values()]),
+    credentials: principals,
     region: config.region,
     service: 'kms',
     maxSkewMs: config.signatureMaxSkewMinutes * 60_000,
@@ -89,7 +124,10 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     authenticator,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    isReady: () => ready,
+    notReadyBecause: () => notReadyBecause(ready, keyStores),
+    metrics,
+    audit,
+    admin: { ...deps, principals },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
   });
 
@@ -116,11 +154,20 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         await sweeper.stop();
         await keyStores.close();
         await hsm.close();
+        await audit.close();
         await store.close();
       })();
       return closed;
     },
   };
+}
+
+/** Ready: listening, not closing, and every connected custom key store has a member serving. */
+function notReadyBecause(listening: boolean, keyStores: KeyStoreManager): string | undefined {
+  if (!listening) return 'starting or shutting down';
+  const stranded = keyStores.storesWithoutActiveMember();
+  if (stranded.length > 0) return `no HSM of custom key store ${stranded.join(', ')} is available`;
+  return undefined;
 }
 
 async function openToken(token: TokenConfig, profilesDir: string, logger: Logger): Promise<Pkcs11Hsm> {
@@ -136,19 +183,26 @@ async function openToken(token: TokenConfig, profilesDir: string, logger: Logger
   });
 }
 
-/** Every profile of the credentials file is a caller: IAM user `<profile>` of the account. */
+/**
+ * Every profile of the credentials file is a caller. The operator's profile (credentialsProfile)
+ * is the account's root principal; any other is IAM user `<profile>` of the account, unless the
+ * metadata store knows its key (PrincipalCredentials gives the store's principal precedence).
+ */
 function loadAccessKeys(config: Readonly<Config>, account: Account): Map<string, AccessKey> {
   const keys = new Map<string, AccessKey>();
   for (const [profile, creds] of readCredentialsFile(config.credentialsFile!)) {
+    const operator = profile === config.credentialsProfile;
     keys.set(profile, {
       accessKeyId: creds.accessKeyId,
       secretAccessKey: creds.secretAccessKey,
-      principal: {
-        arn: `arn:${account.partition}:iam::${account.accountId}:user/${profile}`,
-        accountId: account.accountId,
-        type: 'IAMUser',
-        userName: profile,
-      },
+      principal: operator
+        ? { arn: rootPrincipalArn(account), accountId: account.accountId, type: 'Root' }
+        : {
+            arn: `arn:${account.partition}:iam::${account.accountId}:user/${profile}`,
+            accountId: account.accountId,
+            type: 'IAMUser',
+            userName: profile,
+          },
     });
   }
   if (keys.size === 0) throw new Error(`the credentials file ${config.credentialsFile} defines no profile`);

@@ -9,6 +9,8 @@ export interface CommandContext {
   readonly values: OptionValues;
   /** The KMS client, created on first use (so usage errors need no credentials). */
   kms(): KMSClient;
+  /** The keybridge data directory, absolute: --data-dir, else $KEYBRIDGE_DATA_DIR, else ./data. */
+  dataDir(): string;
   readonly out: Printer;
   /** One line on standard error, prefixed `keybridge: `. */
   warn(message: string): void;
@@ -24,6 +26,8 @@ export interface Command {
   /** Paragraph(s) for the command's help, after the usage line. */
   readonly description: string;
   readonly options: readonly OptionSpec[];
+  /** The option one positional argument after the command fills (`keybridge keystore health ID`). */
+  readonly positional?: string;
   /** Checks option combinations and values; throws UsageError. Runs before any network call. */
   validate?(values: OptionValues): void;
   /** Resolves to the exit status (0, or 1 when the outcome is a failure the command reported). */

@@ -7,19 +7,30 @@
 // <message>`), could not be reached, or the command's outcome is a failure (wait); 2 usage or
 // configuration error, with a one-line hint to use --help.
 
+import { resolve as resolvePath } from 'node:path';
 import { KMSServiceException, type KMSClient } from '@aws-sdk/client-kms';
 import {
   displayName, formatOptions, HELP_OPTION, type OptionSpec, type OptionValues, splitOptionToken, UsageError, wrap,
 } from './args.js';
 import { ConfigError, createKmsClient, DEFAULT_DATA_DIR, DEFAULT_ENDPOINT, DEFAULT_PROFILE, DEFAULT_REGION, resolveConfig } from './client.js';
 import type { Command, CommandContext } from './command.js';
+import { auditExport } from './audit-export.js';
+import { auditTail } from './audit-tail.js';
+import { auditVerify } from './audit-verify.js';
+import { clusterInit } from './cluster-init.js';
 import { keysList } from './keys-list.js';
+import { principalsCreate } from './principals-create.js';
+import { principalsDelete } from './principals-delete.js';
+import { principalsList } from './principals-list.js';
+import { principalsPutPolicy } from './principals-put-policy.js';
+import { principalsRotateKeys } from './principals-rotate-keys.js';
 import { keystoreConnect } from './keystore-connect.js';
 import { keystoreCreate } from './keystore-create.js';
 import { keystoreDelete } from './keystore-delete.js';
 import { keystoreDescribe } from './keystore-describe.js';
 import { keystoreDisconnect } from './keystore-disconnect.js';
 import { keystoreUpdate } from './keystore-update.js';
+import { keystoreHealth } from './keystore-health.js';
 import { keystoreWait } from './keystore-wait.js';
 import { OUTPUT_FORMATS, type OutputFormat, Printer } from './output.js';
 
@@ -33,9 +44,20 @@ const GROUPS: readonly Group[] = [
   {
     name: 'keystore',
     summary: 'Custom key stores: AWS CloudHSM-type key stores backed by PKCS#11 clusters.',
-    commands: [keystoreCreate, keystoreDescribe, keystoreConnect, keystoreDisconnect, keystoreUpdate, keystoreDelete, keystoreWait],
+    commands: [keystoreCreate, keystoreDescribe, keystoreConnect, keystoreDisconnect, keystoreUpdate, keystoreDelete, keystoreWait, keystoreHealth],
   },
   { name: 'keys', summary: 'KMS keys.', commands: [keysList] },
+  {
+    name: 'principals',
+    summary: 'Users and roles with access keys and identity policies (keybridge admin API; operator only).',
+    commands: [principalsCreate, principalsList, principalsDelete, principalsRotateKeys, principalsPutPolicy],
+  },
+  { name: 'cluster', summary: 'HSM clusters: security-officer setup for keybridge replication.', commands: [clusterInit] },
+  {
+    name: 'audit',
+    summary: 'The CloudTrail-shaped audit trail in <data-dir>/audit.db (read directly, not through the API).',
+    commands: [auditVerify, auditExport, auditTail],
+  },
 ];
 
 const GLOBAL_OPTIONS: readonly OptionSpec[] = [
@@ -177,6 +199,8 @@ function parse(argv: readonly string[]): Parsed {
           `unknown ${p.group.name} command ${JSON.stringify(token.slice(0, 40))} (commands: ${p.group.commands.map((c) => c.name).join(', ')})`,
         );
       }
+    } else if (p.command.positional !== undefined && p.values[p.command.positional] === undefined) {
+      p.values[p.command.positional] = token;
     } else {
       // Do not echo what follows an option's value: it may be the rest of a password.
       fail('positional', previousValueOption ? `unexpected argument after the value of --${previousValueOption}` : `unexpected argument ${JSON.stringify(token.slice(0, 40))}`);
@@ -291,6 +315,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       }
       return client;
     },
+    dataDir: () => resolvePath(io.cwd, g('data-dir') ?? (io.env.KEYBRIDGE_DATA_DIR || DEFAULT_DATA_DIR)),
     out: new Printer((g('output') ?? 'table') as OutputFormat, io.stdout),
     warn: (message) => io.stderr(`keybridge: ${message}\n`),
     now: () => Date.now(),

@@ -10,7 +10,9 @@ export interface Printable {
   /** What `--output json` prints. */
   readonly json: unknown;
   /** What `--output table` prints: a table, or plain lines. */
-  readonly table: { readonly columns: readonly string[]; readonly rows: readonly (readonly Cell[])[] } | { readonly lines: readonly string[] };
+  readonly table:
+    | { readonly title?: string; readonly columns: readonly string[]; readonly rows: readonly (readonly Cell[])[] }
+    | { readonly lines: readonly string[] };
 }
 
 export class Printer {
@@ -25,6 +27,7 @@ export class Printer {
     } else if ('lines' in p.table) {
       for (const line of p.table.lines) this.write(`${line}\n`);
     } else {
+      if (p.table.title !== undefined) this.write(`${p.table.title}\n`);
       this.write(renderTable(p.table.columns, p.table.rows));
     }
   }

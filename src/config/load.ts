@@ -61,6 +61,7 @@ export function parseConfig(raw: unknown, base: string): Readonly<Config> {
     dataDir,
     credentialsFile: c.credentialsFile ? abs(c.credentialsFile) : resolve(dataDir, 'credentials'),
     sqlitePath: c.sqlitePath ? abs(c.sqlitePath) : resolve(dataDir, 'keybridge.db'),
+    audit: { ...c.audit, path: c.audit.path ? abs(c.audit.path) : resolve(dataDir, 'audit.db') },
     ...(c.logFile ? { logFile: abs(c.logFile) } : {}),
     ...(c.listen.tls ? { listen: { ...c.listen, tls: { certFile: abs(c.listen.tls.certFile), keyFile: abs(c.listen.tls.keyFile) } } } : {}),
     ...(c.defaultKeyStore

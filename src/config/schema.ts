@@ -49,9 +49,38 @@ export const clusterSchema = z
      * directory, with the crypto-user PIN in <dataDir>/pins/<clusterId>.pin (mode 0600).
      */
     embeddedSoftHsm: z.boolean().default(false),
+    /**
+     * How keys reach every member. `vendor`: the HSM product replicates (CloudHSM, Luna HA,
+     * nShield). `keybridge`: keybridge copies each new key, wrapped under the trusted wrapping key
+     * the SO installs with `keybridge cluster init` (SoftHSM2, YubiHSM 2).
+     */
+    replication: z.enum(['vendor', 'keybridge']).default('vendor'),
+    /** `keybridge` mode: members that must hold a new key for CreateKey to succeed (default: every usable member). */
+    replicationQuorum: z.number().int().min(1).optional(),
+    /** Requests per second across the store; beyond it ThrottlingException (AWS: 1,800). 0 = no quota. */
+    requestsPerSecond: z.number().int().min(0).default(1800),
+    /** Calls in flight per member before ThrottlingException (default: 4 × its session limit). */
+    maxOutstandingPerMember: z.number().int().min(1).optional(),
+    health: z
+      .object({
+        /** Period of the deep check (encrypt + decrypt under each member's canary key). 0 = off. */
+        intervalMs: z.number().int().min(0).default(5000),
+        /** Deadline for one call on one member; past it the member is taken out. */
+        callTimeoutMs: z.number().int().min(1).default(2000),
+        /** Deep checks slower than this leave the member DEGRADED. */
+        slowCheckMs: z.number().int().min(1).default(250),
+        /** Failures in a row that trip a member's circuit breaker. */
+        failuresToTrip: z.number().int().min(1).default(3),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
-  .refine((c) => new Set(c.members.map((m) => m.name)).size === c.members.length, { message: 'member names must be unique', path: ['members'] });
+  .refine((c) => new Set(c.members.map((m) => m.name)).size === c.members.length, { message: 'member names must be unique', path: ['members'] })
+  .refine((c) => c.replicationQuorum === undefined || c.replicationQuorum <= c.members.length, {
+    message: 'replicationQuorum cannot exceed the number of members',
+    path: ['replicationQuorum'],
+  });
 export type ClusterDefinition = z.infer<typeof clusterSchema>;
 
 /** The PKCS#11 token that holds the default key store's backing keys. */
@@ -97,6 +126,23 @@ export const configSchema = z
     deletionSweepIntervalMs: z.number().int().min(1000).default(60_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     signatureMaxSkewMinutes: z.number().int().min(1).max(60).default(15),
+    /** The CloudTrail-shaped audit trail (docs/audit.md). */
+    audit: z
+      .object({
+        /** Default <dataDir>/audit.db. */
+        path: z.string().min(1).optional(),
+        retention: z
+          .object({
+            /** Records older than this are pruned (CloudTrail's event history keeps 90 days). */
+            maxAgeDays: z.number().int().min(1).default(90),
+            /** At most this many records are kept. */
+            maxRecords: z.number().int().min(1).optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Log destination; standard output when absent. */
     logFile: z.string().min(1).optional(),

@@ -5,12 +5,12 @@
 // backing key id doubles as AWS's `KeyMaterialId` (64 hex characters).
 
 import { KmsError } from './errors.js';
+import type { KeySpec, KeyUsage } from './key-spec.js';
 
 /** What the store records. `Unavailable` is never stored: see effectiveKeyState. */
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
 export type ReportedKeyState = KeyState | 'Unavailable';
-export type KeyUsage = 'ENCRYPT_DECRYPT';
-export type KeySpec = 'SYMMETRIC_DEFAULT';
+export type { KeySpec, KeyUsage } from './key-spec.js';
 /** AWS_KMS: the default key store's token. AWS_CLOUDHSM: a custom key store's cluster. */
 export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM';
 
@@ -36,6 +36,11 @@ export interface KeyRecord {
   readonly backingKeyId: string;
   /** Set for keys in a custom key store (origin AWS_CLOUDHSM). */
   readonly customKeyStoreId: string | null;
+  /**
+   * Asymmetric keys: the public key as DER SubjectPublicKeyInfo, base64, read from the HSM when
+   * the key was created. Null for symmetric and HMAC keys.
+   */
+  readonly publicKey?: string | null;
 }
 
 /**

@@ -13,8 +13,10 @@ import { HsmError, type HsmErrorCode } from '../ports/hsm.js';
  * What happens to the session that returned the code.
  * - keep: the session is healthy; the failure was about the request (data, key, template).
  * - evict: close the session and never lease it again (its state is unknown or gone).
- * - reset: the module or device is gone; every session is suspect. The member reset (finalize /
- *   re-initialise) is a later issue; until then the pool evicts the session and reports the error.
+ * - reset: the module or device is gone; every session is suspect. The pool evicts the session and
+ *   its idle siblings; a cluster member trips its circuit breaker and is reset (sessions closed,
+ *   logged in again, the library finalised and re-initialised when no other member shares it)
+ *   by the health checker (cluster-member.ts).
  */
 export type SessionFate = 'keep' | 'evict' | 'reset';
 
@@ -61,6 +63,8 @@ export const CKR = {
   CKR_KEY_SIZE_RANGE: 0x62,
   CKR_KEY_TYPE_INCONSISTENT: 0x63,
   CKR_KEY_FUNCTION_NOT_PERMITTED: 0x68,
+  CKR_KEY_NOT_WRAPPABLE: 0x69,
+  CKR_KEY_UNEXTRACTABLE: 0x6a,
   CKR_MECHANISM_INVALID: 0x70,
   CKR_MECHANISM_PARAM_INVALID: 0x71,
   CKR_OBJECT_HANDLE_INVALID: 0x82,
@@ -75,16 +79,22 @@ export const CKR = {
   CKR_SESSION_COUNT: 0xb1,
   CKR_SESSION_HANDLE_INVALID: 0xb3,
   CKR_SESSION_READ_ONLY: 0xb5,
+  CKR_SIGNATURE_INVALID: 0xc0,
+  CKR_SIGNATURE_LEN_RANGE: 0xc1,
   CKR_TEMPLATE_INCOMPLETE: 0xd0,
   CKR_TEMPLATE_INCONSISTENT: 0xd1,
   CKR_TOKEN_NOT_PRESENT: 0xe0,
   CKR_TOKEN_NOT_RECOGNIZED: 0xe1,
   CKR_TOKEN_WRITE_PROTECTED: 0xe2,
+  CKR_UNWRAPPING_KEY_HANDLE_INVALID: 0xf0,
   CKR_USER_ALREADY_LOGGED_IN: 0x100,
   CKR_USER_NOT_LOGGED_IN: 0x101,
   CKR_USER_PIN_NOT_INITIALIZED: 0x102,
   CKR_USER_TYPE_INVALID: 0x103,
   CKR_USER_ANOTHER_ALREADY_LOGGED_IN: 0x104,
+  CKR_WRAPPED_KEY_INVALID: 0x110,
+  CKR_WRAPPED_KEY_LEN_RANGE: 0x112,
+  CKR_WRAPPING_KEY_HANDLE_INVALID: 0x113,
   CKR_RANDOM_NO_RNG: 0x121,
   CKR_BUFFER_TOO_SMALL: 0x150,
   CKR_CRYPTOKI_NOT_INITIALIZED: 0x190,
@@ -162,6 +172,16 @@ const RULES: Partial<Record<CkrName, RuleBody>> = {
   CKR_TOKEN_WRITE_PROTECTED: internal('keep'),
   CKR_FUNCTION_NOT_SUPPORTED: internal('keep'),
   CKR_FUNCTION_REJECTED: internal('keep'),
+  // Replication (keybridge mode): a key that may not leave, or a wrapping key that is not there.
+  CKR_KEY_NOT_WRAPPABLE: internal('keep'),
+  CKR_KEY_UNEXTRACTABLE: internal('keep'),
+  CKR_UNWRAPPING_KEY_HANDLE_INVALID: internal('keep'),
+  CKR_WRAPPED_KEY_INVALID: internal('keep'),
+  CKR_WRAPPED_KEY_LEN_RANGE: internal('keep'),
+  CKR_WRAPPING_KEY_HANDLE_INVALID: internal('keep'),
+  // Verify with a signature or MAC that does not match: a client-visible outcome, not a failure.
+  CKR_SIGNATURE_INVALID: { session: 'keep', code: 'HSM_FAILED', kms: 'KMSInvalidSignatureException' },
+  CKR_SIGNATURE_LEN_RANGE: { session: 'keep', code: 'HSM_FAILED', kms: 'KMSInvalidSignatureException' },
   CKR_RANDOM_NO_RNG: internal('keep'),
   CKR_HOST_MEMORY: internal('keep'),
   CKR_DEVICE_MEMORY: internal('keep'),

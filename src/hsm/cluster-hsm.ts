@@ -5,18 +5,36 @@
 // When it fails, the ConnectionErrorCode (reference §4.1, fix-keystore) comes from what really
 // happened on each member, classified by HsmError.code and .ckr only (never by message text).
 //
-// Replication of key objects across members arrives with the cluster-resilience issue. Until then
-// a key is generated on the first active member only, and operations on a key look for it on the
-// active members in the configured order.
+// At run time (cluster-member.ts for one member's states):
+// - Replication. `vendor`: the HSM product copies keys between its members; we generate on one
+//   member and find the key by CKA_ID on whichever member serves. `keybridge`: we generate on one
+//   member (extractable only under the SO-installed trusted wrapping key), wrap it there and unwrap
+//   it into every other usable member; CreateKey succeeds only when the quorum holds it, and a
+//   member that missed keys is resynced before it serves again.
+// - Load balancing and failover: each call goes to the usable member with the least outstanding
+//   work; calls that are safe to repeat move once to another member when a member fails, and a
+//   member missing a key hands the call on to one that has it.
+// - Circuit breaker: device-class failures (CKR table: session fate 'reset'), call timeouts and
+//   repeated failures take a member out at once; the health checker resets and re-admits it.
+// - Health: a periodic deep check per member (encrypt + decrypt under a canary key that lives on
+//   that member only), under a deadline.
+// - Admission control: a per-store request quota (token bucket) and a per-member concurrency
+//   limit; beyond them ThrottlingException, before the HSM is asked.
 
 import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 import type { Logger } from 'pino';
 
 import type { ConnectionErrorCode } from '../domain/custom-key-store.js';
+import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
 import { HsmError, type BackingKeyRef, type GcmResult, type Hsm } from '../ports/hsm.js';
-import { CKR, ckrName, toHsmError } from './ckr.js';
-import { Pkcs11Hsm } from './pkcs11-hsm.js';
+import { AdmissionControl } from './admission-control.js';
+import { CKR, ckrName, ckrRule, toHsmError } from './ckr.js';
+import { CANARY_REF, deepCheck } from './canary.js';
+import type { ClusterStatus } from '../ports/key-stores.js';
+import { MemberRuntime, type MemberTransition } from './cluster-member.js';
+import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from './pkcs11-hsm.js';
 import type { VendorProfile } from './vendor-profile.js';
 
 export interface ClusterMember {
@@ -39,7 +57,44 @@ export interface ClusterConnectOptions {
   /** Per member; defaults to the member's vendor profile. */
   readonly maxSessions?: number;
   readonly acquireTimeoutMs?: number;
+  /** How keys reach every member. Default `vendor`. */
+  readonly replication?: ReplicationMode;
+  /** `keybridge` mode: members that must hold a new key for CreateKey to succeed. Default: all usable. */
+  readonly replicationQuorum?: number;
+  /** Deadline for one call on one member, after which the member is taken out. Default 2,000 ms. */
+  readonly callTimeoutMs?: number;
+  /** Deep-check period. Default 5,000 ms; 0 disables the periodic check (tests drive checkNow()). */
+  readonly healthCheckIntervalMs?: number;
+  /** Deep checks slower than this leave the member DEGRADED. Default 250 ms. */
+  readonly slowCheckMs?: number;
+  /** Failures in a row (of any kind that is about the member) that trip its breaker. Default 3. */
+  readonly failuresToTrip?: number;
+  /** Requests per second across the store (AWS: 1,800 per custom key store). 0 = unlimited. */
+  readonly requestsPerSecond?: number;
+  /** Calls in flight per member before ThrottlingException. Default 4 × the member's session limit. */
+  readonly maxOutstandingPerMember?: number;
+  /**
+   * The backing key ids metadata knows (any store). Resync copies only keys that metadata still
+   * knows or that this connection made, so a key deleted while a member was away never returns.
+   */
+  readonly knownBackingKeyIds?: () => Promise<ReadonlySet<string>>;
+  readonly observer?: ClusterObserver;
+  /**
+   * A short-lived look at the cluster (e.g. listing its keys for UpdateCustomKeyStore): members
+   * serve as opened, with no canary, no resync and no health checks — nothing is written.
+   */
+  readonly passive?: boolean;
 }
+
+export type ReplicationMode = 'vendor' | 'keybridge';
+
+/** What metrics and logs hear from a cluster. */
+export interface ClusterObserver {
+  memberCall(event: { clusterId: string; member: string; operation: string; seconds: number; outcome: 'ok' | 'error'; ckr?: string }): void;
+  memberState(event: { clusterId: string } & MemberTransition): void;
+}
+
+export type { ClusterStatus };
 
 /** Why one member did not open. */
 export interface ClusterMemberFailure {
@@ -119,23 +174,74 @@ export function clusterConnectionErrorCode(openedCount: number, failures: readon
   return 'INTERNAL_ERROR';
 }
 
-interface ActiveMember {
-  readonly name: string;
-  readonly hsm: Pkcs11Hsm;
+const DEFAULT_CALL_TIMEOUT_MS = 2_000;
+const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
+const DEFAULT_SLOW_CHECK_MS = 250;
+const DEFAULT_FAILURES_TO_TRIP = 3;
+const DEFAULT_RPS = 1_800;
+
+/** How a failed call on one member is handled. */
+type FailureClass =
+  /** About the request (bad tag, bad input): thrown as is. */
+  | 'request'
+  /** This member lacks the key: another member may have it. Not the member's fault. */
+  | 'missing-key'
+  /** No free session in time: try elsewhere, but the member is not broken. */
+  | 'busy'
+  /** About the member: counts towards its breaker, and moves safe calls to another member. */
+  | 'member'
+  /** The device itself (CKR table 'reset', timeouts): trips the breaker at once. */
+  | 'device';
+
+function classify(error: HsmError): FailureClass {
+  switch (error.code) {
+    case 'HSM_DECRYPT_FAILED':
+    case 'HSM_THROTTLED':
+    case 'HSM_NO_ACTIVE_MEMBER':
+      return 'request';
+    case 'HSM_KEY_NOT_FOUND':
+      return 'missing-key';
+    case 'HSM_BUSY':
+      return 'busy';
+    case 'HSM_UNAVAILABLE':
+    case 'HSM_TOKEN_NOT_FOUND':
+      return error.ckr === undefined || ckrRule(error.ckr).session === 'reset' ? 'device' : 'member';
+    case 'HSM_LOGIN_FAILED':
+      return 'member';
+    case 'HSM_FAILED':
+      // A failure the CKR table says leaves the session healthy is about the request.
+      if (error.ckr === undefined || ckrRule(error.ckr).session === 'keep') return 'request';
+      return ckrRule(error.ckr).session === 'reset' ? 'device' : 'member';
+  }
 }
 
 export class ClusterHsm implements Hsm {
   private closing: Promise<void> | undefined;
+  private readonly admission: AdmissionControl;
+  private readonly replication: ReplicationMode;
+  // Creating, copying and destroying key objects one at a time across the cluster, so a resync
+  // never races a CreateKey or a deletion (both are rare: AWS allows 5 CreateKey/s).
+  private objectChanges: Promise<unknown> = Promise.resolve();
+  // Keys this connection made (metadata may not name them yet) and keys it destroyed while some
+  // member was away (that member must destroy its copy when it returns).
+  private readonly madeHere = new Set<string>();
+  private readonly destroyWhenBack = new Map<string, BackingKeyRef>();
+  private healthTimer: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
 
   private constructor(
     readonly clusterId: string,
-    private readonly members: readonly ActiveMember[],
+    private readonly members: readonly MemberRuntime[],
+    private readonly options: ClusterConnectOptions,
     private readonly logger: Logger | undefined,
-  ) {}
+  ) {
+    this.replication = options.replication ?? 'vendor';
+    this.admission = new AdmissionControl(options.requestsPerSecond ?? DEFAULT_RPS);
+  }
 
   /**
    * Opens every member (Pkcs11Hsm.open with the PIN) and resolves once at least minMembers did;
-   * the members that did not are logged as unavailable and stay out of this connection.
+   * the members that did not are UNAVAILABLE and the health checker keeps trying them.
    * Throws ClusterConnectError (after closing the members that opened) when fewer opened, and
    * TypeError for options that can never describe a cluster (no members, duplicate members,
    * minMembers not a positive integer).
@@ -147,30 +253,38 @@ export class ClusterHsm implements Hsm {
   static async connect(options: ClusterConnectOptions): Promise<ClusterHsm> {
     validate(options);
     const logger = options.logger?.child({ component: 'cluster', clusterId: options.clusterId });
-    const outcomes = await Promise.allSettled(
-      options.members.map((member) =>
-        Pkcs11Hsm.open({
-          modulePath: member.modulePath,
-          tokenLabel: member.tokenLabel,
-          ...(member.tokenSerial === undefined ? {} : { tokenSerial: member.tokenSerial }),
-          pin: options.pin,
-          profile: member.profile,
-          ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
-          ...(options.acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.acquireTimeoutMs }),
-          ...(logger === undefined ? {} : { logger: logger.child({ member: member.name }) }),
-        }),
-      ),
+    let cluster: ClusterHsm | undefined;
+    const runtimes = options.members.map(
+      (member) =>
+        new MemberRuntime(
+          member,
+          () =>
+            Pkcs11Hsm.open({
+              modulePath: member.modulePath,
+              tokenLabel: member.tokenLabel,
+              ...(member.tokenSerial === undefined ? {} : { tokenSerial: member.tokenSerial }),
+              pin: options.pin,
+              profile: member.profile,
+              closeTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+              ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
+              ...(options.acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.acquireTimeoutMs }),
+              ...(logger === undefined ? {} : { logger: logger.child({ member: member.name }) }),
+            }),
+          (transition) => cluster?.transitioned(transition),
+          logger,
+        ),
     );
+    const outcomes = await Promise.allSettled(runtimes.map((runtime) => runtime.open()));
 
-    const opened: ActiveMember[] = [];
+    const opened: MemberRuntime[] = [];
     const failures: ClusterMemberFailure[] = [];
     outcomes.forEach((outcome, at) => {
-      const { name } = options.members[at]!;
+      const runtime = runtimes[at]!;
       if (outcome.status === 'fulfilled') {
-        opened.push({ name, hsm: outcome.value });
+        opened.push(runtime);
       } else {
         const error = toHsmError(outcome.reason, 'opening the cluster member');
-        failures.push({ member: name, connectionErrorCode: connectionErrorCodeOf(error), error });
+        failures.push({ member: runtime.name, connectionErrorCode: connectionErrorCodeOf(error), error });
       }
     });
     for (const failure of failures) {
@@ -186,11 +300,19 @@ export class ClusterHsm implements Hsm {
     }
 
     if (opened.length >= options.minMembers) {
-      logger?.info({ active: opened.map((member) => member.name), configured: options.members.length }, 'cluster connected');
-      return new ClusterHsm(options.clusterId, opened, logger);
+      cluster = new ClusterHsm(options.clusterId, runtimes, options, logger);
+      failures.forEach((failure) => runtimes.find((r) => r.name === failure.member)!.adoptOpenFailure(failure.error));
+      if (options.passive === true) {
+        opened.forEach((member) => member.markServing('ACTIVE'));
+      } else {
+        await cluster.admitOpened(opened);
+        cluster.startHealthChecks();
+      }
+      logger?.info({ active: cluster.activeMembers(), configured: options.members.length, replication: cluster.replication }, 'cluster connected');
+      return cluster;
     }
 
-    const closed = await Promise.allSettled(opened.map((member) => member.hsm.close()));
+    const closed = await Promise.allSettled(opened.map((member) => member.close()));
     closed.forEach((outcome, at) => {
       if (outcome.status === 'rejected') {
         logger?.warn({ member: opened[at]!.name, hsmError: toHsmError(outcome.reason, 'closing').code }, 'cluster member did not close cleanly');
@@ -207,60 +329,155 @@ export class ClusterHsm implements Hsm {
     );
   }
 
-  /** Names of the members that opened, in configured order. */
+  /** Names of the members that serve now (ACTIVE or DEGRADED), in configured order. */
   activeMembers(): string[] {
-    return this.members.map((member) => member.name);
+    return this.members.filter((member) => member.usable).map((member) => member.name);
+  }
+
+  status(): ClusterStatus {
+    return { clusterId: this.clusterId, replication: this.replication, members: this.members.map((member) => member.status()) };
   }
 
   async generateSymmetricKey(ref: BackingKeyRef): Promise<void> {
     this.assertOpen();
-    // On the first active member only: replication across members arrives with the
-    // cluster-resilience issue. Other members find nothing under this id until then.
-    await this.members[0]!.hsm.generateSymmetricKey(ref);
+    await this.oneObjectChangeAtATime(() =>
+      this.replication === 'keybridge' ? this.generateReplicated(ref, (hsm) => hsm.generateReplicableSymmetricKey(ref), ['secret']) : this.generateOnOne(ref),
+    );
   }
 
   async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
-    return this.onMemberHolding((hsm) => hsm.encrypt(ref, plaintext, aad));
+    return this.onMemberHolding((hsm) => hsm.encrypt(ref, plaintext, aad), 'encrypt');
   }
 
   async decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer> {
-    return this.onMemberHolding((hsm) => hsm.decrypt(ref, iv, ciphertext, tag, aad));
+    return this.onMemberHolding((hsm) => hsm.decrypt(ref, iv, ciphertext, tag, aad), 'decrypt');
   }
 
   async random(length: number): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.random(length), 'random');
+  }
+
+  // --- Asymmetric, HMAC and key-agreement keys (issue #8): key use on a member holding the key,
+  // with failover like the symmetric operations above. In `keybridge` mode they are replicated like
+  // AES backing keys: the private (or HMAC) key is generated wrappable under the trusted key only,
+  // copied into the other members as non-extractable, and the public key object is created there
+  // from its public values. In `vendor` mode the HSM product replicates them like any other object.
+
+  /**
+   * The member's missing mechanism; in `keybridge` mode with more than one member, also why keys of
+   * this spec cannot be replicated (probed on the member: SoftHSM2 cannot wrap Ed25519 keys).
+   */
+  async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
     this.assertOpen();
-    return this.members[0]!.hsm.random(length);
+    const hsm = this.someMember().hsm;
+    const missing = await hsm.missingMechanism(spec, usage);
+    if (missing !== undefined || this.replication !== 'keybridge' || this.members.length < 2 || spec === 'SYMMETRIC_DEFAULT') return missing;
+    return hsm.replicationRefusal(spec);
+  }
+
+  async generateKeyPair(ref: BackingKeyRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<Buffer> {
+    this.assertOpen();
+    return this.oneObjectChangeAtATime(async () => {
+      if (this.replication === 'keybridge') {
+        return this.generateReplicated(ref, (hsm) => hsm.generateReplicableKeyPair(ref, spec, usage), ['private', 'public']);
+      }
+      const publicKey = await this.someMember().hsm.generateKeyPair(ref, spec, usage);
+      this.madeHere.add(ref.id);
+      return publicKey;
+    });
+  }
+
+  async generateMacKey(ref: BackingKeyRef, spec: HmacSpec): Promise<void> {
+    this.assertOpen();
+    await this.oneObjectChangeAtATime(async () => {
+      if (this.replication === 'keybridge') {
+        await this.generateReplicated(ref, (hsm) => hsm.generateReplicableMacKey(ref, spec), ['secret']);
+        return;
+      }
+      await this.someMember().hsm.generateMacKey(ref, spec);
+      this.madeHere.add(ref.id);
+    });
+  }
+
+  async generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
+    return this.onMemberHolding((hsm) => hsm.generateDataKeyPair(spec), 'generateDataKeyPair');
+  }
+
+  async getPublicKey(ref: BackingKeyRef, spec: AsymmetricKeySpec): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.getPublicKey(ref, spec), 'getPublicKey');
+  }
+
+  async sign(ref: BackingKeyRef, algorithm: SigningAlgorithm, input: Buffer): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.sign(ref, algorithm, input), 'sign');
+  }
+
+  async verify(ref: BackingKeyRef, spec: AsymmetricKeySpec, algorithm: SigningAlgorithm, input: Buffer, signature: Buffer): Promise<boolean> {
+    return this.onMemberHolding((hsm) => hsm.verify(ref, spec, algorithm, input, signature), 'verify');
+  }
+
+  async rsaEncrypt(ref: BackingKeyRef, hash: 'sha1' | 'sha256', plaintext: Buffer): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.rsaEncrypt(ref, hash, plaintext), 'rsaEncrypt');
+  }
+
+  async rsaDecrypt(ref: BackingKeyRef, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.rsaDecrypt(ref, hash, ciphertext), 'rsaDecrypt');
+  }
+
+  async mac(ref: BackingKeyRef, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.mac(ref, algorithm, message), 'mac');
+  }
+
+  async verifyMac(ref: BackingKeyRef, algorithm: MacAlgorithm, message: Buffer, tag: Buffer): Promise<boolean> {
+    return this.onMemberHolding((hsm) => hsm.verifyMac(ref, algorithm, message, tag), 'verifyMac');
+  }
+
+  async deriveSharedSecret(ref: BackingKeyRef, peerPoint: Buffer, length: number): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.deriveSharedSecret(ref, peerPoint, length), 'deriveSharedSecret');
   }
 
   /**
-   * Destroys the key object on *every* active member, in order, and resolves true if any held it.
-   * Stopping at the first member that held one would leave copies that encrypt/decrypt still find
-   * by falling through to the next member. Any error other than HSM_KEY_NOT_FOUND is thrown at
-   * once; destroying again is safe (members already done answer false).
+   * Destroys the key object on every usable member and resolves true if any held it. Members that
+   * are away destroy their copy when they come back (before they serve again).
    */
   async destroySymmetricKey(ref: BackingKeyRef): Promise<boolean> {
     this.assertOpen();
-    let destroyed = false;
-    for (const { hsm } of this.members) {
-      try {
-        if (await hsm.destroySymmetricKey(ref)) destroyed = true;
-      } catch (err) {
-        if (!isKeyNotFound(err)) throw toHsmError(err, 'destroying a key');
+    return this.oneObjectChangeAtATime(async () => {
+      let destroyed = false;
+      for (const member of this.members) {
+        if (!member.usable) {
+          this.destroyWhenBack.set(ref.id, ref);
+          continue;
+        }
+        try {
+          if (await member.hsm.destroySymmetricKey(ref)) destroyed = true;
+        } catch (err) {
+          if (!isKeyNotFound(err)) throw toHsmError(err, 'destroying a key');
+        }
       }
-    }
-    return destroyed;
+      this.madeHere.delete(ref.id);
+      return destroyed;
+    });
   }
 
-  /** The union over the active members, deduplicated by id (first member's label wins). */
+  /** The union over the usable members, deduplicated by id (first member's label wins). */
   async listSymmetricKeys(): Promise<BackingKeyRef[]> {
     this.assertOpen();
     const byId = new Map<string, BackingKeyRef>();
-    for (const { hsm } of this.members) {
-      for (const ref of await hsm.listSymmetricKeys()) {
+    for (const member of this.members) {
+      if (!member.usable) continue;
+      for (const ref of await member.hsm.listSymmetricKeys()) {
         if (!byId.has(ref.id)) byId.set(ref.id, ref);
       }
     }
     return [...byId.values()];
+  }
+
+  /** Runs one round of deep checks and recoveries now (the periodic checker calls this too). */
+  checkNow(): Promise<void> {
+    this.checking ??= this.checkAll().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
   }
 
   /** Closes every member (each drains its pool). Idempotent; throws the first member's failure. */
@@ -270,7 +487,9 @@ export class ClusterHsm implements Hsm {
   }
 
   private async shutdown(): Promise<void> {
-    const outcomes = await Promise.allSettled(this.members.map((member) => member.hsm.close()));
+    if (this.healthTimer !== undefined) clearInterval(this.healthTimer);
+    await this.checking?.catch(() => undefined);
+    const outcomes = await Promise.allSettled(this.members.map((member) => member.close()));
     let failure: HsmError | undefined;
     outcomes.forEach((outcome, at) => {
       if (outcome.status === 'fulfilled') return;
@@ -283,21 +502,331 @@ export class ClusterHsm implements Hsm {
   }
 
   /**
-   * Runs `op` on the active members in order until one holds the key: HSM_KEY_NOT_FOUND moves on
-   * to the next member, any other error (a bad tag included) is thrown at once.
+   * Runs `op` on the usable member with the least outstanding work. When a member lacks the key,
+   * the call moves on to the next member that may hold it; when the member itself fails, a call
+   * that is safe to repeat (every call routed here is: Encrypt, Decrypt, GenerateRandom, Sign, …)
+   * moves once to another member. Errors about the request are thrown at once.
    */
-  private async onMemberHolding<T>(op: (hsm: Pkcs11Hsm) => Promise<T>): Promise<T> {
+  private async onMemberHolding<T>(op: (hsm: Pkcs11Hsm) => Promise<T>, operation = 'call'): Promise<T> {
     this.assertOpen();
-    let notFound: HsmError | undefined;
-    for (const { hsm } of this.members) {
+    this.admission.admitRequest();
+    const tried = new Set<MemberRuntime>();
+    let memberFailures = 0;
+    let lastError: HsmError | undefined;
+    for (;;) {
+      const member = this.pick(tried);
+      if (member === undefined) {
+        // Every member is out (the failures just now may have tripped the last ones): say so at
+        // once, as AWS does for a key whose HSMs are gone, rather than the last member's error.
+        if (lastError === undefined || !this.members.some((m) => m.usable)) throw this.noMemberError(lastError);
+        throw lastError;
+      }
+      tried.add(member);
       try {
-        return await op(hsm);
+        return await this.callOn(member, op, operation);
       } catch (err) {
-        if (!isKeyNotFound(err)) throw toHsmError(err, 'using the cluster');
-        notFound = err;
+        const error = toHsmError(err, 'using the cluster');
+        const kind = classify(error);
+        if (kind === 'request') throw error;
+        lastError = error;
+        if (kind === 'member' || kind === 'device') {
+          memberFailures += 1;
+          if (memberFailures > 1) throw this.members.some((m) => m.usable) ? error : this.noMemberError(error);
+        }
       }
     }
-    throw notFound ?? new HsmError('HSM_UNAVAILABLE', 'the cluster has no active member', 'KMSInternalException');
+  }
+
+  private async callOn<T>(member: MemberRuntime, op: (hsm: Pkcs11Hsm) => Promise<T>, operation: string): Promise<T> {
+    const hsm = member.hsm;
+    const limit = this.options.maxOutstandingPerMember ?? hsm.sessionPool.stats().limit * 4;
+    if (member.outstanding >= limit) {
+      throw new HsmError('HSM_BUSY', `cluster member ${member.name} has ${member.outstanding} calls in flight`, 'ThrottlingException');
+    }
+    const started = performance.now();
+    member.outstanding += 1;
+    try {
+      const result = await withDeadline(op(hsm), this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, member.name);
+      member.succeeded();
+      this.observe(member, operation, started, 'ok');
+      return result;
+    } catch (err) {
+      const error = toHsmError(err, `calling member ${member.name}`);
+      const kind = classify(error);
+      this.observe(member, operation, started, 'error', error.ckr);
+      if (kind === 'member' || kind === 'device') {
+        this.logger?.warn({ member: member.name, hsmError: error.code, ...(error.ckr === undefined ? {} : { ckr: ckrName(error.ckr) }) }, 'cluster member call failed');
+        member.failed(error, kind === 'device', this.options.failuresToTrip ?? DEFAULT_FAILURES_TO_TRIP);
+      }
+      throw error;
+    } finally {
+      member.outstanding -= 1;
+    }
+  }
+
+  /** The usable member not yet tried with the least outstanding work (ACTIVE before DEGRADED). */
+  private pick(tried: ReadonlySet<MemberRuntime>): MemberRuntime | undefined {
+    let best: MemberRuntime | undefined;
+    for (const member of this.members) {
+      if (!member.usable || tried.has(member)) continue;
+      if (best === undefined || rank(member) < rank(best)) best = member;
+    }
+    if (best === undefined) return undefined;
+    const limit = this.options.maxOutstandingPerMember;
+    if (limit !== undefined && best.outstanding >= limit) {
+      throw new HsmError('HSM_THROTTLED', `every member of cluster ${this.clusterId} is at its concurrency limit`, 'ThrottlingException');
+    }
+    return best;
+  }
+
+  /** The usable member with the least work; HSM_NO_ACTIVE_MEMBER when there is none. */
+  private someMember(): MemberRuntime {
+    const member = this.pick(new Set());
+    if (member === undefined) throw this.noMemberError();
+    return member;
+  }
+
+  private noMemberError(cause?: HsmError): HsmError {
+    const reasons = this.members.map((member) => `${member.name}: ${member.status().reason ?? member.state}`).join('; ');
+    return new HsmError('HSM_NO_ACTIVE_MEMBER', `no member of cluster ${this.clusterId} is available (${reasons})`, 'KMSInvalidStateException', {
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+
+  private async generateOnOne(ref: BackingKeyRef): Promise<void> {
+    const origin = this.pick(new Set());
+    if (origin === undefined) throw this.noMemberError();
+    await origin.hsm.generateSymmetricKey(ref);
+    this.madeHere.add(ref.id);
+  }
+
+  /**
+   * `keybridge` replication: generate on one member (`generate`, the origin copy), copy its objects
+   * (`kinds`: secret and private keys wrapped under the trusted key, public keys by value) into
+   * every other usable member. Fewer holders than the quorum: the copies made are destroyed and
+   * CreateKey fails — a key is on the quorum or on none. Members that missed it are taken out and
+   * get it by resync before they serve again.
+   */
+  private async generateReplicated<T>(ref: BackingKeyRef, generate: (hsm: Pkcs11Hsm) => Promise<T>, kinds: readonly KeyObjectKind[]): Promise<T> {
+    const targets = this.members.filter((member) => member.usable);
+    const origin = this.pick(new Set());
+    if (origin === undefined) throw this.noMemberError();
+    const quorum = Math.min(this.options.replicationQuorum ?? targets.length, targets.length);
+    const result = await generate(origin.hsm);
+    const holders: MemberRuntime[] = [origin];
+    // Members that got some of the key's objects but not all: an undo must reach them too.
+    const partial: MemberRuntime[] = [];
+    const missed: Array<{ member: MemberRuntime; error: HsmError }> = [];
+    if (targets.length > 1) {
+      const copies: KeyObjectCopy[] = [];
+      try {
+        for (const kind of kinds) copies.push(await origin.hsm.exportKeyObject(ref, kind));
+        for (const member of targets) {
+          if (member === origin) continue;
+          let landed = 0;
+          try {
+            for (const copy of copies) {
+              await member.hsm.importKeyObject(ref, copy);
+              landed += 1;
+            }
+            holders.push(member);
+          } catch (err) {
+            if (landed > 0) partial.push(member);
+            missed.push({ member, error: toHsmError(err, 'copying a new key') });
+          }
+        }
+      } catch (err) {
+        await this.undoGenerate(ref, [...holders, ...partial]);
+        throw toHsmError(err, 'wrapping a new key for the other members');
+      } finally {
+        for (const copy of copies) copy.wrapped?.fill(0);
+      }
+    }
+    if (holders.length < Math.max(quorum, 1)) {
+      await this.undoGenerate(ref, [...holders, ...partial]);
+      const why = missed.map(({ member, error }) => `${member.name}: ${error.message}`).join('; ');
+      throw new HsmError('HSM_UNAVAILABLE', `the new key reached ${holders.length} of ${quorum} members (${why})`, 'KMSInternalException', { cause: missed[0]?.error });
+    }
+    this.madeHere.add(ref.id);
+    for (const { member, error } of missed) {
+      this.logger?.warn({ member: member.name, hsmError: error.code }, 'a new key did not reach this member; it is resynced before it serves again');
+      member.trip(`missed a new key: ${error.message}`);
+    }
+    return result;
+  }
+
+  private async undoGenerate(ref: BackingKeyRef, holders: readonly MemberRuntime[]): Promise<void> {
+    for (const member of holders) {
+      try {
+        await member.hsm.destroySymmetricKey(ref);
+      } catch (err) {
+        this.logger?.error({ member: member.name, backingKeyId: ref.id, hsmError: toHsmError(err, 'undo').code }, 'could not remove a partly replicated key; reconciliation reports it');
+      }
+    }
+  }
+
+  /** At connect: canary and resync for every member that opened, then they serve. */
+  private async admitOpened(opened: readonly MemberRuntime[]): Promise<void> {
+    for (const member of opened) {
+      try {
+        await this.oneObjectChangeAtATime(() => this.prepare(member, member.hsm, opened));
+        await this.deepCheck(member, member.hsm);
+      } catch (err) {
+        member.recoveryFailed(toHsmError(err, 'admitting the member').message, this.healthIntervalMs());
+      }
+    }
+  }
+
+  /**
+   * Makes a member fit to serve: its canary key exists, keys deleted while it was away are gone,
+   * and (keybridge mode) keys it missed are copied in from a member that may export them.
+   */
+  private async prepare(member: MemberRuntime, hsm: Pkcs11Hsm, peers: readonly MemberRuntime[]): Promise<void> {
+    try {
+      await hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0));
+    } catch (err) {
+      if (!isKeyNotFound(err)) throw err;
+      await hsm.generateSymmetricKey(CANARY_REF);
+    }
+    for (const ref of this.destroyWhenBack.values()) {
+      await hsm.destroySymmetricKey(ref);
+    }
+    if (this.replication !== 'keybridge') return;
+    const sources = peers.filter((peer) => peer !== member && peer.connection !== undefined);
+    if (sources.length === 0) return;
+    // Compared object by object: a key pair may lack only its public (or only its private) half.
+    const present = new Set((await hsm.listKeyObjects()).map((object) => `${object.id}:${object.kind}`));
+    const known = await this.options.knownBackingKeyIds?.();
+    const missing = new Map<string, { ref: BackingKeyRef; kind: KeyObjectKind; from: MemberRuntime[] }>();
+    for (const source of sources) {
+      for (const object of await source.connection!.listKeyObjects()) {
+        const key = `${object.id}:${object.kind}`;
+        if (present.has(key) || this.destroyWhenBack.has(object.id)) continue;
+        if (known !== undefined && !known.has(object.id) && !this.madeHere.has(object.id)) continue;
+        const entry = missing.get(key) ?? { ref: { id: object.id, label: object.label }, kind: object.kind, from: [] };
+        entry.from.push(source);
+        missing.set(key, entry);
+      }
+    }
+    // Secret and private keys before public ones: what a key is for needs its secret half.
+    const ordered = [...missing.values()].sort((x, y) => Number(x.kind === 'public') - Number(y.kind === 'public'));
+    let copied = 0;
+    for (const { ref, kind, from } of ordered) {
+      if (await this.copyFromAny(ref, kind, from, hsm)) copied += 1;
+    }
+    if (missing.size > 0) this.logger?.info({ member: member.name, missing: missing.size, copied }, 'member resynced');
+  }
+
+  /**
+   * Copies one object of a key from whichever source may export it: a secret or private key only
+   * from its origin copy (the others are non-extractable), a public key from any member holding it.
+   * What to create is read from the source object (class, key type, usage, public values).
+   */
+  private async copyFromAny(ref: BackingKeyRef, kind: KeyObjectKind, sources: readonly MemberRuntime[], into: Pkcs11Hsm): Promise<boolean> {
+    for (const source of sources) {
+      let copy: KeyObjectCopy;
+      try {
+        copy = await source.connection!.exportKeyObject(ref, kind);
+      } catch (err) {
+        const error = toHsmError(err, 'exporting a key object');
+        if (error.ckr === CKR.CKR_KEY_UNEXTRACTABLE || error.ckr === CKR.CKR_KEY_NOT_WRAPPABLE || error.code === 'HSM_KEY_NOT_FOUND') continue;
+        throw error;
+      }
+      try {
+        await into.importKeyObject(ref, copy);
+        return true;
+      } finally {
+        copy.wrapped?.fill(0);
+      }
+    }
+    this.logger?.error({ backingKeyId: ref.id, object: kind }, 'no member can export this key (its origin member is away); the member serves without it and calls for it fail over');
+    return false;
+  }
+
+  private startHealthChecks(): void {
+    const interval = this.options.healthCheckIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
+    if (interval <= 0) return;
+    this.healthTimer = setInterval(() => void this.checkNow(), interval);
+    this.healthTimer.unref();
+  }
+
+  private healthIntervalMs(): number {
+    const interval = this.options.healthCheckIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
+    return interval > 0 ? interval : 1_000;
+  }
+
+  private async checkAll(): Promise<void> {
+    if (this.closing !== undefined) return;
+    const now = performance.now();
+    await Promise.all(
+      this.members.map(async (member) => {
+        if (member.usable) {
+          await this.deepCheck(member, member.hsm).catch(() => undefined);
+        } else if (member.dueForRecovery(now)) {
+          await this.recover(member);
+        }
+      }),
+    );
+  }
+
+  /** Brings an UNAVAILABLE member back: reset, resync, deep check. Failures back off. */
+  private async recover(member: MemberRuntime): Promise<void> {
+    let hsm: Pkcs11Hsm;
+    try {
+      hsm = await member.reopen(this.healthIntervalMs());
+    } catch {
+      return;
+    }
+    try {
+      await this.oneObjectChangeAtATime(() => this.prepare(member, hsm, this.members.filter((m) => m.usable)));
+      await this.deepCheck(member, hsm);
+      this.logger?.info({ member: member.name }, 'cluster member is back');
+    } catch (err) {
+      member.recoveryFailed(`recovery failed: ${toHsmError(err, 'recovering').message}`, this.healthIntervalMs());
+    }
+  }
+
+  /** Encrypt + decrypt under the member's canary key within the call deadline. Throws on failure. */
+  private async deepCheck(member: MemberRuntime, hsm: Pkcs11Hsm): Promise<void> {
+    const started = performance.now();
+    try {
+      await withDeadline(deepCheck(hsm), this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, member.name);
+    } catch (err) {
+      const error = toHsmError(err, 'deep check');
+      member.recordCheck(false, performance.now() - started);
+      this.observe(member, 'health_check', started, 'error', error.ckr);
+      member.recoveryFailed(`deep check failed: ${error.message}`, this.healthIntervalMs());
+      throw error;
+    }
+    const latency = performance.now() - started;
+    member.recordCheck(true, latency);
+    this.observe(member, 'health_check', started, 'ok');
+    const slow = this.options.slowCheckMs ?? DEFAULT_SLOW_CHECK_MS;
+    if (latency > slow) member.markServing('DEGRADED', `deep check took ${Math.round(latency)} ms (over ${slow} ms)`);
+    else member.markServing('ACTIVE');
+  }
+
+  private transitioned(transition: MemberTransition): void {
+    const log = transition.to === 'UNAVAILABLE' ? 'warn' : 'info';
+    this.logger?.[log]({ member: transition.member, from: transition.from, to: transition.to, reason: transition.reason }, 'cluster member state changed');
+    this.options.observer?.memberState({ clusterId: this.clusterId, ...transition });
+  }
+
+  private observe(member: MemberRuntime, operation: string, started: number, outcome: 'ok' | 'error', ckr?: number): void {
+    this.options.observer?.memberCall({
+      clusterId: this.clusterId,
+      member: member.name,
+      operation,
+      seconds: (performance.now() - started) / 1000,
+      outcome,
+      ...(ckr === undefined ? {} : { ckr: ckrName(ckr) }),
+    });
+  }
+
+  private oneObjectChangeAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const result = this.objectChanges.then(change, change);
+    this.objectChanges = result.catch(() => undefined);
+    return result;
   }
 
   private assertOpen(): void {
@@ -305,6 +834,33 @@ export class ClusterHsm implements Hsm {
       throw new HsmError('HSM_UNAVAILABLE', `the connection to cluster ${this.clusterId} is closed`, 'KMSInternalException');
     }
   }
+}
+
+function rank(member: MemberRuntime): number {
+  // Outstanding work first; a DEGRADED member only wins when it is clearly less loaded.
+  return member.outstanding + (member.state === 'DEGRADED' ? 4 : 0);
+}
+
+/**
+ * Rejects with HSM_UNAVAILABLE (DependencyTimeoutException) when `work` takes longer than `ms`.
+ * The call itself cannot be cancelled (it runs on a libuv thread); its late outcome is dropped.
+ */
+function withDeadline<T>(work: Promise<T>, ms: number, member: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new HsmError('HSM_UNAVAILABLE', `cluster member ${member} did not answer within ${ms} ms`, 'DependencyTimeoutException'));
+    }, ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 function isKeyNotFound(err: unknown): err is HsmError {

@@ -70,11 +70,15 @@ export function findByIdTemplate(id: Buffer): pkcs11js.Template {
 }
 
 /**
- * The one backing key with this CKA_ID and CKA_LABEL: destructive calls match both, so a caller
+ * The backing key objects with this CKA_ID and CKA_LABEL: destructive calls match both, so a caller
  * bug that pairs an id with the wrong ARN destroys nothing.
  */
 export function findByRefTemplate(ref: BackingKeyRef): pkcs11js.Template {
-  return [...findByIdTemplate(backingKeyId(ref)), { type: pkcs11js.CKA_LABEL, value: ref.label }];
+  // No CKA_CLASS: a key pair's private and public objects share the id and label, and both go.
+  return [
+    { type: pkcs11js.CKA_ID, value: backingKeyId(ref) },
+    { type: pkcs11js.CKA_LABEL, value: ref.label },
+  ];
 }
 
 /** Every secret key visible to the user; callers filter for keybridge's id and label shape. */

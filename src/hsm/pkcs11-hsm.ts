@@ -6,6 +6,8 @@ import { endianness } from 'node:os';
 import pkcs11js from 'pkcs11js';
 import type { Logger } from 'pino';
 
+import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
+import { isHmacSpec, isRsaSpec } from '../domain/key-spec.js';
 import type { BackingKeyRef, GcmResult, Hsm } from '../ports/hsm.js';
 import { HsmError } from '../ports/hsm.js';
 import { CKR, ckrCodes, ckrName, ckrOf, ckrRule, toHsmError } from './ckr.js';
@@ -21,6 +23,38 @@ import {
   findByRefTemplate,
 } from './key-templates.js';
 import { acquireModule, type Handle, type Pkcs11 } from './pkcs11-module.js';
+import * as asymmetric from './asymmetric-ops.js';
+import {
+  REQUIRED_PRIVATE_KEY_FLAGS,
+  allPrivateKeysTemplate,
+  findByIdAndClassTemplate,
+  hmacKeyTemplate,
+  keyPairTemplates,
+} from './asymmetric-templates.js';
+import { discoverMechanisms, missingMechanism, type MechanismTable } from './mechanisms.js';
+import {
+  AES_KEY_WRAP,
+  AES_KEY_WRAP_PAD,
+  findWrappingKeyTemplate,
+  hmacWrapProbeTemplate,
+  OBJECT_CLASS,
+  privateIdentityAttribute,
+  publicKeyCopyTemplate,
+  publicValueAttributes,
+  replicable,
+  REPLICABLE_KEY_FLAGS,
+  REPLICABLE_PRIVATE_KEY_FLAGS,
+  replicableAesTemplate,
+  UNWRAPPED_KEY_FLAGS,
+  UNWRAPPED_PRIVATE_KEY_FLAGS,
+  unwrappedAesTemplate,
+  unwrappedKeyTemplate,
+  USAGE_ATTRIBUTES,
+  wrapMechanismFor,
+  wrapProbeTemplates,
+  type KeyObjectCopy,
+  type KeyObjectKind,
+} from './replication-templates.js';
 import { SessionPool } from './session-pool.js';
 import type { VendorProfile } from './vendor-profile.js';
 
@@ -45,6 +79,18 @@ const MAX_RANDOM_BYTES = 65_536;
 // Bounds memory if something asks for many distinct keys; a miss costs one C_FindObjects.
 const HANDLE_CACHE_MAX = 10_000;
 const FIND_BATCH = 64;
+
+/** One keybridge key object on a token (listKeyObjects): a key's secret, private or public object. */
+export interface KeyObjectRef extends BackingKeyRef {
+  readonly kind: KeyObjectKind;
+}
+
+export type { KeyObjectCopy, KeyObjectKind };
+
+// Wrapped PKCS#8 of an RSA-4096 private key is about 2.4 KB; room to spare.
+const MAX_WRAPPED_BYTES = 8192;
+// C_WrapKey refusals that mean "this key (type) may not or cannot leave", not a broken member.
+const WRAP_REFUSED: ReadonlySet<number> = new Set([CKR.CKR_KEY_NOT_WRAPPABLE, CKR.CKR_KEY_UNEXTRACTABLE, CKR.CKR_MECHANISM_INVALID]);
 
 interface CachedHandle {
   readonly handle: Handle;
@@ -110,12 +156,81 @@ export class Pkcs11Hsm implements Hsm {
   }
 
   async generateSymmetricKey(ref: BackingKeyRef): Promise<void> {
-    await this.oneObjectChangeAtATime(() => this.generate(ref));
+    await this.oneObjectChangeAtATime(() => this.generate(ref, aesBackingKeyTemplate(ref), REQUIRED_KEY_FLAGS));
   }
 
-  private async generate(ref: BackingKeyRef): Promise<void> {
+  /**
+   * Like generateSymmetricKey, but the key may leave this token wrapped under the cluster's
+   * trusted wrapping key (and under no other key): the origin copy in `keybridge` replication.
+   */
+  async generateReplicableSymmetricKey(ref: BackingKeyRef): Promise<void> {
+    await this.oneObjectChangeAtATime(() => this.generate(ref, replicableAesTemplate(ref), REPLICABLE_KEY_FLAGS));
+  }
+
+  /** Whether the security officer installed the cluster's trusted wrapping key on this token. */
+  async hasWrappingKey(): Promise<boolean> {
+    return guard('looking for the wrapping key', () =>
+      this.pool.withSession(async (session) => this.findObjects(session, findWrappingKeyTemplate(), 1).length === 1),
+    );
+  }
+
+  /**
+   * The backing key wrapped (RFC 3394) under the trusted wrapping key. Throws HSM_KEY_NOT_FOUND
+   * when the key is not here, and HSM_FAILED with ckr CKR_KEY_NOT_WRAPPABLE / CKR_KEY_UNEXTRACTABLE
+   * when this copy may not leave (copies made by importWrapped never may).
+   */
+  async exportWrapped(ref: BackingKeyRef): Promise<Buffer> {
+    return guard('wrapping a key', () =>
+      this.withKey(ref, async (session, key) => {
+        const wrappingKey = this.wrappingKey(session);
+        // 32-byte key + 8-byte integrity block; room to spare for tokens that pad.
+        return Buffer.from(this.pkcs11.C_WrapKey(session, AES_KEY_WRAP, wrappingKey, key, Buffer.alloc(64)));
+      }),
+    );
+  }
+
+  /** Unwraps a key exported by another member into this token as a non-extractable copy. */
+  async importWrapped(ref: BackingKeyRef, wrapped: Buffer): Promise<void> {
+    await this.oneObjectChangeAtATime(() =>
+      guard('unwrapping a key', async () => {
+        const id = backingKeyId(ref);
+        await this.pool.withSession(async (session) => {
+          this.pool.ensureLoggedIn();
+          if (this.findObjects(session, findByIdTemplate(id), 1).length > 0) return; // already here
+          // RFC 3394 adds one 8-byte block: an AES-256 key wraps to exactly 40 bytes. Checked here
+          // because SoftHSM2 2.6.1 leaves CKA_VALUE_LEN at 0 on unwrapped keys (and rejects it in
+          // the unwrap template).
+          if (wrapped.length !== AES_256_BYTES + 8) {
+            throw new HsmError('HSM_FAILED', `a wrapped AES-256 key is ${AES_256_BYTES + 8} bytes, not ${wrapped.length}`, 'KMSInternalException');
+          }
+          const wrappingKey = this.wrappingKey(session);
+          const handle = this.pkcs11.C_UnwrapKey(session, AES_KEY_WRAP, wrappingKey, wrapped, unwrappedAesTemplate(ref));
+          try {
+            this.verifyKeyAttributes(session, handle, UNWRAPPED_KEY_FLAGS, true);
+          } catch (err) {
+            destroyQuietly(this.pkcs11, session, handle);
+            throw err;
+          }
+          this.remember(id.toString('hex'), handle);
+        });
+      }),
+    );
+  }
+
+  private wrappingKey(session: Handle): Handle {
+    const found = this.findObjects(session, findWrappingKeyTemplate(), 2);
+    if (found.length !== 1) {
+      throw new HsmError(
+        'HSM_FAILED',
+        found.length === 0 ? 'the cluster wrapping key is not installed on this token (run `keybridge cluster init`)' : 'several cluster wrapping keys on this token',
+        'KMSInternalException',
+      );
+    }
+    return found[0]!;
+  }
+
+  private async generate(ref: BackingKeyRef, template: pkcs11js.Template, requiredFlags: typeof REQUIRED_KEY_FLAGS): Promise<void> {
     await guard('generating a key', async () => {
-      const template = aesBackingKeyTemplate(ref);
       const id = backingKeyId(ref);
       await this.pool.withSession(async (session) => {
         // Two objects with one CKA_ID would make every later lookup ambiguous.
@@ -124,7 +239,7 @@ export class Pkcs11Hsm implements Hsm {
         }
         const handle = await this.pkcs11.C_GenerateKeyAsync(session, AES_KEY_GEN, template);
         try {
-          this.verifyKeyAttributes(session, handle);
+          this.verifyKeyAttributes(session, handle, requiredFlags);
         } catch (err) {
           destroyQuietly(this.pkcs11, session, handle);
           throw err;
@@ -229,35 +344,365 @@ export class Pkcs11Hsm implements Hsm {
           }
         }
         this.handles.delete(cacheKey);
+        // The private and public objects of a key pair are cached under their own keys.
+        this.handles.delete(`${cacheKey}:${pkcs11js.CKO_PRIVATE_KEY}`);
+        this.handles.delete(`${cacheKey}:${pkcs11js.CKO_PUBLIC_KEY}`);
         return destroyed;
       });
     });
   }
 
   async listSymmetricKeys(): Promise<BackingKeyRef[]> {
+    // Secret keys (AES, HMAC) and the private halves of key pairs: one per KMS key.
     return guard('listing keys', () =>
       this.pool.withSession(async (session) => {
         this.pool.ensureLoggedIn();
-        const refs: BackingKeyRef[] = [];
-        for (const handle of this.findObjects(session, allSecretKeysTemplate())) {
-          let attrs: pkcs11js.TemplateResult;
-          try {
-            attrs = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_ID }, { type: pkcs11js.CKA_LABEL }]);
-          } catch (err) {
-            // Destroyed between the search and the read, or not ours to read: not a backing key.
-            const code = ckrOf(err);
-            if (code !== undefined && (ckrRule(code).recovery === 'refind' || code === CKR.CKR_ATTRIBUTE_TYPE_INVALID)) continue;
-            throw err;
-          }
-          const id = attrs[0]?.value;
-          const label = attrs[1]?.value.toString('utf8');
-          if (id?.length === BACKING_KEY_ID_BYTES && label?.startsWith(BACKING_KEY_LABEL_PREFIX)) {
-            refs.push({ id: id.toString('hex'), label });
-          }
-        }
-        return refs;
+        return this.listObjects(session, ['secret', 'private']).map(({ id, label }) => ({ id, label }));
       }),
     );
+  }
+
+  /** Every keybridge key object on the token, each with its kind: what a resync compares. */
+  async listKeyObjects(): Promise<KeyObjectRef[]> {
+    return guard('listing key objects', () =>
+      this.pool.withSession(async (session) => {
+        this.pool.ensureLoggedIn();
+        return this.listObjects(session, ['secret', 'private', 'public']);
+      }),
+    );
+  }
+
+  private listObjects(session: Handle, kinds: readonly KeyObjectKind[]): KeyObjectRef[] {
+    const refs: KeyObjectRef[] = [];
+    for (const kind of kinds) {
+      for (const handle of this.findObjects(session, [{ type: pkcs11js.CKA_CLASS, value: OBJECT_CLASS[kind] }])) {
+        let attrs: pkcs11js.TemplateResult;
+        try {
+          attrs = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_ID }, { type: pkcs11js.CKA_LABEL }]);
+        } catch (err) {
+          // Destroyed between the search and the read, or not ours to read: not a backing key.
+          const code = ckrOf(err);
+          if (code !== undefined && (ckrRule(code).recovery === 'refind' || code === CKR.CKR_ATTRIBUTE_TYPE_INVALID)) continue;
+          throw err;
+        }
+        const id = attrs[0]?.value;
+        const label = attrs[1]?.value.toString('utf8');
+        if (id?.length === BACKING_KEY_ID_BYTES && label?.startsWith(BACKING_KEY_LABEL_PREFIX)) {
+          refs.push({ id: id.toString('hex'), label, kind });
+        }
+      }
+    }
+    return refs;
+  }
+
+  // --- Asymmetric, HMAC and key-agreement keys (issue #8): thin wrappers over asymmetric-ops.ts ---
+
+  // What the token can do, read on first use: mechanisms do not change while a token is open.
+  private mechanismTable: MechanismTable | undefined;
+
+  async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
+    return guard('listing mechanisms', async () => {
+      this.mechanismTable ??= await this.pool.withSession(async (session) => discoverMechanisms(this.pkcs11, session));
+      return missingMechanism(this.mechanismTable, spec, usage);
+    });
+  }
+
+  async generateKeyPair(ref: BackingKeyRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<Buffer> {
+    return this.makeKeyPair(ref, spec, keyPairTemplates(ref, spec, usage), REQUIRED_PRIVATE_KEY_FLAGS);
+  }
+
+  /**
+   * Like generateKeyPair, but the private key may leave this token wrapped under the cluster's
+   * trusted wrapping key (and under no other key): the origin copy in `keybridge` replication.
+   */
+  async generateReplicableKeyPair(ref: BackingKeyRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<Buffer> {
+    const templates = keyPairTemplates(ref, spec, usage);
+    return this.makeKeyPair(ref, spec, { publicKey: templates.publicKey, privateKey: replicable(templates.privateKey) }, REPLICABLE_PRIVATE_KEY_FLAGS);
+  }
+
+  private async makeKeyPair(
+    ref: BackingKeyRef,
+    spec: AsymmetricKeySpec,
+    templates: { publicKey: pkcs11js.Template; privateKey: pkcs11js.Template },
+    requiredFlags: typeof REQUIRED_PRIVATE_KEY_FLAGS,
+  ): Promise<Buffer> {
+    return this.oneObjectChangeAtATime(() =>
+      guard('generating a key pair', () =>
+        this.pool.withSession(async (session) => {
+          const id = backingKeyId(ref);
+          this.assertIdUnused(session, id);
+          const pair = await unsupportedCurveAsUnsupported(spec, () => asymmetric.generateKeyPair(this.pkcs11, session, spec, templates));
+          try {
+            this.checkFlags(session, pair.privateKey, requiredFlags);
+            const publicKey = asymmetric.readPublicKey(this.pkcs11, session, pair.publicKey, spec);
+            this.remember(`${id.toString('hex')}:${pkcs11js.CKO_PRIVATE_KEY}`, pair.privateKey);
+            this.remember(`${id.toString('hex')}:${pkcs11js.CKO_PUBLIC_KEY}`, pair.publicKey);
+            return publicKey;
+          } catch (err) {
+            destroyQuietly(this.pkcs11, session, pair.privateKey);
+            destroyQuietly(this.pkcs11, session, pair.publicKey);
+            throw err;
+          }
+        }),
+      ),
+    );
+  }
+
+  async generateMacKey(ref: BackingKeyRef, spec: HmacSpec): Promise<void> {
+    await this.makeMacKey(ref, hmacKeyTemplate(ref, spec), REQUIRED_PRIVATE_KEY_FLAGS);
+  }
+
+  /** Like generateMacKey, but wrappable under the cluster's trusted wrapping key only (replication origin). */
+  async generateReplicableMacKey(ref: BackingKeyRef, spec: HmacSpec): Promise<void> {
+    await this.makeMacKey(ref, replicable(hmacKeyTemplate(ref, spec)), REPLICABLE_PRIVATE_KEY_FLAGS);
+  }
+
+  private async makeMacKey(ref: BackingKeyRef, template: pkcs11js.Template, requiredFlags: typeof REQUIRED_PRIVATE_KEY_FLAGS): Promise<void> {
+    await this.oneObjectChangeAtATime(() =>
+      guard('generating an HMAC key', () =>
+        this.pool.withSession(async (session) => {
+          const id = backingKeyId(ref);
+          this.assertIdUnused(session, id);
+          const handle = await this.pkcs11.C_GenerateKeyAsync(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, template);
+          try {
+            this.checkFlags(session, handle, requiredFlags);
+          } catch (err) {
+            destroyQuietly(this.pkcs11, session, handle);
+            throw err;
+          }
+          this.remember(id.toString('hex'), handle);
+        }),
+      ),
+    );
+  }
+
+  // --- Copying key pairs and HMAC keys between members (`keybridge` replication) ---
+
+  // Why keys of a type cannot be replicated from this token (undefined: they can), by probe.
+  private readonly wrapRefusals = new Map<string, string | undefined>();
+
+  /**
+   * Why `keybridge` replication cannot copy keys of this spec out of this token, or undefined when
+   * it can: CKM_AES_KEY_WRAP_PAD must be listed, and a throw-away session key made like an origin
+   * copy must wrap under the trusted key (SoftHSM2 2.6.1 cannot wrap Ed25519 private keys at all).
+   * Probed once per key type and token. Throws HSM_FAILED when the wrapping key is not installed.
+   */
+  async replicationRefusal(spec: AsymmetricKeySpec | HmacSpec): Promise<string | undefined> {
+    const family = isHmacSpec(spec) ? 'HMAC' : isRsaSpec(spec) ? 'RSA' : spec === 'ECC_NIST_EDWARDS25519' ? spec : `EC ${spec}`;
+    if (this.wrapRefusals.has(family)) return this.wrapRefusals.get(family);
+    return guard('probing key wrapping', () =>
+      this.pool.withSession(async (session) => {
+        this.mechanismTable ??= discoverMechanisms(this.pkcs11, session);
+        if (!this.mechanismTable.has(pkcs11js.CKM_AES_KEY_WRAP_PAD)) {
+          const refusal = 'CKM_AES_KEY_WRAP_PAD is not supported by the HSM (keybridge replication copies private and HMAC keys with it)';
+          this.wrapRefusals.set(family, refusal);
+          return refusal;
+        }
+        const wrappingKey = this.wrappingKey(session);
+        const made: Handle[] = [];
+        try {
+          let key: Handle;
+          try {
+            if (isHmacSpec(spec)) {
+              key = await this.pkcs11.C_GenerateKeyAsync(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, hmacWrapProbeTemplate(spec));
+              made.push(key);
+            } else {
+              // Wrappability is a matter of key type, not size: probe RSA with the quickest size.
+              const pair = await asymmetric.generateKeyPair(this.pkcs11, session, isRsaSpec(spec) ? 'RSA_2048' : spec, wrapProbeTemplates(isRsaSpec(spec) ? 'RSA_2048' : spec));
+              made.push(pair.privateKey, pair.publicKey);
+              key = pair.privateKey;
+            }
+          } catch {
+            return undefined; // Generation itself fails: CreateKey reports that, with its own reason.
+          }
+          try {
+            this.pkcs11.C_WrapKey(session, AES_KEY_WRAP_PAD, wrappingKey, key, Buffer.alloc(MAX_WRAPPED_BYTES)).fill(0);
+          } catch (err) {
+            const code = ckrOf(err);
+            if (code === undefined || !WRAP_REFUSED.has(code)) throw err;
+            const refusal = `the HSM cannot wrap ${family} ${isHmacSpec(spec) ? 'keys' : 'private keys'} under the trusted key (${ckrName(code)}), so keybridge replication cannot copy them to the other members`;
+            this.wrapRefusals.set(family, refusal);
+            return refusal;
+          }
+          this.wrapRefusals.set(family, undefined);
+          return undefined;
+        } finally {
+          for (const handle of made) destroyQuietly(this.pkcs11, session, handle);
+        }
+      }),
+    );
+  }
+
+  /**
+   * One object of a key, ready to be created on another member: its type and usage read from this
+   * copy; a secret or private key wrapped under the trusted key (AES keys RFC 3394, others RFC 5649),
+   * a public key as its public values. Throws HSM_KEY_NOT_FOUND when the object is not here, and
+   * HSM_FAILED with ckr CKR_KEY_NOT_WRAPPABLE / CKR_KEY_UNEXTRACTABLE when it may not leave.
+   */
+  async exportKeyObject(ref: BackingKeyRef, kind: KeyObjectKind): Promise<KeyObjectCopy> {
+    return guard('exporting a key object', () =>
+      this.withKey(
+        ref,
+        async (session, handle) => {
+          const usageAttributes = USAGE_ATTRIBUTES[kind];
+          const read = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_KEY_TYPE }, ...usageAttributes.map(({ type }) => ({ type }))]);
+          const keyType = ulong(read[0]?.value);
+          if (keyType === undefined) throw new HsmError('HSM_FAILED', 'the token returned no CKA_KEY_TYPE', 'KMSInternalException');
+          const usage = usageAttributes.map(({ type }, at) => ({ type, value: flag(read[at + 1]?.value) }));
+          if (kind === 'public') {
+            const values = this.pkcs11.C_GetAttributeValue(session, handle, publicValueAttributes(keyType).map((type) => ({ type })));
+            return { kind, keyType, usage, publicValues: values.map(({ type, value }) => ({ type, value: Buffer.from(value) })) };
+          }
+          const extra =
+            kind === 'secret'
+              ? { valueLen: ulong(this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }])[0]?.value) ?? 0 }
+              : { identity: Buffer.from(this.pkcs11.C_GetAttributeValue(session, handle, [{ type: privateIdentityAttribute(keyType) }])[0]!.value) };
+          const wrapped = Buffer.from(this.pkcs11.C_WrapKey(session, wrapMechanismFor(kind, keyType), this.wrappingKey(session), handle, Buffer.alloc(MAX_WRAPPED_BYTES)));
+          return { kind, keyType, usage, wrapped, ...extra };
+        },
+        OBJECT_CLASS[kind],
+      ),
+    );
+  }
+
+  /**
+   * Creates `copy` (from another member's exportKeyObject) here: a secret or private key unwrapped
+   * sensitive and non-extractable, a public key with C_CreateObject; both with the source's usage,
+   * CKA_ID and CKA_LABEL, verified after creation. Does nothing when that object is already here.
+   */
+  async importKeyObject(ref: BackingKeyRef, copy: KeyObjectCopy): Promise<void> {
+    if (copy.kind === 'secret' && copy.keyType === pkcs11js.CKK_AES) {
+      if (copy.wrapped === undefined) throw new HsmError('HSM_FAILED', 'a secret key copy without its wrapped value', 'KMSInternalException');
+      await this.importWrapped(ref, copy.wrapped);
+      return;
+    }
+    await this.oneObjectChangeAtATime(() =>
+      guard('copying a key object in', () =>
+        this.pool.withSession(async (session) => {
+          this.pool.ensureLoggedIn();
+          const id = backingKeyId(ref);
+          const objectClass = OBJECT_CLASS[copy.kind];
+          if (this.findObjects(session, findByIdAndClassTemplate(id, objectClass), 1).length > 0) return; // already here
+          let handle: Handle;
+          if (copy.kind === 'public') {
+            handle = this.pkcs11.C_CreateObject(session, publicKeyCopyTemplate(ref, copy));
+          } else {
+            if (copy.wrapped === undefined) throw new HsmError('HSM_FAILED', 'a key copy without its wrapped value', 'KMSInternalException');
+            handle = this.pkcs11.C_UnwrapKey(session, wrapMechanismFor(copy.kind, copy.keyType), this.wrappingKey(session), copy.wrapped, unwrappedKeyTemplate(ref, copy));
+          }
+          try {
+            this.verifyCopy(session, handle, copy);
+          } catch (err) {
+            destroyQuietly(this.pkcs11, session, handle);
+            throw err;
+          }
+          this.remember(copy.kind === 'secret' ? id.toString('hex') : `${id.toString('hex')}:${objectClass}`, handle);
+        }),
+      ),
+    );
+  }
+
+  // The template is a request: prove the copy is what was asked for, and the key it claims to be.
+  private verifyCopy(session: Handle, handle: Handle, copy: KeyObjectCopy): void {
+    const required = copy.kind === 'public' ? UNWRAPPED_PRIVATE_KEY_FLAGS.filter((f) => f.type === pkcs11js.CKA_TOKEN || f.type === pkcs11js.CKA_PRIVATE) : UNWRAPPED_PRIVATE_KEY_FLAGS;
+    const expected = [
+      ...required.map(({ type, name, value }) => ({ type, name, value })),
+      ...copy.usage.map(({ type, value }) => ({ type, value, name: USAGE_ATTRIBUTES[copy.kind].find((a) => a.type === type)?.name ?? `0x${type.toString(16)}` })),
+    ];
+    this.checkFlags(session, handle, expected);
+    const identityType = copy.kind === 'private' ? privateIdentityAttribute(copy.keyType) : copy.kind === 'secret' ? pkcs11js.CKA_VALUE_LEN : pkcs11js.CKA_KEY_TYPE;
+    const [keyType, identity] = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_KEY_TYPE }, { type: identityType }]);
+    if (ulong(keyType?.value) !== copy.keyType) {
+      throw new HsmError('HSM_FAILED', 'the copied key has another CKA_KEY_TYPE than its source', 'KMSInternalException');
+    }
+    if (copy.kind === 'private' && copy.identity !== undefined && !identity?.value.equals(copy.identity)) {
+      throw new HsmError('HSM_FAILED', 'the unwrapped private key is not the key it was wrapped as (modulus or curve differ)', 'KMSInternalException');
+    }
+    // SoftHSM2 2.6.1 reads CKA_VALUE_LEN as 0 on unwrapped keys; RFC 5649 kept the real length.
+    const valueLen = copy.kind === 'secret' ? ulong(identity?.value) : undefined;
+    if (copy.kind === 'secret' && valueLen !== 0 && valueLen !== copy.valueLen) {
+      throw new HsmError('HSM_FAILED', 'the copied key has another length than its source', 'KMSInternalException');
+    }
+  }
+
+  async getPublicKey(ref: BackingKeyRef, spec: AsymmetricKeySpec): Promise<Buffer> {
+    return guard('reading a public key', () =>
+      this.withKey(ref, async (session, key) => asymmetric.readPublicKey(this.pkcs11, session, key, spec), pkcs11js.CKO_PUBLIC_KEY),
+    );
+  }
+
+  async sign(ref: BackingKeyRef, algorithm: SigningAlgorithm, input: Buffer): Promise<Buffer> {
+    return guard('signing', () => this.withKey(ref, (session, key) => asymmetric.sign(this.pkcs11, session, key, algorithm, input), pkcs11js.CKO_PRIVATE_KEY));
+  }
+
+  async verify(ref: BackingKeyRef, spec: AsymmetricKeySpec, algorithm: SigningAlgorithm, input: Buffer, signature: Buffer): Promise<boolean> {
+    return guard('verifying', () =>
+      this.withKey(ref, (session, key) => asymmetric.verify(this.pkcs11, session, key, spec, algorithm, input, signature), pkcs11js.CKO_PUBLIC_KEY),
+    );
+  }
+
+  async rsaEncrypt(ref: BackingKeyRef, hash: 'sha1' | 'sha256', plaintext: Buffer): Promise<Buffer> {
+    return guard('encrypting with RSA', () =>
+      this.withKey(ref, (session, key) => oaepHashAsUnsupported(hash, () => asymmetric.rsaEncrypt(this.pkcs11, session, key, hash, plaintext)), pkcs11js.CKO_PUBLIC_KEY),
+    );
+  }
+
+  async rsaDecrypt(ref: BackingKeyRef, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
+    return guard('decrypting with RSA', () =>
+      this.withKey(
+        ref,
+        async (session, key) => {
+          try {
+            return await oaepHashAsUnsupported(hash, () => asymmetric.rsaDecrypt(this.pkcs11, session, key, hash, ciphertext));
+          } catch (err) {
+            const code = ckrOf(err);
+            if (code !== undefined && (this.badTagCodes.has(code) || ckrRule(code).code === 'HSM_DECRYPT_FAILED' || code === CKR.CKR_DATA_LEN_RANGE)) {
+              throw new HsmError('HSM_DECRYPT_FAILED', `C_Decrypt failed: ${ckrName(code)}`, 'InvalidCiphertextException', { ckr: code, cause: err });
+            }
+            throw err;
+          }
+        },
+        pkcs11js.CKO_PRIVATE_KEY,
+      ),
+    );
+  }
+
+  async mac(ref: BackingKeyRef, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {
+    return guard('computing a MAC', () => this.withKey(ref, (session, key) => asymmetric.hmac(this.pkcs11, session, key, algorithm, message)));
+  }
+
+  async verifyMac(ref: BackingKeyRef, algorithm: MacAlgorithm, message: Buffer, tag: Buffer): Promise<boolean> {
+    return guard('verifying a MAC', () => this.withKey(ref, (session, key) => asymmetric.hmacVerify(this.pkcs11, session, key, algorithm, message, tag)));
+  }
+
+  async deriveSharedSecret(ref: BackingKeyRef, peerPoint: Buffer, length: number): Promise<Buffer> {
+    return guard('deriving a shared secret', () =>
+      this.withKey(ref, (session, key) => asymmetric.ecdh(this.pkcs11, session, key, peerPoint, length), pkcs11js.CKO_PRIVATE_KEY),
+    );
+  }
+
+  async generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
+    return guard('generating a data key pair', () =>
+      this.pool.withSession((session) => unsupportedCurveAsUnsupported(spec, () => asymmetric.generateDataKeyPair(this.pkcs11, session, spec))),
+    );
+  }
+
+  // Two objects with one CKA_ID would make every later lookup ambiguous (any object class).
+  private assertIdUnused(session: Handle, id: Buffer): void {
+    if (this.findObjects(session, [{ type: pkcs11js.CKA_ID, value: id }], 1).length > 0) {
+      throw new HsmError('HSM_FAILED', 'a key object with this CKA_ID already exists', 'KMSInternalException');
+    }
+  }
+
+  // The template is a request; a token may silently ignore parts of it. Prove the promise held.
+  private checkFlags(session: Handle, handle: Handle, flags: typeof REQUIRED_PRIVATE_KEY_FLAGS): void {
+    const attrs = this.pkcs11.C_GetAttributeValue(session, handle, flags.map(({ type }) => ({ type })));
+    flags.forEach((flag, at) => {
+      const value = attrs[at]?.value;
+      if (value === undefined || (value.length > 0 && value[0] !== 0) !== flag.value) {
+        throw new HsmError('HSM_FAILED', `the token did not honour the key template (${flag.name})`, 'KMSInternalException');
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -270,12 +715,13 @@ export class Pkcs11Hsm implements Hsm {
    * Runs `fn` with a leased session and the key's object handle. A stale handle
    * (CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID) is looked up again once.
    */
-  private withKey<T>(ref: BackingKeyRef, fn: (session: Handle, key: Handle) => Promise<T>): Promise<T> {
+  private withKey<T>(ref: BackingKeyRef, fn: (session: Handle, key: Handle) => Promise<T>, objectClass: number = pkcs11js.CKO_SECRET_KEY): Promise<T> {
     const id = backingKeyId(ref);
-    const cacheKey = id.toString('hex');
+    // A key pair's private and public objects share the CKA_ID: cache them apart.
+    const cacheKey = objectClass === pkcs11js.CKO_SECRET_KEY ? id.toString('hex') : `${id.toString('hex')}:${objectClass}`;
     return this.pool.withSession(async (session) => {
       const cached = this.cachedHandle(cacheKey);
-      const key = cached ?? this.findKey(session, id, cacheKey);
+      const key = cached ?? this.findKey(session, id, cacheKey, objectClass);
       try {
         return await fn(session, key);
       } catch (err) {
@@ -285,13 +731,13 @@ export class Pkcs11Hsm implements Hsm {
         // SoftHSM2 2.6.1 answers a cached handle with CKR_OBJECT_HANDLE_INVALID (not
         // CKR_USER_NOT_LOGGED_IN) after a logout, so a stale handle is also a login check.
         this.pool.ensureLoggedIn();
-        return await fn(session, this.findKey(session, id, cacheKey));
+        return await fn(session, this.findKey(session, id, cacheKey, objectClass));
       }
     });
   }
 
-  private findKey(session: Handle, id: Buffer, cacheKey: string): Handle {
-    const template = findByIdTemplate(id);
+  private findKey(session: Handle, id: Buffer, cacheKey: string, objectClass: number = pkcs11js.CKO_SECRET_KEY): Handle {
+    const template = objectClass === pkcs11js.CKO_SECRET_KEY ? findByIdTemplate(id) : findByIdAndClassTemplate(id, objectClass);
     let found = this.findObjects(session, template, 2);
     if (found.length === 0 && this.pool.ensureLoggedIn()) found = this.findObjects(session, template, 2);
     if (found.length === 0) {
@@ -348,18 +794,19 @@ export class Pkcs11Hsm implements Hsm {
   }
 
   // The template is a request; a token may silently ignore parts of it. Prove the promise held.
-  private verifyKeyAttributes(session: Handle, handle: Handle): void {
+  private verifyKeyAttributes(session: Handle, handle: Handle, requiredFlags: typeof REQUIRED_KEY_FLAGS, unwrapped = false): void {
     const attrs = this.pkcs11.C_GetAttributeValue(session, handle, [
-      ...REQUIRED_KEY_FLAGS.map(({ type }) => ({ type })),
+      ...requiredFlags.map(({ type }) => ({ type })),
       { type: pkcs11js.CKA_VALUE_LEN },
     ]);
-    REQUIRED_KEY_FLAGS.forEach((flag, at) => {
+    requiredFlags.forEach((flag, at) => {
       const value = attrs[at]?.value;
       if (value === undefined || (value.length > 0 && value[0] !== 0) !== flag.value) {
         throw new HsmError('HSM_FAILED', `the token did not honour the key template (${flag.name})`, 'KMSInternalException');
       }
     });
-    if (ulong(attrs[REQUIRED_KEY_FLAGS.length]?.value) !== AES_256_BYTES) {
+    const valueLen = ulong(attrs[requiredFlags.length]?.value);
+    if (valueLen !== AES_256_BYTES && !(unwrapped && valueLen === 0)) {
       throw new HsmError('HSM_FAILED', 'the token did not honour the key template (CKA_VALUE_LEN)', 'KMSInternalException');
     }
   }
@@ -385,11 +832,47 @@ function ulong(value: Buffer | undefined): number | undefined {
   return undefined;
 }
 
+// A CK_BBOOL attribute value.
+function flag(value: Buffer | undefined): boolean {
+  return value !== undefined && value.length > 0 && value[0] !== 0;
+}
+
 function destroyQuietly(pkcs11: Pkcs11, session: Handle, handle: Handle): void {
   try {
     pkcs11.C_DestroyObject(session, handle);
   } catch {
     // Nothing more we can do; the object is reported by listSymmetricKeys for reconciliation.
+  }
+}
+
+// CKR_DOMAIN_PARAMS_INVALID / CKR_CURVE_NOT_SUPPORTED: the token lists the mechanism but not this
+// curve (C_GetMechanismInfo cannot say which curves a token knows).
+const CURVE_REFUSED = new Set([0x130, 0x140]);
+
+// SoftHSM2 2.6.1 lists CKM_RSA_PKCS_OAEP but accepts only SHA-1 (and MGF1-SHA1) in its parameters,
+// answering CKR_ARGUMENTS_BAD at C_EncryptInit/C_DecryptInit for SHA-256: a token limitation the
+// mechanism list cannot show, reported as such instead of as an internal failure.
+async function oaepHashAsUnsupported<T>(hash: 'sha1' | 'sha256', run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const code = ckrOf(err);
+    if (hash !== 'sha1' && (code === CKR.CKR_ARGUMENTS_BAD || code === CKR.CKR_MECHANISM_PARAM_INVALID)) {
+      throw new HsmError('HSM_FAILED', `the HSM does not support CKM_RSA_PKCS_OAEP with ${hash} (${ckrName(code)})`, 'UnsupportedOperationException', { ckr: code, cause: err });
+    }
+    throw err;
+  }
+}
+
+async function unsupportedCurveAsUnsupported<T>(spec: AsymmetricKeySpec, generate: () => Promise<T>): Promise<T> {
+  try {
+    return await generate();
+  } catch (err) {
+    const code = ckrOf(err);
+    if (code !== undefined && CURVE_REFUSED.has(code)) {
+      throw new HsmError('HSM_FAILED', `the HSM does not support the curve of ${spec} (${ckrName(code)})`, 'UnsupportedOperationException', { ckr: code, cause: err });
+    }
+    throw err;
   }
 }
 

@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { adminOperationNameOf, runAdminOperation } from '../admin/registry.js';
+import type { AdminDeps } from '../admin/operation.js';
 import { KmsError } from '../domain/errors.js';
 import type { OperationDeps, RequestContext } from '../operations/operation.js';
 import { OPERATIONS_BY_NAME } from '../operations/registry.js';
@@ -14,7 +16,10 @@ import { parseInput } from '../operations/wire.js';
 import type { AccessKey } from '../ports/principals.js';
 import { AMZ_JSON, checkContentType, operationNameOf, parseBody } from './amz-json.js';
 import { logError, replyToClientError, sendError, toKmsError } from './error-reply.js';
-import { registerProcessMetrics } from './process-metrics.js';
+import type { AuditTrail } from '../audit/audit-store.js';
+import { authorizeRequest } from '../operations/authorization.js';
+import { decorateForAudit, isApiCall, recordCall } from './audit-hook.js';
+import { type Metrics, registerMetricsRoute } from './metrics.js';
 
 export interface RequestAuthenticator {
   verify(req: { method: string; path: string; query?: string; headers: Record<string, string | string[] | undefined>; body: Buffer }): Promise<AccessKey>;
@@ -26,15 +31,26 @@ export interface AppOptions {
   readonly logger: Logger;
   /** Larger bodies are refused from Content-Length, before any byte is parsed. */
   readonly maxBodyBytes: number;
-  /** Answers /readyz; false while starting or shutting down. */
-  readonly isReady?: () => boolean;
+  /**
+   * Answers /readyz: undefined when ready, else why not (starting, shutting down, the metadata
+   * store failing, a connected custom key store without a usable member).
+   */
+  readonly notReadyBecause?: () => string | undefined;
+  /** Prometheus /metrics; request counts by operation and outcome are recorded into it. */
+  readonly metrics?: Metrics;
+  /** Every API call is recorded here before its response is sent; none when absent (unit tests). */
+  readonly audit?: AuditTrail;
   readonly https?: { key: Buffer; cert: Buffer };
+  /** Serves X-Amz-Target: KeybridgeAdmin.* (src/admin/registry.ts) when given. */
+  readonly admin?: AdminDeps;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     kmsRequestId: string;
     kmsOperation: string | undefined;
+    /** The AWS error name the request ended with (metrics); undefined on success. */
+    kmsErrorName: string | undefined;
   }
 }
 
@@ -59,6 +75,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.decorateRequest('kmsRequestId', '');
   app.decorateRequest('kmsOperation', undefined);
+  app.decorateRequest('kmsErrorName', undefined);
+  decorateForAudit(app);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -73,6 +91,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
       { requestId: request.kmsRequestId, operation: request.kmsOperation, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );
+    if (request.kmsOperation !== undefined || request.kmsErrorName !== undefined) {
+      options.metrics?.request(request.kmsOperation ?? 'unknown', request.kmsErrorName ?? 'Success', reply.elapsedTime / 1000);
+    }
   });
 
   app.post('/', async (request, reply) => {
@@ -84,30 +105,56 @@ export function buildApp(options: AppOptions): FastifyInstance {
       headers: request.headers,
       body,
     });
+    request.kmsPrincipal = accessKey.principal;
+    const adminName = adminOperationNameOf(request.headers['x-amz-target']);
+    if (adminName !== undefined) {
+      request.kmsOperation = `KeybridgeAdmin.${adminName.slice(0, 64)}`;
+      checkContentType(request.headers['content-type']);
+      const adminBody = parseBody(body);
+      request.kmsBody = adminBody;
+      const output = await runAdminOperation(adminName, contextOf(request, accessKey), options.admin, adminBody);
+      await recordCall(options.audit, deps.account, request, { response: output });
+      reply.code(200).header('content-type', AMZ_JSON);
+      return Buffer.from(JSON.stringify(output ?? {}), 'utf8');
+    }
     const name = operationNameOf(request.headers['x-amz-target']);
     const operation = OPERATIONS_BY_NAME.get(name);
     if (!operation) throw new KmsError('UnknownOperationException', `Unknown operation: ${name.slice(0, 64)}`);
     request.kmsOperation = operation.name;
     checkContentType(request.headers['content-type']);
-    const input = parseInput(operation.input, parseBody(body));
+    const parsedBody = parseBody(body);
+    request.kmsBody = parsedBody;
+    const input = parseInput(operation.input, parsedBody);
     const ctx = contextOf(request, accessKey);
+    request.kmsKey = await authorizeRequest(ctx, deps, operation.name, input as Record<string, unknown>, (key) => (request.kmsKey = key));
     const output = await operation.run(ctx, deps, input);
+    await recordCall(options.audit, deps.account, request, { response: output });
     reply.code(200).header('content-type', AMZ_JSON);
     // A Buffer, not a string: fastify appends "; charset=utf-8" to JSON types for string payloads,
     // and AWS sends the bare media type.
     return output === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(output), 'utf8');
   });
 
+  // Liveness: the process answers. Readiness: it can serve (see notReadyBecause).
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/livez', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const ready = options.isReady ? options.isReady() : true;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+    const reason = options.notReadyBecause?.();
+    return reply.code(reason === undefined ? 200 : 503).send(reason === undefined ? { status: 'ready' } : { status: 'not ready', reason });
   });
 
-  registerProcessMetrics(app);
+  if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics);
 
   app.setErrorHandler(async (error, request, reply) => {
-    const kmsError = fromFastifyError(error) ?? toKmsError(error);
+    let kmsError = fromFastifyError(error) ?? toKmsError(error);
+    if (isApiCall(request)) {
+      try {
+        await recordCall(options.audit, deps.account, request, { error: kmsError });
+      } catch (auditFailure) {
+        kmsError = auditFailure as KmsError;
+      }
+    }
+    request.kmsErrorName = kmsError.kmsName;
     logError(request.log, kmsError);
     return sendError(reply, kmsError);
   });
@@ -125,6 +172,7 @@ function contextOf(request: FastifyRequest, accessKey: AccessKey): RequestContex
     principal: accessKey.principal,
     sourceIp: request.ip,
     userAgent: typeof agent === 'string' ? agent : '',
+    secureTransport: request.protocol === 'https',
   };
 }
 

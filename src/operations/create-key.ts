@@ -4,7 +4,10 @@ import { keyArn } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
 import { MAX_TAGS_PER_KEY, type KeyRecord } from '../domain/key.js';
 import { defaultKeyPolicy, validateKeyPolicy } from '../domain/key-policy.js';
-import { hsmCall } from './hsm-errors.js';
+import { assertCallerKeepsControl } from './authorization.js';
+import { algorithmsOf, isHmacSpec, isKeySpec, type AsymmetricKeySpec, type HmacSpec, type KeySpec, type KeyUsage } from '../domain/key-spec.js';
+import { HsmError, type Hsm } from '../ports/hsm.js';
+import { hsmCall, toKmsError } from './hsm-errors.js';
 import { keyMetadata } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
 import { backingKeyRef } from './symmetric-crypto.js';
@@ -36,6 +39,36 @@ async function checkStoreCanCreateKeys(deps: OperationDeps, customKeyStoreId: st
   return store.id;
 }
 
+/**
+ * Generates the key's material in its HSM: an AES key, an HMAC key or a key pair. Refuses, before
+ * anything is generated, a spec and usage the HSM lacks a mechanism for (never emulated).
+ * Resolves the public key (DER SPKI, base64) for key pairs, null otherwise.
+ */
+async function generateKeyMaterial(hsm: Hsm, key: KeyRecord): Promise<string | null> {
+  const ref = backingKeyRef(key);
+  if (key.keySpec === 'SYMMETRIC_DEFAULT') {
+    await hsmCall(() => hsm.generateSymmetricKey(ref));
+    return null;
+  }
+  const missing = await hsmCall(() => hsm.missingMechanism(key.keySpec, key.keyUsage));
+  if (missing !== undefined) {
+    throw new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} with KeyUsage ${key.keyUsage} is not supported by the HSM of this key store: ${missing}.`);
+  }
+  if (isHmacSpec(key.keySpec)) {
+    await hsmCall(() => hsm.generateMacKey(ref, key.keySpec as HmacSpec));
+    return null;
+  }
+  const spec = key.keySpec as AsymmetricKeySpec;
+  try {
+    return (await hsm.generateKeyPair(ref, spec, key.keyUsage)).toString('base64');
+  } catch (err) {
+    if (err instanceof HsmError && err.kms === 'UnsupportedOperationException') {
+      throw new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} is not supported by the HSM of this key store: it refused the curve.`, { cause: err });
+    }
+    throw toKmsError(err);
+  }
+}
+
 export const createKey = defineOperation({
   name: 'CreateKey',
   input: z.object({
@@ -51,17 +84,21 @@ export const createKey = defineOperation({
     MultiRegion: z.boolean().optional(),
     XksKeyId: str(1, 128).optional(),
   }),
-  async run(_ctx, deps, input) {
+  async run(ctx, deps, input) {
     if (input.KeySpec && input.CustomerMasterKeySpec && input.KeySpec !== input.CustomerMasterKeySpec) {
       throw new KmsError('ValidationException', 'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.');
     }
-    const keySpec = input.KeySpec ?? input.CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
-    const keyUsage = input.KeyUsage ?? 'ENCRYPT_DECRYPT';
-    if (keySpec !== 'SYMMETRIC_DEFAULT') {
-      throw new KmsError('UnsupportedOperationException', `KeySpec ${keySpec} is not supported by this keybridge version; only SYMMETRIC_DEFAULT keys can be created.`);
+    const requestedSpec = input.KeySpec ?? input.CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
+    if (!isKeySpec(requestedSpec)) {
+      throw new KmsError('UnsupportedOperationException', `KeySpec ${requestedSpec} is not supported by keybridge.`);
     }
-    if (keyUsage !== 'ENCRYPT_DECRYPT') {
-      throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT.`);
+    const keySpec: KeySpec = requestedSpec;
+    if (keySpec !== 'SYMMETRIC_DEFAULT' && input.KeyUsage === undefined) {
+      throw new KmsError('ValidationException', 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
+    }
+    const keyUsage: KeyUsage = input.KeyUsage ?? 'ENCRYPT_DECRYPT';
+    if (algorithmsOf(keySpec, keyUsage) === undefined) {
+      throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
     }
     const origin = input.Origin ?? 'AWS_KMS';
     if (origin !== 'AWS_KMS' && origin !== 'AWS_CLOUDHSM') {
@@ -85,6 +122,7 @@ export const createKey = defineOperation({
     const customKeyStoreId = input.CustomKeyStoreId === undefined ? null : await checkStoreCanCreateKeys(deps, input.CustomKeyStoreId, origin);
     const keyId = randomUUID();
     const arn = keyArn(deps.account, keyId);
+    if (input.Policy !== undefined) assertCallerKeepsControl(ctx, deps, input.Policy, arn, input.BypassPolicyLockoutSafetyCheck);
     const key: KeyRecord = {
       keyId,
       arn,
@@ -92,8 +130,8 @@ export const createKey = defineOperation({
       region: deps.account.region,
       createdAt: deps.clock.now(),
       description: input.Description ?? '',
-      keyUsage: 'ENCRYPT_DECRYPT',
-      keySpec: 'SYMMETRIC_DEFAULT',
+      keyUsage,
+      keySpec,
       origin,
       customKeyStoreId,
       state: 'Enabled',
@@ -105,15 +143,15 @@ export const createKey = defineOperation({
     // Durability order: the HSM object first, then the metadata. A crash in between leaves an
     // HSM object no client can reach; start-up reconciliation reports it and never uses it.
     const hsm = deps.keyStores.hsmFor(key);
-    await hsmCall(() => hsm.generateSymmetricKey(backingKeyRef(key)));
+    const created = { ...key, publicKey: await generateKeyMaterial(hsm, key) };
     try {
-      await deps.store.createKey(key, tags);
+      await deps.store.createKey(created, tags);
     } catch (err) {
       await hsm.destroySymmetricKey(backingKeyRef(key)).catch((cleanupErr: unknown) => {
         deps.logger.error({ err: cleanupErr, keyId }, 'could not remove the backing key of a key whose metadata failed to save');
       });
       throw err;
     }
-    return { KeyMetadata: await keyMetadata(deps, key) };
+    return { KeyMetadata: await keyMetadata(deps, created) };
   },
 });

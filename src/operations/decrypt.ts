@@ -3,7 +3,8 @@ import { KmsError } from '../domain/errors.js';
 import { encryptionAlgorithm, checkAlgorithm } from './encryption-algorithm.js';
 import { keyMaterialId } from './key-metadata.js';
 import { defineOperation } from './operation.js';
-import { dryRunSucceeded, keyForBlob, open } from './symmetric-crypto.js';
+import { namedAsymmetricKey, rsaOpen } from './asymmetric-access.js';
+import { assertCryptoUsable, dryRunSucceeded, keyForBlob, open } from './symmetric-crypto.js';
 import { blob, dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
 
 export const decrypt = defineOperation({
@@ -25,6 +26,15 @@ export const decrypt = defineOperation({
     }
     if (input.CiphertextBlob === undefined) {
       throw new KmsError('ValidationException', "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
+    }
+    // Asymmetric ciphertexts carry no key id (raw RSAES-OAEP output): the KeyId names the key.
+    const asymmetricKey = await namedAsymmetricKey(deps, input.KeyId);
+    if (asymmetricKey !== undefined) {
+      assertCryptoUsable(deps, asymmetricKey);
+      const rsaAlgorithm = checkAlgorithm(asymmetricKey, input.EncryptionAlgorithm);
+      if (input.DryRun) throw dryRunSucceeded();
+      const plaintext = await rsaOpen(deps, asymmetricKey, rsaAlgorithm, input.CiphertextBlob, input.EncryptionContext);
+      return { KeyId: asymmetricKey.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: rsaAlgorithm };
     }
     const request = { blob: input.CiphertextBlob, context: input.EncryptionContext, contextMember: 'EncryptionContext', keyIdText: input.KeyId };
     const key = await keyForBlob(deps, request);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { encryptionAlgorithm, checkAlgorithm } from './encryption-algorithm.js';
+import { rsaSeal } from './asymmetric-access.js';
 import { resolveKey } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { assertCryptoUsable, dryRunSucceeded, seal } from './symmetric-crypto.js';
@@ -20,7 +21,10 @@ export const encrypt = defineOperation({
     assertCryptoUsable(deps, key);
     const algorithm = checkAlgorithm(key, input.EncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
-    const ciphertext = await seal(deps, key, input.Plaintext, input.EncryptionContext);
+    const ciphertext =
+      algorithm === 'SYMMETRIC_DEFAULT'
+        ? await seal(deps, key, input.Plaintext, input.EncryptionContext)
+        : await rsaSeal(deps, key, algorithm, input.Plaintext, input.EncryptionContext);
     return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: algorithm };
   },
 });

@@ -14,6 +14,9 @@ const CLIENT_MESSAGES: Record<HsmError['code'], string> = {
   HSM_LOGIN_FAILED: 'keybridge could not log in to the HSM.',
   HSM_TOKEN_NOT_FOUND: 'The HSM token for this key store was not found.',
   HSM_FAILED: 'The HSM failed to perform the operation.',
+  HSM_NO_ACTIVE_MEMBER: 'No HSM of the key store\'s cluster is available. Retry the request when the cluster is healthy.',
+  // AWS KMS's own wording for a throttled request.
+  HSM_THROTTLED: 'You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.',
 };
 
 /** Runs an HSM call, converting HsmError into KmsError; other errors pass through unchanged. */

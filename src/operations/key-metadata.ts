@@ -1,7 +1,8 @@
 // KeyMetadata as AWS returns it from CreateKey and DescribeKey.
 
 import type { KeyRecord } from '../domain/key.js';
-import { effectiveKeyState, SYMMETRIC_ENCRYPTION_ALGORITHMS } from '../domain/key.js';
+import { effectiveKeyState } from '../domain/key.js';
+import { algorithmsOf } from '../domain/key-spec.js';
 import type { OperationDeps } from './operation.js';
 
 /** Wire timestamps are epoch seconds, fractional. */
@@ -27,16 +28,28 @@ export async function keyMetadata(deps: OperationDeps, key: KeyRecord): Promise<
     ...(key.customKeyStoreId !== null ? { CustomKeyStoreId: key.customKeyStoreId } : {}),
     ...(store ? { CloudHsmClusterId: store.clusterId } : {}),
     KeyManager: 'CUSTOMER',
-    CustomerMasterKeySpec: key.keySpec,
+    // CustomerMasterKeySpec (deprecated) has no value for the newer specs such as Ed25519.
+    ...(key.keySpec === 'ECC_NIST_EDWARDS25519' ? {} : { CustomerMasterKeySpec: key.keySpec }),
     KeySpec: key.keySpec,
-    EncryptionAlgorithms: [...SYMMETRIC_ENCRYPTION_ALGORITHMS],
+    ...algorithmLists(key),
     MultiRegion: false,
-    // AWS reports CurrentKeyMaterialId only for AWS_KMS (and EXTERNAL) origin keys.
-    ...(key.origin === 'AWS_KMS' ? { CurrentKeyMaterialId: key.backingKeyId } : {}),
+    // AWS reports CurrentKeyMaterialId only for symmetric AWS_KMS (and EXTERNAL) origin keys.
+    ...(key.origin === 'AWS_KMS' && key.keySpec === 'SYMMETRIC_DEFAULT' ? { CurrentKeyMaterialId: key.backingKeyId } : {}),
   };
 }
 
-/** `{ KeyMaterialId }` for AWS_KMS-origin keys; AWS does not report it for custom key stores. */
+/** `{ KeyMaterialId }` for symmetric AWS_KMS-origin keys; AWS does not report it for custom key stores. */
 export function keyMaterialId(key: KeyRecord, member = 'KeyMaterialId'): Record<string, string> {
-  return key.origin === 'AWS_KMS' ? { [member]: key.backingKeyId } : {};
+  return key.origin === 'AWS_KMS' && key.keySpec === 'SYMMETRIC_DEFAULT' ? { [member]: key.backingKeyId } : {};
+}
+
+/** EncryptionAlgorithms / SigningAlgorithms / MacAlgorithms / KeyAgreementAlgorithms: the ones the key has. */
+export function algorithmLists(key: KeyRecord): Record<string, string[]> {
+  const lists = algorithmsOf(key.keySpec, key.keyUsage) ?? {};
+  return {
+    ...(lists.encryption ? { EncryptionAlgorithms: [...lists.encryption] } : {}),
+    ...(lists.signing ? { SigningAlgorithms: [...lists.signing] } : {}),
+    ...(lists.mac ? { MacAlgorithms: [...lists.mac] } : {}),
+    ...(lists.keyAgreement ? { KeyAgreementAlgorithms: [...lists.keyAgreement] } : {}),
+  };
 }

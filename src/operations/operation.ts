@@ -27,6 +27,8 @@ export interface RequestContext {
   readonly principal: Principal;
   readonly sourceIp: string;
   readonly userAgent: string;
+  /** The request came over TLS (aws:SecureTransport). */
+  readonly secureTransport: boolean;
 }
 
 export interface Operation<Schema extends z.ZodType = z.ZodType, Output = unknown> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { validateKeyPolicy } from '../domain/key-policy.js';
 import { checkPolicyName, policyNameMember } from './get-key-policy.js';
+import { assertCallerKeepsControl } from './authorization.js';
 import { resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { keyIdMember, str } from './wire.js';
@@ -13,11 +14,12 @@ export const putKeyPolicy = defineOperation({
     Policy: str(1, 131072),
     BypassPolicyLockoutSafetyCheck: z.boolean().optional(),
   }),
-  async run(_ctx, deps, input) {
+  async run(ctx, deps, input) {
     const key = await resolveKeyById(deps, input.KeyId);
     checkPolicyName(input.PolicyName);
     // AWS's key-state table allows PutKeyPolicy in every state, PendingDeletion included.
     validateKeyPolicy(input.Policy);
+    assertCallerKeepsControl(ctx, deps, input.Policy, key.arn, input.BypassPolicyLockoutSafetyCheck);
     await deps.store.updateKey(key.keyId, { policy: input.Policy });
     return undefined;
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import { checkAlgorithm, encryptionAlgorithm } from './encryption-algorithm.js';
+import { namedAsymmetricKey, rsaOpen, rsaSeal } from './asymmetric-access.js';
 import { resolveKey } from './key-access.js';
 import { keyMaterialId } from './key-metadata.js';
 import { defineOperation } from './operation.js';
@@ -26,15 +27,24 @@ export const reEncrypt = defineOperation({
       throw new KmsError('ValidationException', "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
     }
     const request = { blob: input.CiphertextBlob, context: input.SourceEncryptionContext, contextMember: 'SourceEncryptionContext', keyIdText: input.SourceKeyId };
-    const source = await keyForBlob(deps, request);
+    // An RSA source is named by SourceKeyId (its ciphertext carries no key id).
+    const asymmetricSource = await namedAsymmetricKey(deps, input.SourceKeyId);
+    if (asymmetricSource !== undefined) assertCryptoUsable(deps, asymmetricSource);
+    const source = asymmetricSource ?? (await keyForBlob(deps, request));
     const sourceAlgorithm = checkAlgorithm(source, input.SourceEncryptionAlgorithm);
     const destination = await resolveKey(deps, input.DestinationKeyId);
     assertCryptoUsable(deps, destination);
     const destinationAlgorithm = checkAlgorithm(destination, input.DestinationEncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
-    const plaintext = await open(deps, source, request);
+    const plaintext =
+      sourceAlgorithm === 'SYMMETRIC_DEFAULT'
+        ? await open(deps, source, request)
+        : await rsaOpen(deps, source, sourceAlgorithm, input.CiphertextBlob, input.SourceEncryptionContext, 'SourceEncryptionContext');
     try {
-      const ciphertext = await seal(deps, destination, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext');
+      const ciphertext =
+        destinationAlgorithm === 'SYMMETRIC_DEFAULT'
+          ? await seal(deps, destination, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext')
+          : await rsaSeal(deps, destination, destinationAlgorithm, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext');
       return {
         CiphertextBlob: ciphertext.toString('base64'),
         SourceKeyId: source.arn,

@@ -10,6 +10,11 @@ import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
 import { updateCustomKeyStore } from './update-custom-key-store.js';
 import { createAlias } from './create-alias.js';
 import { createKey } from './create-key.js';
+import { createGrant } from './create-grant.js';
+import { listGrants } from './list-grants.js';
+import { listRetirableGrants } from './list-retirable-grants.js';
+import { retireGrant } from './retire-grant.js';
+import { revokeGrant } from './revoke-grant.js';
 import { decrypt } from './decrypt.js';
 import { deleteAlias } from './delete-alias.js';
 import { describeKey } from './describe-key.js';
@@ -25,6 +30,14 @@ import { listKeyPolicies } from './list-key-policies.js';
 import { listKeys } from './list-keys.js';
 import { listResourceTags } from './list-resource-tags.js';
 import type { Operation } from './operation.js';
+import { deriveSharedSecret } from './derive-shared-secret.js';
+import { generateDataKeyPair } from './generate-data-key-pair.js';
+import { generateDataKeyPairWithoutPlaintext } from './generate-data-key-pair-without-plaintext.js';
+import { generateMac } from './generate-mac.js';
+import { getPublicKey } from './get-public-key.js';
+import { sign } from './sign.js';
+import { verify } from './verify.js';
+import { verifyMac } from './verify-mac.js';
 import { putKeyPolicy } from './put-key-policy.js';
 import { reEncrypt } from './re-encrypt.js';
 import { scheduleKeyDeletion } from './schedule-key-deletion.js';
@@ -48,6 +61,15 @@ export const OPERATIONS: readonly Operation[] = [
   generateDataKey,
   generateDataKeyWithoutPlaintext,
   generateRandom,
+  // Asymmetric, HMAC and key-agreement keys (issue #8).
+  getPublicKey,
+  sign,
+  verify,
+  generateMac,
+  verifyMac,
+  deriveSharedSecret,
+  generateDataKeyPair,
+  generateDataKeyPairWithoutPlaintext,
   createAlias,
   updateAlias,
   deleteAlias,
@@ -58,6 +80,11 @@ export const OPERATIONS: readonly Operation[] = [
   getKeyPolicy,
   putKeyPolicy,
   listKeyPolicies,
+  createGrant,
+  listGrants,
+  listRetirableGrants,
+  retireGrant,
+  revokeGrant,
   createCustomKeyStore,
   describeCustomKeyStores,
   connectCustomKeyStore,

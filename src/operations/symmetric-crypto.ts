@@ -17,6 +17,10 @@ export function backingKeyRef(key: KeyRecord): BackingKeyRef {
 
 /** Encrypts under `key` (which the caller has checked is usable) and returns the blob. */
 export async function seal(deps: OperationDeps, key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined, contextMember = 'EncryptionContext'): Promise<Buffer> {
+  // GenerateDataKey* and GenerateDataKeyPair* reach here with any key the client named.
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
+    throw new KmsError('InvalidKeyUsageException', `${key.arn} key spec is ${key.keySpec} which is not valid for this operation; it needs a symmetric encryption KMS key.`);
+  }
   const aadPrefix = encodeAadPrefix(key.keyId, key.backingKeyId);
   const aad = Buffer.concat([aadPrefix, canonicalEncryptionContext(context, contextMember)]);
   const hsm = deps.keyStores.hsmFor(key);

@@ -8,6 +8,31 @@ import type { ConnectionState, CustomKeyStoreRecord } from '../domain/custom-key
 import type { KeyRecord } from '../domain/key.js';
 import type { Hsm } from './hsm.js';
 
+/** A cluster member's health (`keybridge keystore health`, /metrics). */
+export type MemberState = 'ACTIVE' | 'DEGRADED' | 'UNAVAILABLE';
+
+export interface MemberStatus {
+  readonly name: string;
+  readonly tokenLabel: string;
+  readonly state: MemberState;
+  /** Why the member is not ACTIVE; undefined when it is. */
+  readonly reason: string | undefined;
+  /** When the member entered its state (ISO 8601). */
+  readonly since: string;
+  /** Calls running on the member now. */
+  readonly outstanding: number;
+  readonly pool: { readonly open: number; readonly idle: number; readonly leased: number; readonly waiting: number; readonly limit: number } | undefined;
+  readonly lastCheck: { readonly at: string; readonly ok: boolean; readonly latencyMs: number } | undefined;
+  /** Controlled resets (reopen after a trip) that succeeded. */
+  readonly resets: number;
+}
+
+export interface ClusterStatus {
+  readonly clusterId: string;
+  readonly replication: 'vendor' | 'keybridge';
+  readonly members: readonly MemberStatus[];
+}
+
 /** What operations need to know about a configured cluster. */
 export interface ClusterInfo {
   readonly clusterId: string;
@@ -47,6 +72,8 @@ export interface KeyStores {
   connect(store: CustomKeyStoreRecord): Promise<void>;
   /** Moves to DISCONNECTING and returns at once; sessions drain, then DISCONNECTED. */
   disconnect(store: CustomKeyStoreRecord): Promise<void>;
+  /** Live member health of a CONNECTED store's cluster; undefined when the store is not connected. */
+  health(customKeyStoreId: string): ClusterStatus | undefined;
   /** Waits for every pending connect/disconnect (tests, shutdown). */
   settled(): Promise<void>;
   /** Disconnects everything without changing what the operator asked for (shutdown). */

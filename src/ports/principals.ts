@@ -7,8 +7,17 @@ export interface Principal {
   /** e.g. arn:aws:iam::111122223333:user/keybridge-admin */
   readonly arn: string;
   readonly accountId: string;
-  readonly type: 'Root' | 'IAMUser';
+  /**
+   * 'AssumedRole' is a role principal created with `principals create --role`: keybridge gives
+   * roles long-term access keys directly (no STS sessions), and such a caller is the role ARN
+   * itself (arn:aws:iam::<acct>:role/<name>).
+   */
+  readonly type: 'Root' | 'IAMUser' | 'AssumedRole';
   readonly userName?: string;
+  /** The access key the request was signed with (set by the store-backed provider). */
+  readonly accessKeyId?: string;
+  /** The principal's IAM identity policies (JSON documents, as stored); absent or [] for none. */
+  readonly identityPolicies?: readonly string[];
 }
 
 export interface AccessKey {

@@ -1,10 +1,11 @@
-// The metadata store port: keys, aliases and tags. No key material ever passes through it.
+// The metadata store port: keys, aliases, tags, custom key stores, principals and grants. No key material ever passes through it.
 //
 // Owned by the composition root; closed last, after the HSM. Adapters (store/sqlite, later
 // store/postgres) must make every method atomic and durable before it resolves (SQLite: WAL with
 // synchronous=FULL). Methods throw StoreError; callers map CONFLICT / NOT_FOUND to KMS errors.
 
 import type { CustomKeyStoreRecord } from '../domain/custom-key-store.js';
+import type { GrantRecord } from '../domain/grant.js';
 import type { KeyRecord } from '../domain/key.js';
 
 export interface AliasRecord {
@@ -24,6 +25,31 @@ export type CustomKeyStorePatch = Partial<
   Pick<CustomKeyStoreRecord, 'name' | 'clusterId' | 'sealedPassword' | 'connectionState' | 'connectionErrorCode' | 'wantConnected'>
 >;
 
+/** An IAM-style user or role of some account (keybridge's own principals, not AWS's). */
+export interface PrincipalRecord {
+  /** arn:aws:iam::<account>:user/<name> or …:role/<name>. */
+  readonly arn: string;
+  readonly accountId: string;
+  readonly type: 'User' | 'Role';
+  readonly name: string;
+  /** Always "/" for now. */
+  readonly path: string;
+  readonly createdAt: number;
+  /** Identity policies by name: JSON documents stored as given. */
+  readonly policies: Readonly<Record<string, string>>;
+}
+
+export type AccessKeyStatus = 'Active' | 'Inactive';
+
+export interface AccessKeyRecord {
+  readonly accessKeyId: string;
+  readonly principalArn: string;
+  /** The secret access key sealed by SecretSealer; never plaintext. */
+  readonly sealedSecret: string;
+  readonly status: AccessKeyStatus;
+  readonly createdAt: number;
+}
+
 export type KeyPatch = Partial<Pick<KeyRecord, 'state' | 'description' | 'deletionDate' | 'pendingWindowDays' | 'policy'>>;
 
 export interface MetadataStore {
@@ -34,7 +60,7 @@ export interface MetadataStore {
   listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]>;
   /** Applies the patch and returns the updated record. NOT_FOUND if the key does not exist. */
   updateKey(keyId: string, patch: KeyPatch): Promise<KeyRecord>;
-  /** Removes the key, its aliases and its tags in one transaction. */
+  /** Removes the key, its aliases, its tags and its grants in one transaction. */
   deleteKey(keyId: string): Promise<void>;
   /** Keys in PendingDeletion whose deletion date is at or before `now` (epoch ms). */
   keysDueForDeletion(now: number): Promise<KeyRecord[]>;
@@ -72,6 +98,52 @@ export interface MetadataStore {
   countCustomKeyStores(): Promise<number>;
   /** Keys (in any state) whose customKeyStoreId is `id`. */
   countKeysInCustomKeyStore(id: string): Promise<number>;
+
+  /** Inserts a principal with its policies. CONFLICT if the ARN exists. */
+  createPrincipal(principal: PrincipalRecord): Promise<void>;
+  getPrincipal(arn: string): Promise<PrincipalRecord | undefined>;
+  /** Ordered by ARN, strictly after `afterArn`. */
+  listPrincipals(afterArn: string | undefined, limit: number): Promise<PrincipalRecord[]>;
+  /**
+   * Removes the principal, its policies and its access keys in one transaction; the access key
+   * ids are remembered as deleted. Resolves false if it did not exist.
+   */
+  deletePrincipal(arn: string): Promise<boolean>;
+  /** Inserts or replaces one identity policy. NOT_FOUND if the principal does not exist. */
+  putPrincipalPolicy(arn: string, policyName: string, document: string): Promise<void>;
+  /** Resolves false if the principal or the policy did not exist. */
+  deletePrincipalPolicy(arn: string, policyName: string): Promise<boolean>;
+
+  /** NOT_FOUND if the principal does not exist; CONFLICT if the id exists or was ever deleted. */
+  createAccessKey(key: AccessKeyRecord): Promise<void>;
+  getAccessKey(accessKeyId: string): Promise<AccessKeyRecord | undefined>;
+  /** One principal's keys, or every key when `principalArn` is undefined; ordered by id. */
+  listAccessKeys(principalArn?: string): Promise<AccessKeyRecord[]>;
+  /** NOT_FOUND if the key does not exist. */
+  setAccessKeyStatus(accessKeyId: string, status: AccessKeyStatus): Promise<void>;
+  /** Removes the key and remembers its id as deleted. Resolves false if it did not exist. */
+  deleteAccessKey(accessKeyId: string): Promise<boolean>;
+  /** True for the id of a key that existed and was deleted (directly or with its principal). */
+  isAccessKeyDeleted(accessKeyId: string): Promise<boolean>;
+
+  /** CONFLICT if the grant id exists; NOT_FOUND if the key does not exist. */
+  createGrant(grant: GrantRecord): Promise<void>;
+  /** Grant ids are unique across keys. */
+  getGrant(grantId: string): Promise<GrantRecord | undefined>;
+  /**
+   * One key's grants ordered by grant id, strictly after `afterGrantId`, optionally only those
+   * with this grant id or this grantee principal.
+   */
+  listGrants(options: { keyId: string; afterGrantId?: string; grantId?: string; granteePrincipal?: string; limit: number }): Promise<GrantRecord[]>;
+  /** Grants of every key whose retiring principal is `retiringPrincipal`, ordered by grant id. */
+  listRetirableGrants(options: { retiringPrincipal: string; afterGrantId?: string; limit: number }): Promise<GrantRecord[]>;
+  /** A key's grants with this name (for CreateGrant's idempotency), oldest first. */
+  findGrantsByName(keyId: string, name: string): Promise<GrantRecord[]>;
+  /** Every grant of one key for one grantee (what authorization evaluates). */
+  grantsForGrantee(keyId: string, granteePrincipal: string): Promise<GrantRecord[]>;
+  countGrants(keyId: string): Promise<number>;
+  /** Resolves false if it did not exist. Grants also go with their key (deleteKey). */
+  deleteGrant(grantId: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
 // finishes the job. Runs on a timer; tests call `sweepOnce` after moving their clock forward.
 
 import type { Logger } from 'pino';
+import type { KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import type { MetadataStore } from '../ports/store.js';
@@ -12,6 +13,8 @@ export interface SweeperDeps {
   readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Told about every key deleted (the audit trail records a DeleteKey service event). */
+  readonly onDeleted?: (key: KeyRecord, backingKeyDestroyed: boolean | 'store not connected') => Promise<void>;
 }
 
 /** Deletes every due key; returns the ids deleted. A failure on one key does not stop the rest. */
@@ -29,6 +32,7 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
       }
       await deps.store.deleteKey(key.keyId);
       deleted.push(key.keyId);
+      await deps.onDeleted?.(key, destroyed);
       deps.logger.info({ keyId: key.keyId, customKeyStoreId: key.customKeyStoreId, backingKeyDestroyed: destroyed }, 'key deleted at the end of its waiting period');
     } catch (err) {
       deps.logger.error({ err, keyId: key.keyId }, 'could not delete a key whose waiting period has passed; will retry');

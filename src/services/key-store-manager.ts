@@ -16,7 +16,7 @@ import {
 } from '../domain/custom-key-store.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
-import { ClusterConnectError, ClusterHsm } from '../hsm/cluster-hsm.js';
+import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster-hsm.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
@@ -29,6 +29,8 @@ export interface KeyStoreManagerDeps {
   readonly profile: (name: string) => VendorProfileData;
   readonly sealer: SecretSealer;
   readonly logger: Logger;
+  /** Metrics for cluster member calls and state changes. */
+  readonly observer?: ClusterObserver;
 }
 
 interface Runtime {
@@ -136,7 +138,7 @@ export class KeyStoreManager implements KeyStores {
   async backingKeyIdsOn(clusterId: string, store: CustomKeyStoreRecord): Promise<Set<string>> {
     let cluster: ClusterHsm;
     try {
-      cluster = await this.open(clusterId, await this.deps.sealer.unseal(store.sealedPassword, store.id));
+      cluster = await this.open(clusterId, await this.deps.sealer.unseal(store.sealedPassword, store.id), true);
     } catch (err) {
       throw new KmsError('CloudHsmClusterNotActiveException', `keybridge cannot open cluster ${clusterId} with this custom key store's password.`, { cause: err });
     }
@@ -186,7 +188,29 @@ export class KeyStoreManager implements KeyStores {
     })();
   }
 
-  private async open(clusterId: string, pin: string): Promise<ClusterHsm> {
+  /** Live member health of a CONNECTED store's cluster, or undefined when it is not connected. */
+  health(customKeyStoreId: string): ClusterStatus | undefined {
+    const runtime = this.runtimes.get(customKeyStoreId);
+    return runtime?.state === 'CONNECTED' ? runtime.cluster?.status() : undefined;
+  }
+
+  /** Every CONNECTED store's cluster status (for /metrics). */
+  connectedClusters(): Array<{ customKeyStoreId: string; status: ClusterStatus }> {
+    const out: Array<{ customKeyStoreId: string; status: ClusterStatus }> = [];
+    for (const [id, runtime] of this.runtimes) {
+      if (runtime.state === 'CONNECTED' && runtime.cluster !== undefined) out.push({ customKeyStoreId: id, status: runtime.cluster.status() });
+    }
+    return out;
+  }
+
+  /** Connected stores with no member serving (for /readyz). */
+  storesWithoutActiveMember(): string[] {
+    return [...this.runtimes.entries()]
+      .filter(([, runtime]) => runtime.state === 'CONNECTED' && runtime.cluster !== undefined && runtime.cluster.activeMembers().length === 0)
+      .map(([id]) => id);
+  }
+
+  private async open(clusterId: string, pin: string, passive = false): Promise<ClusterHsm> {
     const cluster = this.deps.clusters.get(clusterId);
     if (!cluster) {
       // Defined when the store was created, gone from hsm-config since: nothing to connect to.
@@ -204,6 +228,17 @@ export class KeyStoreManager implements KeyStores {
         profile: this.deps.profile(m.profile),
       })),
       logger: this.deps.logger,
+      passive,
+      replication: cluster.replication,
+      ...(cluster.replicationQuorum === undefined ? {} : { replicationQuorum: cluster.replicationQuorum }),
+      requestsPerSecond: cluster.requestsPerSecond,
+      ...(cluster.maxOutstandingPerMember === undefined ? {} : { maxOutstandingPerMember: cluster.maxOutstandingPerMember }),
+      callTimeoutMs: cluster.health.callTimeoutMs,
+      healthCheckIntervalMs: cluster.health.intervalMs,
+      slowCheckMs: cluster.health.slowCheckMs,
+      failuresToTrip: cluster.health.failuresToTrip,
+      knownBackingKeyIds: async () => new Set((await this.deps.store.allBackingKeyIds()).map((row) => row.backingKeyId)),
+      ...(this.deps.observer === undefined ? {} : { observer: this.deps.observer }),
     });
   }
 

@@ -8,6 +8,7 @@
 //   <dataDir>/credentials        AWS shared-credentials file, profile `keybridge`, mode 0600
 //   <dataDir>/keybridge.db       the SQLite metadata store (created by the store)
 //   <dataDir>/pins/<clusterId>.pin   crypto-user PIN of an example cluster's tokens (embeddedSoftHsm)
+//   <dataDir>/pins/<clusterId>-so.pin  their SO PIN (used once more to install the wrapping key)
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import type { Logger } from 'pino';
 import { generateAccessKey, readCredentialsFile, writeCredentialsProfile } from '../auth/credentials-file.js';
 import type { ClusterDefinition, Config, TokenConfig } from '../config/schema.js';
 import { readSecret } from '../config/secrets.js';
+import { installClusterWrappingKey } from '../hsm/cluster-wrapping-key.js';
 import { initializeToken, tokenExists } from '../hsm/token-init.js';
 
 export const EMBEDDED_TOKEN_LABEL = 'keybridge';
@@ -99,6 +101,12 @@ async function prepareExampleCluster(cluster: ClusterDefinition, pinsDir: string
     writePinIfAbsent(soPin.file);
     await initializeToken({ modulePath: member.module, label: member.tokenLabel, soPin: readSecret(soPin), userPin: readSecret(userPin) });
     logger.info({ clusterId: cluster.clusterId, member: member.name, tokenLabel: member.tokenLabel }, 'initialised an example cluster token');
+  }
+  if (cluster.replication === 'keybridge') {
+    // The SO's setup step (`keybridge cluster init`), done here because we hold the example SO PIN.
+    const members = cluster.members.map((m) => ({ name: m.name, modulePath: m.module, tokenLabel: m.tokenLabel }));
+    const { outcome } = await installClusterWrappingKey(members, readSecret(soPin));
+    if (outcome === 'installed') logger.info({ clusterId: cluster.clusterId }, 'installed the example cluster\'s trusted wrapping key');
   }
 }
 

@@ -324,8 +324,11 @@ describe('AWS CLI v2', { skip: awsCliMissing }, () => {
   });
 
   test('get-key-policy (default policy), put-key-policy, list-key-policies, malformed policies', async () => {
-    const custom = '{"Version":"2012-10-17","Statement":[{"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ops"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}';
-    const [original, , malformed, list] = await Promise.all([
+    const custom =
+      '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},' +
+      '{"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ops"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}';
+    const lockout = '{"Version":"2012-10-17","Statement":[{"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ops"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}';
+    const [original, , malformed, list, lockedOut] = await Promise.all([
       cli(['get-key-policy', '--key-id', keyB.id, '--policy-name', 'default']),
       cli(['put-key-policy', '--key-id', keyA.id, '--policy-name', 'default', '--policy', `file://${file(custom)}`]),
       cliFails(
@@ -334,7 +337,10 @@ describe('AWS CLI v2', { skip: awsCliMissing }, () => {
         'PutKeyPolicy',
       ),
       cli(['list-key-policies', '--key-id', keyB.arn]),
+      // The operator (the account root) would lose kms:PutKeyPolicy: the lockout safety check.
+      cliFails(['put-key-policy', '--key-id', keyB.id, '--policy-name', 'default', '--policy', `file://${file(lockout)}`], 'MalformedPolicyDocumentException', 'PutKeyPolicy'),
     ]);
+    assert.match(lockedOut, /The new key policy will not allow you to update the key policy in the future\./);
     assert.deepEqual(JSON.parse(original.Policy), DEFAULT_POLICY, 'the default key policy lets the account root do everything');
     assert.match(malformed, /Effect/);
     assert.deepEqual(list.PolicyNames, ['default']);

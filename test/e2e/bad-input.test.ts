@@ -31,6 +31,8 @@ const CONCURRENCY = 8;
 const READ_ONLY = new Set([
   'DescribeKey', 'ListKeys', 'ListAliases', 'ListResourceTags', 'GetKeyPolicy', 'ListKeyPolicies',
   'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom',
+  'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'Sign', 'Verify', 'GetPublicKey', 'GenerateMac', 'VerifyMac',
+  'DeriveSharedSecret', 'ListGrants', 'ListRetirableGrants', 'DescribeCustomKeyStores',
 ]);
 
 // ---- Deterministic randomness --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // become Unavailable and come back, and a restart with a connected store.
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -64,6 +65,26 @@ function writeClusters(dir: string): void {
   define('single.json', 'cluster-kbSingleMember', [['a', 'kb-example-b']], 1);
   // The example cluster's first member alone: it holds every key the example cluster made.
   define('member-a.json', 'cluster-kbOnlyMemberA', [['a', 'kb-example-a']], 1);
+  // A token of its own (created at start, same crypto-user PIN): it never holds the store's keys.
+  writeFileSync(
+    join(dir, 'unrelated.json'),
+    JSON.stringify({
+      clusterId: UNRELATED,
+      members: [{ name: 'c', module, tokenLabel: 'kb-unrelated-c', profile: 'softhsm2' }],
+      minActiveMembersToConnect: 1,
+      embeddedSoftHsm: true,
+    }),
+  );
+}
+
+const UNRELATED = 'cluster-kbUnrelatedOne';
+
+/** The example cluster and the unrelated one share a crypto-user PIN (written before the start). */
+function writeSharedPin(dir: string): void {
+  const pins = join(dir, 'pins');
+  mkdirSync(pins, { recursive: true, mode: 0o700 });
+  const pin = `${randomBytes(24).toString('base64url')}\n`;
+  for (const clusterId of [CLUSTER, UNRELATED]) writeFileSync(join(pins, `${clusterId}.pin`), pin, { mode: 0o600 });
 }
 
 let server: TestServer;
@@ -116,6 +137,7 @@ before(async () => {
   dataDir = makeDataDir();
   clustersDir = join(dataDir, 'clusters');
   writeClusters(clustersDir);
+  writeSharedPin(dataDir);
   server = await startOn(dataDir);
   kms = sdkClient(server);
   password = readFileSync(join(dataDir, 'pins', `${CLUSTER}.pin`), 'utf8').trim();
@@ -236,8 +258,8 @@ describe('a connected store and its keys', () => {
     await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
     await waitFor(storeId, 'DISCONNECTED');
     await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbNotDefinedHere' })), 'CloudHsmClusterNotFoundException');
-    // Member B never received the key (it was generated on member A).
-    await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbSingleMember' })), 'CloudHsmClusterNotRelatedException');
+    // A token that never held the store's keys.
+    await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: UNRELATED })), 'CloudHsmClusterNotRelatedException');
     await rejects(kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbMissingTokens' })), 'CloudHsmClusterNotActiveException');
     await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: storeId, CloudHsmClusterId: 'cluster-kbOnlyMemberA' }));
     assert.equal((await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores![0]!.CloudHsmClusterId, 'cluster-kbOnlyMemberA');
@@ -354,8 +376,8 @@ describe('secrets', () => {
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) walk(path);
-        // The PIN file is where the operator keeps it for the example; it is not keybridge's copy.
-        else if (!path.endsWith(`${CLUSTER}.pin`)) files.push(path);
+        // The PIN files are where the operator keeps it for the examples; not keybridge's copies.
+        else if (!path.endsWith(`${CLUSTER}.pin`) && !path.endsWith(`${UNRELATED}.pin`)) files.push(path);
       }
     };
     walk(dataDir);

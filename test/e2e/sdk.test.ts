@@ -161,8 +161,9 @@ describe('CreateKey and DescribeKey', () => {
   test('unsupported key specs, custom key stores and bad input are refused without creating a key', async () => {
     const count = async () => (await ok(kms.send(new ListKeysCommand({ Limit: 1000 })))).Keys!.length;
     const keysBefore = await count();
-    await fails(kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048' })), 'UnsupportedOperationException');
-    await fails(kms.send(new CreateKeyCommand({ CustomerMasterKeySpec: 'HMAC_256' })), 'UnsupportedOperationException');
+    await fails(kms.send(new CreateKeyCommand({ KeySpec: 'SM2', KeyUsage: 'SIGN_VERIFY' })), 'UnsupportedOperationException');
+    // Every spec but SYMMETRIC_DEFAULT needs a KeyUsage (asymmetric and HMAC keys: issue #8).
+    await fails(kms.send(new CreateKeyCommand({ CustomerMasterKeySpec: 'HMAC_256' })), 'ValidationException');
     await fails(kms.send(new CreateKeyCommand({ CustomKeyStoreId: 'cks-1234567890abcdef0' })), 'CustomKeyStoreNotFoundException');
     await fails(kms.send(new CreateKeyCommand({ Policy: '{not json' })), 'MalformedPolicyDocumentException');
     await fails(kms.send(new CreateKeyCommand({ Tags: [{ TagKey: 'aws:owner', TagValue: 'x' }] })), 'TagException');
@@ -883,13 +884,15 @@ describe('key policies', () => {
     const noName = await ok(kms.send(new GetKeyPolicyCommand({ KeyId: k })));
     assert.equal(noName.PolicyName, 'default');
 
+    // Every document keeps the operator (the account root) in control: the lockout safety check.
     const policy =
-      '{\n  "Version": "2012-10-17",\n  "Statement": [ {"Sid":"Ops", "Effect": "Allow",\t"Principal": {"AWS": ["arn:aws:iam::111122223333:user/ops"]},' +
+      '{\n  "Version": "2012-10-17",\n  "Statement": [ {"Sid":"Root","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"},' +
+      ' {"Sid":"Ops", "Effect": "Allow",\t"Principal": {"AWS": ["arn:aws:iam::111122223333:user/ops"]},' +
       ' "Action": ["kms:Encrypt","kms:Decrypt"], "Resource": "*"},\n {"Effect":"Deny","Principal":"*","NotAction":"kms:Describe*","Resource":"*",' +
-      '"Condition":{"Bool":{"aws:SecureTransport":"false"}}} ]\n}\n';
+      '"Condition":{"StringEquals":{"kms:CallerAccount":"999999999999"}}} ]\n}\n';
     await ok(kms.send(new PutKeyPolicyCommand({ KeyId: k, PolicyName: 'default', Policy: policy })));
     assert.equal(await getPolicy(k), policy, 'GetKeyPolicy returns the document byte for byte');
-    const minimal = '{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}}';
+    const minimal = '{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}}';
     await ok(kms.send(new PutKeyPolicyCommand({ KeyId: key.Arn!, Policy: minimal })));
     assert.equal(await getPolicy(key.Arn!), minimal);
 

@@ -159,7 +159,7 @@ describe('SqliteStore specifics', () => {
       try {
         assert.deepEqual(
           ledger(path).map((m) => m.version),
-          [1, 2],
+          MIGRATIONS.map((m) => m.version),
         );
         const upgraded = await store.getKey(key.keyId);
         assert.equal(upgraded?.customKeyStoreId, null);

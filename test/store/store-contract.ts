@@ -14,7 +14,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { ConnectionErrorCode, ConnectionState, CustomKeyStoreRecord } from '../../src/domain/custom-key-store.js';
 import type { KeyRecord } from '../../src/domain/key.js';
-import { StoreError, type AliasRecord, type MetadataStore, type StoreErrorCode, type Tag } from '../../src/ports/store.js';
+import type { GrantRecord } from '../../src/domain/grant.js';
+import {
+  StoreError, type AccessKeyRecord, type AliasRecord, type MetadataStore, type PrincipalRecord, type StoreErrorCode, type Tag,
+} from '../../src/ports/store.js';
 
 export interface StoreHarness {
   readonly store: MetadataStore;
@@ -85,6 +88,50 @@ const CONNECTION_ERROR_CODES: readonly ConnectionErrorCode[] = [
 
 function alias(aliasName: string, keyId: string, at = T0): AliasRecord {
   return { aliasName, keyId, createdAt: at, updatedAt: at };
+}
+
+export function makePrincipal(overrides: Partial<PrincipalRecord> = {}): PrincipalRecord {
+  const name = overrides.name ?? `user-${randomBytes(4).toString('hex')}`;
+  const accountId = overrides.accountId ?? '111122223333';
+  const type = overrides.type ?? 'User';
+  return {
+    arn: `arn:aws:iam::${accountId}:${type === 'User' ? 'user' : 'role'}/${name}`,
+    accountId,
+    type,
+    name,
+    path: '/',
+    createdAt: T0,
+    policies: {},
+    ...overrides,
+  };
+}
+
+export function makeAccessKey(principalArn: string, overrides: Partial<AccessKeyRecord> = {}): AccessKeyRecord {
+  const base32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  return {
+    accessKeyId: `AKIA${[...randomBytes(16)].map((b) => base32[b & 31]).join('')}`,
+    principalArn,
+    sealedSecret: randomBytes(60).toString('base64'),
+    status: 'Active',
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+export function makeGrant(keyId: string, overrides: Partial<GrantRecord> = {}): GrantRecord {
+  return {
+    grantId: randomBytes(32).toString('hex'),
+    keyId,
+    name: null,
+    granteePrincipal: 'arn:aws:iam::111122223333:role/grantee',
+    retiringPrincipal: null,
+    operations: ['Encrypt', 'Decrypt'],
+    constraints: null,
+    issuingAccount: 'arn:aws:iam::111122223333:root',
+    createdAt: T0,
+    tokenKey: randomBytes(32).toString('hex'),
+    ...overrides,
+  };
 }
 
 export async function assertStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
@@ -784,6 +831,148 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           await harness.cleanup();
         }
       });
+    });
+
+    describe('principals and access keys', () => {
+      test('a principal round-trips with its policies; a second one with the same ARN is CONFLICT', () =>
+        withStore(async (store) => {
+          const p = makePrincipal({ policies: { read: '{"Version":"2012-10-17","Statement":[]}' } });
+          await store.createPrincipal(p);
+          assert.deepEqual(await store.getPrincipal(p.arn), p);
+          await assertStoreError(store.createPrincipal(p), 'CONFLICT');
+          assert.equal(await store.getPrincipal(`${p.arn}x`), undefined);
+        }));
+
+      test('policies are put, replaced and deleted; NOT_FOUND for a missing principal', () =>
+        withStore(async (store) => {
+          const p = makePrincipal();
+          await store.createPrincipal(p);
+          await store.putPrincipalPolicy(p.arn, 'b', '{"v":1}');
+          await store.putPrincipalPolicy(p.arn, 'a', '{"v":2}');
+          await store.putPrincipalPolicy(p.arn, 'b', '{"v":3}');
+          assert.deepEqual((await store.getPrincipal(p.arn))!.policies, { a: '{"v":2}', b: '{"v":3}' });
+          assert.equal(await store.deletePrincipalPolicy(p.arn, 'a'), true);
+          assert.equal(await store.deletePrincipalPolicy(p.arn, 'a'), false);
+          assert.deepEqual((await store.getPrincipal(p.arn))!.policies, { b: '{"v":3}' });
+          await assertStoreError(store.putPrincipalPolicy('arn:aws:iam::111122223333:user/nobody', 'x', '{}'), 'NOT_FOUND');
+        }));
+
+      test('principals list in ARN order with an exclusive cursor', () =>
+        withStore(async (store) => {
+          const all = ['carol', 'alice', 'bob', 'dave', 'erin'].map((name) => makePrincipal({ name }));
+          for (const p of all) await store.createPrincipal(p);
+          const got = await pages(2, (after) => store.listPrincipals(after, 2), (p) => p.arn);
+          assert.deepEqual(got.flat().map((p) => p.arn), all.map((p) => p.arn).sort());
+        }));
+
+      test('access keys: create, status, list, delete; a deleted id is remembered and never reused', () =>
+        withStore(async (store) => {
+          const p = makePrincipal();
+          await store.createPrincipal(p);
+          const k1 = makeAccessKey(p.arn);
+          const k2 = makeAccessKey(p.arn);
+          await store.createAccessKey(k1);
+          await store.createAccessKey(k2);
+          await assertStoreError(store.createAccessKey(k1), 'CONFLICT');
+          await assertStoreError(store.createAccessKey(makeAccessKey('arn:aws:iam::111122223333:user/nobody')), 'NOT_FOUND');
+          assert.deepEqual(await store.getAccessKey(k1.accessKeyId), k1);
+          assert.deepEqual((await store.listAccessKeys(p.arn)).map((k) => k.accessKeyId), [k1.accessKeyId, k2.accessKeyId].sort());
+          await store.setAccessKeyStatus(k1.accessKeyId, 'Inactive');
+          assert.equal((await store.getAccessKey(k1.accessKeyId))!.status, 'Inactive');
+          await assertStoreError(store.setAccessKeyStatus('AKIAAAAAAAAAAAAAAAAA', 'Active'), 'NOT_FOUND');
+          assert.equal(await store.isAccessKeyDeleted(k1.accessKeyId), false);
+          assert.equal(await store.deleteAccessKey(k1.accessKeyId), true);
+          assert.equal(await store.deleteAccessKey(k1.accessKeyId), false);
+          assert.equal(await store.isAccessKeyDeleted(k1.accessKeyId), true);
+          await assertStoreError(store.createAccessKey(k1), 'CONFLICT');
+          assert.deepEqual((await store.listAccessKeys()).map((k) => k.accessKeyId), [k2.accessKeyId]);
+        }));
+
+      test('deleting a principal removes its policies and keys and remembers the key ids', () =>
+        withStore(async (store) => {
+          const p = makePrincipal({ policies: { x: '{}' } });
+          const other = makePrincipal();
+          await store.createPrincipal(p);
+          await store.createPrincipal(other);
+          const k = makeAccessKey(p.arn);
+          const kept = makeAccessKey(other.arn);
+          await store.createAccessKey(k);
+          await store.createAccessKey(kept);
+          assert.equal(await store.deletePrincipal(p.arn), true);
+          assert.equal(await store.deletePrincipal(p.arn), false);
+          assert.equal(await store.getPrincipal(p.arn), undefined);
+          assert.equal(await store.getAccessKey(k.accessKeyId), undefined);
+          assert.equal(await store.isAccessKeyDeleted(k.accessKeyId), true);
+          assert.deepEqual((await store.listAccessKeys()).map((x) => x.accessKeyId), [kept.accessKeyId]);
+          // Re-creating the principal starts without the old policies.
+          await store.createPrincipal({ ...p, policies: {} });
+          assert.deepEqual((await store.getPrincipal(p.arn))!.policies, {});
+        }));
+    });
+
+    describe('grants', () => {
+      test('a grant round-trips; CONFLICT on a repeated id; NOT_FOUND for a missing key', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, []);
+          const g = makeGrant(key.keyId, {
+            name: 'n1',
+            retiringPrincipal: 'arn:aws:iam::111122223333:role/retirer',
+            constraints: { encryptionContextSubset: { Dept: 'IT' }, encryptionContextEquals: { a: 'b' } },
+          });
+          await store.createGrant(g);
+          assert.deepEqual(await store.getGrant(g.grantId), g);
+          await assertStoreError(store.createGrant(g), 'CONFLICT');
+          await assertStoreError(store.createGrant(makeGrant(randomUUID())), 'NOT_FOUND');
+          const bare = makeGrant(key.keyId);
+          await store.createGrant(bare);
+          assert.deepEqual(await store.getGrant(bare.grantId), bare);
+        }));
+
+      test('listGrants pages one key\'s grants in grant-id order and filters by grant id and grantee', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          const other = makeKey();
+          await store.createKey(key, []);
+          await store.createKey(other, []);
+          const alice = 'arn:aws:iam::111122223333:user/alice';
+          const mine = [makeGrant(key.keyId, { granteePrincipal: alice }), makeGrant(key.keyId), makeGrant(key.keyId, { granteePrincipal: alice }), makeGrant(key.keyId)];
+          for (const g of mine) await store.createGrant(g);
+          await store.createGrant(makeGrant(other.keyId, { granteePrincipal: alice }));
+          const got = await pages(3, (after) => store.listGrants({ keyId: key.keyId, ...(after ? { afterGrantId: after } : {}), limit: 3 }), (g) => g.grantId);
+          assert.deepEqual(got.flat().map((g) => g.grantId), mine.map((g) => g.grantId).sort());
+          assert.deepEqual(
+            (await store.listGrants({ keyId: key.keyId, granteePrincipal: alice, limit: 10 })).map((g) => g.grantId),
+            [mine[0]!.grantId, mine[2]!.grantId].sort(),
+          );
+          assert.deepEqual((await store.listGrants({ keyId: key.keyId, grantId: mine[1]!.grantId, limit: 10 })).map((g) => g.grantId), [mine[1]!.grantId]);
+          assert.deepEqual(await store.listGrants({ keyId: other.keyId, grantId: mine[1]!.grantId, limit: 10 }), []);
+          assert.equal(await store.countGrants(key.keyId), 4);
+          assert.deepEqual((await store.grantsForGrantee(key.keyId, alice)).map((g) => g.grantId), [mine[0]!.grantId, mine[2]!.grantId].sort());
+        }));
+
+      test('listRetirableGrants spans keys; findGrantsByName is per key; grants go with their key', () =>
+        withStore(async (store) => {
+          const k1 = makeKey();
+          const k2 = makeKey();
+          await store.createKey(k1, []);
+          await store.createKey(k2, []);
+          const retirer = 'arn:aws:iam::444455556666:role/retirer';
+          const a = makeGrant(k1.keyId, { retiringPrincipal: retirer, name: 'same' });
+          const b = makeGrant(k2.keyId, { retiringPrincipal: retirer, name: 'same' });
+          const c = makeGrant(k1.keyId, { name: 'other' });
+          for (const g of [a, b, c]) await store.createGrant(g);
+          const got = await pages(1, (after) => store.listRetirableGrants({ retiringPrincipal: retirer, ...(after ? { afterGrantId: after } : {}), limit: 1 }), (g) => g.grantId);
+          assert.deepEqual(got.flat().map((g) => g.grantId), [a.grantId, b.grantId].sort());
+          assert.deepEqual((await store.findGrantsByName(k1.keyId, 'same')).map((g) => g.grantId), [a.grantId]);
+          assert.deepEqual(await store.findGrantsByName(k1.keyId, 'none'), []);
+          assert.equal(await store.deleteGrant(c.grantId), true);
+          assert.equal(await store.deleteGrant(c.grantId), false);
+          await store.deleteKey(k1.keyId);
+          assert.equal(await store.getGrant(a.grantId), undefined);
+          assert.equal(await store.countGrants(k1.keyId), 0);
+          assert.deepEqual((await store.getGrant(b.grantId))?.grantId, b.grantId);
+        }));
     });
 
     describe('lifecycle', () => {

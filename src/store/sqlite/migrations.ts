@@ -95,6 +95,72 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX keys_custom_key_store_id ON keys (custom_key_store_id);
     `,
   },
+  {
+    version: 3,
+    name: 'principals, access keys, grants',
+    sql: `
+      CREATE TABLE principals (
+        arn        TEXT    NOT NULL PRIMARY KEY,
+        account_id TEXT    NOT NULL,
+        type       TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        path       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Documents are stored as given; the policy parser validates them before they get here.
+      CREATE TABLE principal_policies (
+        principal_arn TEXT NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
+        policy_name   TEXT NOT NULL,
+        document      TEXT NOT NULL,
+        PRIMARY KEY (principal_arn, policy_name)
+      ) STRICT;
+
+      -- The secret is only ever stored sealed under the HSM's internal key (SecretSealer).
+      CREATE TABLE access_keys (
+        access_key_id TEXT    NOT NULL PRIMARY KEY,
+        principal_arn TEXT    NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
+        sealed_secret TEXT    NOT NULL,
+        status        TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE INDEX access_keys_principal ON access_keys (principal_arn);
+
+      -- Ids of deleted access keys (no secret): a copy left behind in a credentials file must
+      -- never come back to life as some other principal.
+      CREATE TABLE deleted_access_keys (
+        access_key_id TEXT    NOT NULL PRIMARY KEY,
+        deleted_at    INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE grants (
+        grant_id           TEXT    NOT NULL PRIMARY KEY,
+        key_id             TEXT    NOT NULL REFERENCES keys (key_id) ON DELETE CASCADE,
+        name               TEXT,
+        grantee_principal  TEXT    NOT NULL,
+        retiring_principal TEXT,
+        operations         TEXT    NOT NULL,
+        constraints        TEXT,
+        issuing_account    TEXT    NOT NULL,
+        created_at         INTEGER NOT NULL,
+        -- Per-grant HMAC key that makes grant tokens unforgeable (not a caller secret).
+        token_key          TEXT    NOT NULL
+      ) STRICT;
+
+      CREATE INDEX grants_key ON grants (key_id, grant_id);
+      CREATE INDEX grants_retiring ON grants (retiring_principal, grant_id);
+    `,
+  },
+  {
+    version: 4,
+    name: 'public keys of asymmetric keys',
+    sql: `
+      -- DER SubjectPublicKeyInfo (base64) of asymmetric keys, read from the HSM at CreateKey;
+      -- NULL for symmetric and HMAC keys. key_usage and key_spec already hold any AWS value.
+      ALTER TABLE keys ADD COLUMN public_key TEXT;
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

@@ -9,7 +9,9 @@ import type {
   CustomKeyStoreRecord,
 } from '../../domain/custom-key-store.js';
 import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
-import type { AliasRecord } from '../../ports/store.js';
+import { KEY_SPECS as ALL_KEY_SPECS, KEY_USAGES as ALL_KEY_USAGES } from '../../domain/key-spec.js';
+import { GRANT_OPERATIONS, type GrantConstraints, type GrantRecord } from '../../domain/grant.js';
+import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, PrincipalRecord } from '../../ports/store.js';
 
 export interface KeyRow {
   key_id: string;
@@ -27,6 +29,7 @@ export interface KeyRow {
   policy: string;
   backing_key_id: string;
   custom_key_store_id: string | null;
+  public_key: string | null;
 }
 
 export interface AliasRow {
@@ -56,8 +59,8 @@ export interface CustomKeyStoreRow {
 }
 
 const KEY_STATES = ['Enabled', 'Disabled', 'PendingDeletion'] as const satisfies readonly KeyState[];
-const KEY_USAGES = ['ENCRYPT_DECRYPT'] as const satisfies readonly KeyUsage[];
-const KEY_SPECS = ['SYMMETRIC_DEFAULT'] as const satisfies readonly KeySpec[];
+const KEY_USAGES: readonly KeyUsage[] = ALL_KEY_USAGES;
+const KEY_SPECS: readonly KeySpec[] = ALL_KEY_SPECS;
 const KEY_ORIGINS = ['AWS_KMS', 'AWS_CLOUDHSM'] as const satisfies readonly KeyOrigin[];
 const CUSTOM_KEY_STORE_TYPES = ['AWS_CLOUDHSM'] as const satisfies readonly CustomKeyStoreRecord['type'][];
 const CONNECTION_STATES = [
@@ -101,6 +104,8 @@ export function rowToKey(r: KeyRow): KeyRecord {
     policy: r.policy,
     backingKeyId: r.backing_key_id,
     customKeyStoreId: r.custom_key_store_id,
+    // Absent (not null) for keys without one, so symmetric records read back as they were written.
+    ...(r.public_key === null ? {} : { publicKey: r.public_key }),
   };
 }
 
@@ -121,6 +126,7 @@ export function keyToRow(k: KeyRecord): KeyRow {
     policy: k.policy,
     backing_key_id: k.backingKeyId,
     custom_key_store_id: k.customKeyStoreId,
+    public_key: k.publicKey ?? null,
   };
 }
 
@@ -162,5 +168,115 @@ export function customKeyStoreToRow(s: CustomKeyStoreRecord): CustomKeyStoreRow 
     connection_error_code: s.connectionErrorCode,
     // better-sqlite3 does not bind booleans.
     want_connected: s.wantConnected ? 1 : 0,
+  };
+}
+
+// ---- principals, access keys, grants ------------------------------------------------------------
+
+export interface PrincipalRow {
+  arn: string;
+  account_id: string;
+  type: string;
+  name: string;
+  path: string;
+  created_at: number;
+}
+
+export interface PrincipalPolicyRow {
+  policy_name: string;
+  document: string;
+}
+
+export interface AccessKeyRow {
+  access_key_id: string;
+  principal_arn: string;
+  sealed_secret: string;
+  status: string;
+  created_at: number;
+}
+
+export interface GrantRow {
+  grant_id: string;
+  key_id: string;
+  name: string | null;
+  grantee_principal: string;
+  retiring_principal: string | null;
+  /** JSON array of GrantOperation. */
+  operations: string;
+  /** JSON GrantConstraints, or null. */
+  constraints: string | null;
+  issuing_account: string;
+  created_at: number;
+  token_key: string;
+}
+
+const PRINCIPAL_TYPES = ['User', 'Role'] as const satisfies readonly PrincipalRecord['type'][];
+const ACCESS_KEY_STATUSES = ['Active', 'Inactive'] as const satisfies readonly AccessKeyStatus[];
+
+export function rowToPrincipal(r: PrincipalRow, policies: readonly PrincipalPolicyRow[]): PrincipalRecord {
+  return {
+    arn: r.arn,
+    accountId: r.account_id,
+    type: oneOf(PRINCIPAL_TYPES, r.type, 'principal type'),
+    name: r.name,
+    path: r.path,
+    createdAt: r.created_at,
+    policies: Object.fromEntries(policies.map((p) => [p.policy_name, p.document])),
+  };
+}
+
+export function principalToRow(p: PrincipalRecord): PrincipalRow {
+  return { arn: p.arn, account_id: p.accountId, type: p.type, name: p.name, path: p.path, created_at: p.createdAt };
+}
+
+export function rowToAccessKey(r: AccessKeyRow): AccessKeyRecord {
+  return {
+    accessKeyId: r.access_key_id,
+    principalArn: r.principal_arn,
+    sealedSecret: r.sealed_secret,
+    status: oneOf(ACCESS_KEY_STATUSES, r.status, 'access key status'),
+    createdAt: r.created_at,
+  };
+}
+
+export function accessKeyToRow(k: AccessKeyRecord): AccessKeyRow {
+  return {
+    access_key_id: k.accessKeyId,
+    principal_arn: k.principalArn,
+    sealed_secret: k.sealedSecret,
+    status: k.status,
+    created_at: k.createdAt,
+  };
+}
+
+export function rowToGrant(r: GrantRow): GrantRecord {
+  const operations = JSON.parse(r.operations) as unknown;
+  if (!Array.isArray(operations)) throw new Error('unexpected grant operations in store');
+  return {
+    grantId: r.grant_id,
+    keyId: r.key_id,
+    name: r.name,
+    granteePrincipal: r.grantee_principal,
+    retiringPrincipal: r.retiring_principal,
+    operations: operations.map((op) => oneOf(GRANT_OPERATIONS, String(op), 'grant operation')),
+    constraints: r.constraints === null ? null : (JSON.parse(r.constraints) as GrantConstraints),
+    issuingAccount: r.issuing_account,
+    createdAt: r.created_at,
+    tokenKey: r.token_key,
+  };
+}
+
+export function grantToRow(g: GrantRecord): GrantRow {
+  return {
+    grant_id: g.grantId,
+    key_id: g.keyId,
+    name: g.name,
+    grantee_principal: g.granteePrincipal,
+    retiring_principal: g.retiringPrincipal,
+    operations: JSON.stringify(g.operations),
+    constraints: g.constraints === null ? null : JSON.stringify(g.constraints),
+    issuing_account: g.issuingAccount,
+    created_at: g.createdAt,
+    token_key: g.tokenKey,
   };
 }

@@ -14,10 +14,14 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { CustomKeyStoreRecord } from '../../domain/custom-key-store.js';
+import type { GrantRecord } from '../../domain/grant.js';
 import type { KeyRecord } from '../../domain/key.js';
 import {
   StoreError,
+  type AccessKeyRecord,
+  type AccessKeyStatus,
   type AliasRecord,
+  type PrincipalRecord,
   type CustomKeyStorePatch,
   type KeyPatch,
   type MetadataStore,
@@ -25,6 +29,13 @@ import {
 } from '../../ports/store.js';
 import { applyMigrations } from './migrations.js';
 import {
+  accessKeyToRow,
+  grantToRow,
+  principalToRow,
+  rowToAccessKey,
+  rowToGrant,
+  rowToPrincipal,
+  type PrincipalRow,
   customKeyStoreToRow,
   keyToRow,
   rowToAlias,
@@ -56,6 +67,10 @@ export class SqliteStore implements MetadataStore {
   readonly #removeTagsTx: (keyId: string, tagKeys: readonly string[]) => void;
   readonly #updateCustomKeyStoreTx: (id: string, patch: CustomKeyStorePatch) => CustomKeyStoreRecord;
   readonly #deleteCustomKeyStoreTx: (id: string) => boolean;
+  readonly #createPrincipalTx: (principal: PrincipalRecord) => void;
+  readonly #deletePrincipalTx: (arn: string) => boolean;
+  readonly #createAccessKeyTx: (key: AccessKeyRecord) => void;
+  readonly #deleteAccessKeyTx: (accessKeyId: string) => boolean;
   #closed = false;
 
   private constructor(db: Database.Database) {
@@ -120,6 +135,31 @@ export class SqliteStore implements MetadataStore {
       if (keys > 0) throw new StoreError('CONFLICT', `custom key store ${id} still has ${keys} key(s)`);
       return s.deleteCustomKeyStore.run(id).changes > 0;
     });
+
+    this.#createPrincipalTx = db.transaction((principal: PrincipalRecord) => {
+      s.insertPrincipal.run(principalToRow(principal));
+      for (const [name, document] of Object.entries(principal.policies)) s.upsertPolicy.run(principal.arn, name, document);
+    });
+
+    this.#deletePrincipalTx = db.transaction((arn: string): boolean => {
+      // Remember the keys first: ON DELETE CASCADE removes them with the principal.
+      const now = Date.now();
+      for (const key of s.listAccessKeysOf.all(arn)) s.rememberDeletedAccessKey.run(key.access_key_id, now);
+      return s.deletePrincipal.run(arn).changes > 0;
+    });
+
+    this.#createAccessKeyTx = db.transaction((key: AccessKeyRecord) => {
+      if ((s.isAccessKeyDeleted.get(key.accessKeyId) ?? 0) > 0) {
+        throw new StoreError('CONFLICT', `access key ${key.accessKeyId} was deleted and cannot be reused`);
+      }
+      s.insertAccessKey.run(accessKeyToRow(key));
+    });
+
+    this.#deleteAccessKeyTx = db.transaction((accessKeyId: string): boolean => {
+      const deleted = s.deleteAccessKey.run(accessKeyId).changes > 0;
+      if (deleted) s.rememberDeletedAccessKey.run(accessKeyId, Date.now());
+      return deleted;
+    });
   }
 
   /**
@@ -180,7 +220,7 @@ export class SqliteStore implements MetadataStore {
   }
 
   async deleteKey(keyId: string): Promise<void> {
-    // One statement, so atomic on its own; ON DELETE CASCADE removes the aliases and tags.
+    // One statement, so atomic on its own; ON DELETE CASCADE removes the aliases, tags and grants.
     this.#guard('deleteKey', () => this.#stmts.deleteKey.run(keyId));
   }
 
@@ -308,6 +348,124 @@ export class SqliteStore implements MetadataStore {
 
   async countKeysInCustomKeyStore(id: string): Promise<number> {
     return this.#guard('countKeysInCustomKeyStore', () => this.#stmts.countKeysInCustomKeyStore.get(id) ?? 0);
+  }
+
+  async createPrincipal(principal: PrincipalRecord): Promise<void> {
+    this.#guard('createPrincipal', () => this.#createPrincipalTx(principal));
+  }
+
+  async getPrincipal(arn: string): Promise<PrincipalRecord | undefined> {
+    return this.#guard('getPrincipal', () => {
+      const row = this.#stmts.getPrincipal.get(arn);
+      return row === undefined ? undefined : this.#withPolicies(row);
+    });
+  }
+
+  async listPrincipals(afterArn: string | undefined, limit: number): Promise<PrincipalRecord[]> {
+    return this.#guard('listPrincipals', () => {
+      const n = checkLimit(limit);
+      const rows = afterArn === undefined ? this.#stmts.listPrincipals.all(n) : this.#stmts.listPrincipalsAfter.all(afterArn, n);
+      return rows.map((r) => this.#withPolicies(r));
+    });
+  }
+
+  async deletePrincipal(arn: string): Promise<boolean> {
+    return this.#guard('deletePrincipal', () => this.#deletePrincipalTx(arn));
+  }
+
+  async putPrincipalPolicy(arn: string, policyName: string, document: string): Promise<void> {
+    // A missing principal fails the foreign key, which toStoreError reports as NOT_FOUND.
+    this.#guard('putPrincipalPolicy', () => this.#stmts.upsertPolicy.run(arn, policyName, document));
+  }
+
+  async deletePrincipalPolicy(arn: string, policyName: string): Promise<boolean> {
+    return this.#guard('deletePrincipalPolicy', () => this.#stmts.deletePolicy.run(arn, policyName).changes > 0);
+  }
+
+  async createAccessKey(key: AccessKeyRecord): Promise<void> {
+    this.#guard('createAccessKey', () => this.#createAccessKeyTx(key));
+  }
+
+  async getAccessKey(accessKeyId: string): Promise<AccessKeyRecord | undefined> {
+    return this.#guard('getAccessKey', () => {
+      const row = this.#stmts.getAccessKey.get(accessKeyId);
+      return row === undefined ? undefined : rowToAccessKey(row);
+    });
+  }
+
+  async listAccessKeys(principalArn?: string): Promise<AccessKeyRecord[]> {
+    return this.#guard('listAccessKeys', () =>
+      (principalArn === undefined ? this.#stmts.listAccessKeys.all() : this.#stmts.listAccessKeysOf.all(principalArn)).map(rowToAccessKey),
+    );
+  }
+
+  async setAccessKeyStatus(accessKeyId: string, status: AccessKeyStatus): Promise<void> {
+    this.#guard('setAccessKeyStatus', () => {
+      if (this.#stmts.setAccessKeyStatus.run(status, accessKeyId).changes === 0) {
+        throw new StoreError('NOT_FOUND', `access key ${accessKeyId} does not exist`);
+      }
+    });
+  }
+
+  async deleteAccessKey(accessKeyId: string): Promise<boolean> {
+    return this.#guard('deleteAccessKey', () => this.#deleteAccessKeyTx(accessKeyId));
+  }
+
+  async isAccessKeyDeleted(accessKeyId: string): Promise<boolean> {
+    return this.#guard('isAccessKeyDeleted', () => (this.#stmts.isAccessKeyDeleted.get(accessKeyId) ?? 0) > 0);
+  }
+
+  async createGrant(grant: GrantRecord): Promise<void> {
+    this.#guard('createGrant', () => this.#stmts.insertGrant.run(grantToRow(grant)));
+  }
+
+  async getGrant(grantId: string): Promise<GrantRecord | undefined> {
+    return this.#guard('getGrant', () => {
+      const row = this.#stmts.getGrant.get(grantId);
+      return row === undefined ? undefined : rowToGrant(row);
+    });
+  }
+
+  async listGrants(options: { keyId: string; afterGrantId?: string; grantId?: string; granteePrincipal?: string; limit: number }): Promise<GrantRecord[]> {
+    return this.#guard('listGrants', () =>
+      this.#stmts.listGrants
+        .all({
+          key_id: options.keyId,
+          after: options.afterGrantId ?? null,
+          grant_id: options.grantId ?? null,
+          grantee: options.granteePrincipal ?? null,
+          limit: checkLimit(options.limit),
+        })
+        .map(rowToGrant),
+    );
+  }
+
+  async listRetirableGrants(options: { retiringPrincipal: string; afterGrantId?: string; limit: number }): Promise<GrantRecord[]> {
+    return this.#guard('listRetirableGrants', () =>
+      this.#stmts.listRetirableGrants
+        .all({ retiring: options.retiringPrincipal, after: options.afterGrantId ?? null, limit: checkLimit(options.limit) })
+        .map(rowToGrant),
+    );
+  }
+
+  async findGrantsByName(keyId: string, name: string): Promise<GrantRecord[]> {
+    return this.#guard('findGrantsByName', () => this.#stmts.grantsByName.all(keyId, name).map(rowToGrant));
+  }
+
+  async grantsForGrantee(keyId: string, granteePrincipal: string): Promise<GrantRecord[]> {
+    return this.#guard('grantsForGrantee', () => this.#stmts.grantsForGrantee.all(keyId, granteePrincipal).map(rowToGrant));
+  }
+
+  async countGrants(keyId: string): Promise<number> {
+    return this.#guard('countGrants', () => this.#stmts.countGrants.get(keyId) ?? 0);
+  }
+
+  async deleteGrant(grantId: string): Promise<boolean> {
+    return this.#guard('deleteGrant', () => this.#stmts.deleteGrant.run(grantId).changes > 0);
+  }
+
+  #withPolicies(row: PrincipalRow): PrincipalRecord {
+    return rowToPrincipal(row, this.#stmts.policiesOf.all(row.arn));
   }
 
   /** Closes the connection (checkpointing the WAL). Safe to call more than once. */

@@ -1,17 +1,23 @@
 // Every SQL statement SqliteStore runs, prepared once per connection.
 
 import type Database from 'better-sqlite3';
-import type { AliasRow, CustomKeyStoreRow, KeyRow, TagRow } from './rows.js';
+import type { AccessKeyRow, AliasRow, CustomKeyStoreRow, GrantRow, KeyRow, PrincipalPolicyRow, PrincipalRow, TagRow } from './rows.js';
 
 export type Statements = ReturnType<typeof prepareStatements>;
 
 const KEY_COLS =
   'key_id, arn, account_id, region, created_at, description, key_usage, key_spec, origin, ' +
-  'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id';
+  'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id, public_key';
 const ALIAS_COLS = 'alias_name, key_id, created_at, updated_at';
 const CKS_COLS =
   'id, name, type, cluster_id, trust_anchor_certificate, sealed_password, created_at, ' +
   'connection_state, connection_error_code, want_connected';
+
+const PRINCIPAL_COLS = 'arn, account_id, type, name, path, created_at';
+const ACCESS_KEY_COLS = 'access_key_id, principal_arn, sealed_secret, status, created_at';
+const GRANT_COLS =
+  'grant_id, key_id, name, grantee_principal, retiring_principal, operations, constraints, ' +
+  'issuing_account, created_at, token_key';
 
 export type KeyUpdateRow = Pick<
   KeyRow,
@@ -27,7 +33,7 @@ export function prepareStatements(db: Database.Database) {
     insertKey: db.prepare<KeyRow>(
       `INSERT INTO keys (${KEY_COLS}) VALUES (@key_id, @arn, @account_id, @region, @created_at, ` +
         '@description, @key_usage, @key_spec, @origin, @state, @deletion_date, ' +
-        '@pending_window_days, @policy, @backing_key_id, @custom_key_store_id)',
+        '@pending_window_days, @policy, @backing_key_id, @custom_key_store_id, @public_key)',
     ),
     getKey: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLS} FROM keys WHERE key_id = ?`),
     listKeys: db.prepare<[number], KeyRow>(`SELECT ${KEY_COLS} FROM keys ORDER BY key_id LIMIT ?`),
@@ -115,5 +121,64 @@ export function prepareStatements(db: Database.Database) {
     countKeysInCustomKeyStore: db
       .prepare<[string], number>('SELECT count(*) FROM keys WHERE custom_key_store_id = ?')
       .pluck(),
+
+    insertPrincipal: db.prepare<PrincipalRow>(
+      `INSERT INTO principals (${PRINCIPAL_COLS}) VALUES (@arn, @account_id, @type, @name, @path, @created_at)`,
+    ),
+    getPrincipal: db.prepare<[string], PrincipalRow>(`SELECT ${PRINCIPAL_COLS} FROM principals WHERE arn = ?`),
+    listPrincipals: db.prepare<[number], PrincipalRow>(`SELECT ${PRINCIPAL_COLS} FROM principals ORDER BY arn LIMIT ?`),
+    listPrincipalsAfter: db.prepare<[string, number], PrincipalRow>(
+      `SELECT ${PRINCIPAL_COLS} FROM principals WHERE arn > ? ORDER BY arn LIMIT ?`,
+    ),
+    deletePrincipal: db.prepare<[string]>('DELETE FROM principals WHERE arn = ?'),
+    policiesOf: db.prepare<[string], PrincipalPolicyRow>(
+      'SELECT policy_name, document FROM principal_policies WHERE principal_arn = ? ORDER BY policy_name',
+    ),
+    upsertPolicy: db.prepare<[string, string, string]>(
+      'INSERT INTO principal_policies (principal_arn, policy_name, document) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (principal_arn, policy_name) DO UPDATE SET document = excluded.document',
+    ),
+    deletePolicy: db.prepare<[string, string]>('DELETE FROM principal_policies WHERE principal_arn = ? AND policy_name = ?'),
+
+    insertAccessKey: db.prepare<AccessKeyRow>(
+      `INSERT INTO access_keys (${ACCESS_KEY_COLS}) VALUES (@access_key_id, @principal_arn, @sealed_secret, @status, @created_at)`,
+    ),
+    getAccessKey: db.prepare<[string], AccessKeyRow>(`SELECT ${ACCESS_KEY_COLS} FROM access_keys WHERE access_key_id = ?`),
+    listAccessKeys: db.prepare<[], AccessKeyRow>(`SELECT ${ACCESS_KEY_COLS} FROM access_keys ORDER BY access_key_id`),
+    listAccessKeysOf: db.prepare<[string], AccessKeyRow>(
+      `SELECT ${ACCESS_KEY_COLS} FROM access_keys WHERE principal_arn = ? ORDER BY access_key_id`,
+    ),
+    setAccessKeyStatus: db.prepare<[string, string]>('UPDATE access_keys SET status = ? WHERE access_key_id = ?'),
+    deleteAccessKey: db.prepare<[string]>('DELETE FROM access_keys WHERE access_key_id = ?'),
+    rememberDeletedAccessKey: db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO deleted_access_keys (access_key_id, deleted_at) VALUES (?, ?)',
+    ),
+    isAccessKeyDeleted: db
+      .prepare<[string], number>('SELECT count(*) FROM deleted_access_keys WHERE access_key_id = ?')
+      .pluck(),
+
+    insertGrant: db.prepare<GrantRow>(
+      `INSERT INTO grants (${GRANT_COLS}) VALUES (@grant_id, @key_id, @name, @grantee_principal, ` +
+        '@retiring_principal, @operations, @constraints, @issuing_account, @created_at, @token_key)',
+    ),
+    getGrant: db.prepare<[string], GrantRow>(`SELECT ${GRANT_COLS} FROM grants WHERE grant_id = ?`),
+    // One statement for every filter combination: a NULL parameter switches its filter off.
+    listGrants: db.prepare<{ key_id: string; after: string | null; grant_id: string | null; grantee: string | null; limit: number }, GrantRow>(
+      `SELECT ${GRANT_COLS} FROM grants WHERE key_id = @key_id ` +
+        'AND (@after IS NULL OR grant_id > @after) AND (@grant_id IS NULL OR grant_id = @grant_id) ' +
+        'AND (@grantee IS NULL OR grantee_principal = @grantee) ORDER BY grant_id LIMIT @limit',
+    ),
+    listRetirableGrants: db.prepare<{ retiring: string; after: string | null; limit: number }, GrantRow>(
+      `SELECT ${GRANT_COLS} FROM grants WHERE retiring_principal = @retiring ` +
+        'AND (@after IS NULL OR grant_id > @after) ORDER BY grant_id LIMIT @limit',
+    ),
+    grantsByName: db.prepare<[string, string], GrantRow>(
+      `SELECT ${GRANT_COLS} FROM grants WHERE key_id = ? AND name = ? ORDER BY created_at, grant_id`,
+    ),
+    grantsForGrantee: db.prepare<[string, string], GrantRow>(
+      `SELECT ${GRANT_COLS} FROM grants WHERE key_id = ? AND grantee_principal = ? ORDER BY grant_id`,
+    ),
+    countGrants: db.prepare<[string], number>('SELECT count(*) FROM grants WHERE key_id = ?').pluck(),
+    deleteGrant: db.prepare<[string]>('DELETE FROM grants WHERE grant_id = ?'),
   };
 }

@@ -1,0 +1,280 @@
+// The cluster-resilience scenario (issue #4): a two-member SoftHSM2 cluster in `keybridge`
+// replication mode, behind the fault-injecting PKCS#11 module, under steady mixed
+// Encrypt / Decrypt / GenerateDataKey load. Member A fails (every call: CKR_DEVICE_REMOVED) at one
+// third of the run and comes back at two thirds. A key is created while A is away.
+//
+// It reports client-visible failures (SDK retries off, so nothing is hidden), p50/p99 latency, the
+// time until A is marked UNAVAILABLE and until it is ACTIVE again, and afterwards: every ciphertext
+// of the run decrypts, the key created during the outage works on A alone (B failed), and with
+// every member down a request fails fast with KMSInvalidStateException.
+//
+//   scripts/chaos.sh [--duration-ms N] [--rate N]      (npm test runs a short form)
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import {
+  ConnectCustomKeyStoreCommand,
+  CreateCustomKeyStoreCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeCustomKeyStoresCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
+
+import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
+import { sdkClient } from '../test/support/kms-client.js';
+import { REPO_ROOT } from '../test/support/repo-root.js';
+import { makeDataDir, startServer, type TestServer } from '../test/support/server.js';
+
+export const CHAOS_CLUSTER = 'cluster-kbChaosMembers';
+const MEMBER_A = 'kb-chaos-a';
+const MEMBER_B = 'kb-chaos-b';
+// The module re-reads its control file at most every 5 ms.
+const FAULT_PICKUP_MS = 25;
+
+export interface ChaosOptions {
+  readonly durationMs: number;
+  /** Requests per second across all workers. */
+  readonly rate: number;
+  readonly concurrency?: number;
+  /** Called with the running server before it is stopped (tests look at /metrics and the CLI). */
+  readonly inspect?: (server: TestServer, storeId: string) => Promise<void>;
+}
+
+export interface ChaosReport {
+  readonly requests: number;
+  /** Client-visible failures by operation and error name, during the load. */
+  readonly failures: Record<string, number>;
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly msToUnavailable: number | undefined;
+  readonly msToActive: number | undefined;
+  readonly ciphertexts: number;
+  readonly undecryptable: number;
+  /** Encrypt + Decrypt with the key made during the outage, served by member A alone. */
+  readonly outageKeyWorksOnReturnedMember: boolean;
+  /** With both members failed: the error and how long it took. */
+  readonly allDown: { readonly error: string; readonly ms: number };
+  /** Member state transitions seen in the health reports, in order. */
+  readonly transitions: readonly string[];
+}
+
+interface Sealed {
+  readonly blob: Uint8Array;
+  readonly plaintext: Buffer;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const dataDir = makeDataDir();
+  const controlFile = join(dataDir, 'faults.conf');
+  writeFileSync(controlFile, '');
+  const faulty = await buildFaultyPkcs11();
+  // WARNING: before anything in this process loads the faulty module.
+  Object.assign(process.env, faultyEnv(controlFile));
+  const faults = new FaultController(controlFile);
+  const clustersDir = join(dataDir, 'clusters');
+  mkdirSync(clustersDir, { recursive: true });
+  writeFileSync(
+    join(clustersDir, 'chaos.json'),
+    JSON.stringify({
+      clusterId: CHAOS_CLUSTER,
+      members: [
+        { name: 'a', module: faulty, tokenLabel: MEMBER_A, profile: 'softhsm2' },
+        { name: 'b', module: faulty, tokenLabel: MEMBER_B, profile: 'softhsm2' },
+      ],
+      minActiveMembersToConnect: 1,
+      minActiveMembersForCreateKey: 1,
+      embeddedSoftHsm: true,
+      replication: 'keybridge',
+      health: { intervalMs: 200, callTimeoutMs: 1000 },
+    }),
+  );
+
+  const server = await startServer({ dataDir, settings: { clustersDir, deletionSweepIntervalMs: 3_600_000, logLevel: 'info' } });
+  const kms = sdkClient(server);
+  try {
+    const password = readFileSync(join(dataDir, 'pins', `${CHAOS_CLUSTER}.pin`), 'utf8').trim();
+    const ca = readFileSync(join(REPO_ROOT, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), 'utf8');
+    const { CustomKeyStoreId: storeId } = await kms.send(
+      new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'chaos', CloudHsmClusterId: CHAOS_CLUSTER, TrustAnchorCertificate: ca, KeyStorePassword: password }),
+    );
+    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId! }));
+    await until(async () => (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId! }))).CustomKeyStores?.[0]?.ConnectionState === 'CONNECTED', 20_000, 'the store to connect');
+    const keys: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      keys.push((await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId!, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!);
+    }
+
+    const health = () => server.keybridge.keyStores.health(storeId!);
+    const stateOfA = () => health()?.members.find((m) => m.tokenLabel === MEMBER_A)?.state;
+    const transitions: string[] = [];
+    let lastA = stateOfA();
+    const watcher = setInterval(() => {
+      const now = stateOfA();
+      if (now !== lastA) transitions.push(`a: ${lastA} → ${now}`);
+      lastA = now;
+    }, 10);
+
+    // --- steady load ---
+    const sealed: Sealed[] = [];
+    const latencies: number[] = [];
+    const failures: Record<string, number> = {};
+    let requests = 0;
+    const started = performance.now();
+    const stopAt = started + options.durationMs;
+    const interval = 1000 / options.rate;
+    let nextSlot = started;
+    const worker = async () => {
+      for (;;) {
+        const slot = nextSlot;
+        nextSlot += interval;
+        if (slot >= stopAt) return;
+        const wait = slot - performance.now();
+        if (wait > 0) await sleep(wait);
+        await oneRequest(kms, keys, sealed, latencies, failures);
+        requests += 1;
+      }
+    };
+    const load = Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
+
+    // --- the fault: member A at 1/3, back at 2/3 ---
+    let msToUnavailable: number | undefined;
+    let msToActive: number | undefined;
+    let outageKey: string | undefined;
+    await sleep(options.durationMs / 3);
+    const failedAt = performance.now();
+    faults.set([{ label: MEMBER_A, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+    await until(async () => stateOfA() === 'UNAVAILABLE', options.durationMs, 'member A to be marked UNAVAILABLE');
+    msToUnavailable = performance.now() - failedAt;
+    outageKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId!, Origin: 'AWS_CLOUDHSM', Description: 'made while A was away' }))).KeyMetadata!.KeyId!;
+    keys.push(outageKey);
+    await sleep(Math.max(0, started + (2 * options.durationMs) / 3 - performance.now()));
+    const clearedAt = performance.now();
+    faults.clear();
+    await until(async () => stateOfA() === 'ACTIVE', options.durationMs, 'member A to be ACTIVE again');
+    msToActive = performance.now() - clearedAt;
+    await load;
+    clearInterval(watcher);
+
+    // --- afterwards ---
+    let undecryptable = 0;
+    for (const item of sealed) {
+      try {
+        const out = await kms.send(new DecryptCommand({ CiphertextBlob: item.blob }));
+        if (!Buffer.from(out.Plaintext!).equals(item.plaintext)) undecryptable += 1;
+      } catch {
+        undecryptable += 1;
+      }
+    }
+
+    // The outage key on the returned member alone: fail B, use the key, restore B.
+    faults.set([{ label: MEMBER_B, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+    await sleep(FAULT_PICKUP_MS);
+    let outageKeyWorksOnReturnedMember = false;
+    try {
+      const blob = (await kms.send(new EncryptCommand({ KeyId: outageKey, Plaintext: Buffer.from('on A alone') }))).CiphertextBlob!;
+      outageKeyWorksOnReturnedMember = Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString() === 'on A alone';
+    } catch {
+      outageKeyWorksOnReturnedMember = false;
+    }
+
+    // Every member down: a fast, definite answer.
+    faults.set([
+      { label: MEMBER_A, scope: 'all', fail: 'CKR_DEVICE_REMOVED' },
+      { label: MEMBER_B, scope: 'all', fail: 'CKR_DEVICE_REMOVED' },
+    ]);
+    await sleep(FAULT_PICKUP_MS);
+    const downAt = performance.now();
+    let allDownError = 'none';
+    try {
+      await kms.send(new EncryptCommand({ KeyId: keys[0], Plaintext: Buffer.from('x') }));
+    } catch (err) {
+      allDownError = (err as Error).name;
+    }
+    const allDownMs = performance.now() - downAt;
+    faults.clear();
+    await until(async () => health()?.members.every((m) => m.state === 'ACTIVE') === true, 20_000, 'both members to come back');
+    await options.inspect?.(server, storeId!);
+
+    latencies.sort((x, y) => x - y);
+    const pct = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0) * 10) / 10;
+    return {
+      requests,
+      failures,
+      latencyMs: { p50: pct(50), p99: pct(99), max: Math.round((latencies[latencies.length - 1] ?? 0) * 10) / 10 },
+      msToUnavailable: msToUnavailable === undefined ? undefined : Math.round(msToUnavailable),
+      msToActive: msToActive === undefined ? undefined : Math.round(msToActive),
+      ciphertexts: sealed.length,
+      undecryptable,
+      outageKeyWorksOnReturnedMember,
+      allDown: { error: allDownError, ms: Math.round(allDownMs) },
+      transitions,
+    };
+  } finally {
+    faults.clear();
+    kms.destroy();
+    await server.destroy();
+  }
+}
+
+async function oneRequest(kms: KMSClient, keys: readonly string[], sealed: Sealed[], latencies: number[], failures: Record<string, number>): Promise<void> {
+  const pick = Math.random();
+  const keyId = keys[Math.floor(Math.random() * Math.min(keys.length, 3))]!;
+  const t0 = performance.now();
+  let op = 'Encrypt';
+  try {
+    if (pick < 0.4) {
+      const plaintext = Buffer.from(`chaos ${t0}`);
+      const out = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext }));
+      sealed.push({ blob: out.CiphertextBlob!, plaintext });
+    } else if (pick < 0.7 && sealed.length > 0) {
+      op = 'Decrypt';
+      const item = sealed[Math.floor(Math.random() * sealed.length)]!;
+      const out = await kms.send(new DecryptCommand({ CiphertextBlob: item.blob }));
+      if (!Buffer.from(out.Plaintext!).equals(item.plaintext)) throw Object.assign(new Error('wrong plaintext'), { name: 'WrongPlaintext' });
+    } else {
+      op = 'GenerateDataKey';
+      const out = await kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' }));
+      sealed.push({ blob: out.CiphertextBlob!, plaintext: Buffer.from(out.Plaintext!) });
+    }
+  } catch (err) {
+    const name = `${op}: ${(err as Error).name}`;
+    failures[name] = (failures[name] ?? 0) + 1;
+  }
+  latencies.push(performance.now() - t0);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function arg(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const report = await runChaos({ durationMs: arg('duration-ms', 30_000), rate: arg('rate', 200) });
+  console.log(JSON.stringify(report, null, 2));
+  const failed = Object.values(report.failures).reduce((a, b) => a + b, 0);
+  console.log(
+    `\n${report.requests} requests, ${failed} client-visible failures, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms; ` +
+      `member A UNAVAILABLE after ${report.msToUnavailable} ms, ACTIVE again ${report.msToActive} ms after it came back; ` +
+      `${report.ciphertexts - report.undecryptable}/${report.ciphertexts} ciphertexts decrypt; outage key on A: ${report.outageKeyWorksOnReturnedMember}; ` +
+      `all members down: ${report.allDown.error} in ${report.allDown.ms} ms`,
+  );
+  process.exitCode = failed === 0 && report.undecryptable === 0 && report.outageKeyWorksOnReturnedMember && report.allDown.error === 'KMSInvalidStateException' ? 0 : 1;
+}

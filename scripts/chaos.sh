@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The cluster-resilience scenario (bench/chaos.ts): a two-member SoftHSM2 cluster in keybridge
+# replication mode under steady load; member A fails at 1/3 of the run and returns at 2/3.
+#   scripts/chaos.sh [--duration-ms 30000] [--rate 200]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/prepare.sh
+kb_require_node
+kb_require_packages softhsm2 gcc libc6-dev
+kb_require_npm_deps
+kb_build
+export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-16}"
+exec node dist/bench/chaos.js "$@"

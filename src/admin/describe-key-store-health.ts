@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { KmsError } from '../domain/errors.js';
+import { customKeyStoreIdMember } from '../operations/custom-key-store-wire.js';
+import { defineAdminOperation } from './operation.js';
+
+/**
+ * The live health of a custom key store's cluster members (`keybridge keystore health`): state,
+ * reason, last deep check, calls in flight, session pool. Only a CONNECTED store has members to
+ * report; any other state is answered with the state, as the store's own view.
+ */
+export const describeKeyStoreHealth = defineAdminOperation({
+  name: 'DescribeKeyStoreHealth',
+  input: z.object({ CustomKeyStoreId: customKeyStoreIdMember }),
+  async run(_ctx, deps, input) {
+    const record = await deps.store.getCustomKeyStore(input.CustomKeyStoreId);
+    if (record === undefined) {
+      throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${input.CustomKeyStoreId} does not exist.`);
+    }
+    const health = deps.keyStores.health(record.id);
+    return {
+      CustomKeyStoreId: record.id,
+      CloudHsmClusterId: record.clusterId,
+      ConnectionState: deps.keyStores.stateOf(record),
+      Replication: health?.replication ?? null,
+      Members: (health?.members ?? []).map((m) => ({
+        Name: m.name,
+        TokenLabel: m.tokenLabel,
+        State: m.state,
+        Reason: m.reason ?? null,
+        Since: m.since,
+        Outstanding: m.outstanding,
+        Pool: m.pool === undefined ? null : { InUse: m.pool.leased, Idle: m.pool.idle, Waiting: m.pool.waiting, Limit: m.pool.limit },
+        LastCheck: m.lastCheck === undefined ? null : { At: m.lastCheck.at, Ok: m.lastCheck.ok, LatencyMs: m.lastCheck.latencyMs },
+        Resets: m.resets,
+      })),
+    };
+  },
+});

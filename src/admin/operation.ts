@@ -1,0 +1,22 @@
+// The shape of keybridge's admin operations (X-Amz-Target: KeybridgeAdmin.<Operation>): the same
+// as a KMS operation (a wire schema and `run`), with the principal directory in its deps.
+
+import type { z } from 'zod';
+import type { PrincipalCredentials } from '../auth/principal-credentials.js';
+import type { OperationDeps, RequestContext } from '../operations/operation.js';
+
+export interface AdminDeps extends OperationDeps {
+  /** The live credentials table; refreshed after every change so new keys work at once. */
+  readonly principals: PrincipalCredentials;
+}
+
+export interface AdminOperation<Schema extends z.ZodType = z.ZodType, Output = unknown> {
+  /** The name after `KeybridgeAdmin.` in X-Amz-Target. */
+  readonly name: string;
+  readonly input: Schema;
+  run(ctx: RequestContext, deps: AdminDeps, input: z.output<Schema>): Promise<Output | undefined>;
+}
+
+export function defineAdminOperation<Schema extends z.ZodType, Output>(op: AdminOperation<Schema, Output>): AdminOperation<Schema, Output> {
+  return op;
+}

@@ -1,0 +1,238 @@
+// AuditTrail: the durable, hash-chained CloudTrail log in <dataDir>/audit.db.
+//
+// Contract: append() resolves only after the record is committed with fsync (WAL,
+// synchronous=FULL) and rejects when it could not be written. The HTTP layer answers a request
+// only after its record's append resolved, and fails the request when it rejects (audit fails
+// closed, like openbao's audit devices).
+//
+// Group commit: appends are queued. While the writer thread commits one batch, everything that
+// arrives joins the next batch; appends made in the same event-loop turn as an idle writer are
+// collected by one setImmediate before they are sent. N concurrent requests therefore cost a
+// handful of fsyncs, not N. A failed batch rejects every append in it and changes nothing on
+// disk (one transaction); later batches are tried again, so a full disk fails requests only
+// while it is full.
+//
+// Records are serialised on the caller's side of the queue, so a record that cannot be
+// serialised fails only its own append, never a batch.
+
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { ApiCallInput, CloudTrailEvent, ServiceEventInput } from './event.js';
+import { buildApiCallEvent, buildServiceEvent } from './record.js';
+import type { RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
+
+export type { RetentionOptions } from './writer-protocol.js';
+
+export interface AuditTrailOptions {
+  /** The database file, normally <dataDir>/audit.db. Its directory must exist. */
+  readonly path: string;
+  readonly retention?: RetentionOptions;
+  readonly logger: Logger;
+}
+
+/** An append that could not be made durable. The request it belongs to must fail. */
+export class AuditWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'AuditWriteError';
+  }
+}
+
+export interface AuditTrailStats {
+  /** Records committed since open. */
+  readonly appended: number;
+  /** Append transactions committed or attempted since open (one per batch). */
+  readonly transactions: number;
+  readonly largestBatch: number;
+}
+
+interface Pending {
+  readonly text: string;
+  readonly time: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** Appends per transaction at most; bounds the message size and the time one commit holds the lock. */
+const MAX_BATCH = 5000;
+
+export class AuditTrail {
+  readonly #worker: Worker;
+  readonly #logger: Logger;
+  #queue: Pending[] = [];
+  #inFlight = false;
+  #scheduled = false;
+  #nextId = 1;
+  readonly #calls = new Map<number, { resolve(value: number): void; reject(err: Error): void }>();
+  /** Set when the writer thread is gone; every later append rejects with it. */
+  #dead: AuditWriteError | undefined;
+  #closing = false;
+  #appended = 0;
+  #transactions = 0;
+  #largestBatch = 0;
+
+  private constructor(worker: Worker, logger: Logger) {
+    this.#worker = worker;
+    this.#logger = logger;
+  }
+
+  /** Opens (creating, mode 0600, and migrating) the audit database and starts its writer thread. */
+  static async open(options: AuditTrailOptions): Promise<AuditTrail> {
+    checkRetention(options.retention ?? {});
+    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
+      workerData: { path: options.path, retention: options.retention ?? {} },
+    });
+    let onMessage: (reply: WriterReply) => void = () => {};
+    let onError: (err: Error) => void = () => {};
+    let onExit: (code: number) => void = () => {};
+    const first = await new Promise<WriterReply>((resolve, reject) => {
+      onMessage = resolve;
+      onError = reject;
+      onExit = (code) => reject(new AuditWriteError(`audit writer exited during start-up (code ${code})`));
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    }).finally(() => {
+      // Only our own listeners: Worker keeps internal ones (removeAllListeners would break messaging).
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    });
+    if (first.kind === 'open-failed') {
+      await worker.terminate();
+      throw new AuditWriteError(`cannot open the audit trail ${options.path}: ${first.message}`, first.code);
+    }
+    const trail = new AuditTrail(worker, options.logger);
+    trail.#listen();
+    worker.unref();
+    return trail;
+  }
+
+  /** Durably appends one event. Rejects with AuditWriteError when it could not be written. */
+  append(event: CloudTrailEvent): Promise<void> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    if (this.#closing) return Promise.reject(new AuditWriteError('the audit trail is closed'));
+    let text: string;
+    let time: number;
+    try {
+      text = JSON.stringify(event);
+      time = Date.parse(event.eventTime);
+      if (!Number.isFinite(time)) throw new Error(`eventTime ${JSON.stringify(event.eventTime)} is not a date`);
+    } catch (err) {
+      return Promise.reject(new AuditWriteError(`audit record not serialisable: ${(err as Error).message}`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ text, time, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Builds the record for one finished API call and appends it. */
+  recordApiCall(input: ApiCallInput): Promise<void> {
+    return this.append(buildApiCallEvent(input));
+  }
+
+  /** Builds a KMS-initiated event (the deletion sweeper's DeleteKey) and appends it. */
+  serviceEvent(input: ServiceEventInput): Promise<void> {
+    return this.append(buildServiceEvent(input));
+  }
+
+  /** Applies the retention limits now (the writer also applies them after appends). Resolves to the records removed. */
+  prune(now = Date.now()): Promise<number> {
+    return this.#call({ kind: 'prune', id: this.#nextId++, now });
+  }
+
+  get stats(): AuditTrailStats {
+    return { appended: this.#appended, transactions: this.#transactions, largestBatch: this.#largestBatch };
+  }
+
+  /** Commits everything queued, then closes the database and stops the writer thread. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    while (!this.#dead && (this.#queue.length > 0 || this.#inFlight)) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (this.#dead) return;
+    const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
+    await this.#call({ kind: 'close', id: this.#nextId++ });
+    this.#worker.ref(); // keep the process alive until the thread has really exited
+    await exited;
+  }
+
+  #schedule(): void {
+    if (this.#inFlight || this.#scheduled) return;
+    this.#scheduled = true;
+    // Let every append of this event-loop turn join the batch.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#inFlight || this.#queue.length === 0 || this.#dead) return;
+    const batch = this.#queue.splice(0, MAX_BATCH);
+    this.#inFlight = true;
+    this.#transactions += 1;
+    this.#largestBatch = Math.max(this.#largestBatch, batch.length);
+    const id = this.#nextId++;
+    this.#call({ kind: 'append', id, texts: batch.map((p) => p.text), times: batch.map((p) => p.time) }).then(
+      () => {
+        this.#appended += batch.length;
+        for (const p of batch) p.resolve();
+      },
+      (err: Error) => {
+        this.#logger.error({ err: { message: err.message, code: (err as AuditWriteError).code }, records: batch.length }, 'audit records could not be written; their requests fail');
+        for (const p of batch) p.reject(err);
+      },
+    ).finally(() => {
+      this.#inFlight = false;
+      // Whatever arrived during the commit is the next batch: send it at once.
+      this.#flush();
+    });
+  }
+
+  #call(req: WriterRequest): Promise<number> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    return new Promise<number>((resolve, reject) => {
+      this.#calls.set(req.id, { resolve, reject });
+      this.#worker.ref();
+      this.#worker.postMessage(req);
+    });
+  }
+
+  #listen(): void {
+    this.#worker.on('message', (reply: WriterReply) => {
+      if (reply.kind === 'retention-failed') {
+        this.#logger.error({ err: { message: reply.message, code: reply.code } }, 'audit retention failed; records are kept and retention is retried');
+        return;
+      }
+      if (reply.kind !== 'done') return;
+      const call = this.#calls.get(reply.id);
+      if (!call) return;
+      this.#calls.delete(reply.id);
+      if (this.#calls.size === 0) this.#worker.unref();
+      if (reply.ok) call.resolve(reply.value);
+      else call.reject(new AuditWriteError(`audit write failed: ${reply.message}`, reply.code));
+    });
+    const die = (err: AuditWriteError) => {
+      if (this.#dead) return;
+      this.#dead = err;
+      if (!this.#closing) this.#logger.error({ err: { message: err.message } }, 'audit writer stopped; every request fails until restart');
+      for (const call of this.#calls.values()) call.reject(err);
+      this.#calls.clear();
+      for (const p of this.#queue.splice(0)) p.reject(err);
+    };
+    this.#worker.on('error', (err) => die(new AuditWriteError(`audit writer failed: ${err.message}`)));
+    this.#worker.on('exit', (code) => die(new AuditWriteError(`audit writer exited (code ${code})`)));
+  }
+}
+
+function checkRetention(r: RetentionOptions): void {
+  if (r.maxAgeDays !== undefined && !(Number.isFinite(r.maxAgeDays) && r.maxAgeDays > 0)) {
+    throw new RangeError(`audit retention maxAgeDays must be a positive number, got ${r.maxAgeDays}`);
+  }
+  if (r.maxRecords !== undefined && !(Number.isSafeInteger(r.maxRecords) && r.maxRecords > 0)) {
+    throw new RangeError(`audit retention maxRecords must be a positive integer, got ${r.maxRecords}`);
+  }
+}

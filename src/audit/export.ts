@@ -1,0 +1,110 @@
+// Exports the audit trail in CloudTrail's log file shape, {"Records":[…]}, for a time window.
+//
+// Files follow CloudTrail's delivery: one file per 5-minute window of eventTime, named
+//   <AccountID>_CloudTrail_<Region>_<YYYYMMDDTHHmmZ>_<UniqueString>.json[.gz]
+// with the window's start as the time and the first record's seq (16 digits) as the unique
+// string, so names sort in chain order and a second export of the same window never overwrites
+// the first (files are created exclusively). A busy window is split further at maxRecords per file.
+//
+// Alongside them, keybridge-export-manifest.json lists each file with its seq range, the chain
+// hashes at both ends and the file's SHA-256 (CloudTrail's digest files play this role), so an
+// export can be checked against `audit verify`'s head later.
+
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { openForReading, type StoredRow } from './schema.js';
+
+export const DEFAULT_MAX_RECORDS_PER_FILE = 10_000;
+const WINDOW_MS = 5 * 60_000;
+export const MANIFEST_NAME = 'keybridge-export-manifest.json';
+
+export interface ExportOptions {
+  /** Inclusive. */
+  readonly since?: Date;
+  /** Exclusive. */
+  readonly until?: Date;
+  readonly maxRecordsPerFile?: number;
+  readonly gzip?: boolean;
+}
+
+export interface ExportedFile {
+  readonly name: string;
+  readonly records: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  /** The prevHash of the first record: where this file joins the chain. */
+  readonly firstPrevHash: string;
+  readonly lastHash: string;
+  readonly sha256: string;
+}
+
+export interface ExportResult {
+  readonly directory: string;
+  readonly records: number;
+  readonly files: readonly ExportedFile[];
+}
+
+export function exportAuditFile(dbPath: string, directory: string, options: ExportOptions = {}): ExportResult {
+  const max = options.maxRecordsPerFile ?? DEFAULT_MAX_RECORDS_PER_FILE;
+  if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxRecordsPerFile must be a positive integer, got ${max}`);
+  const db = openForReading(dbPath);
+  try {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const rows = db
+      .prepare<[number, number], StoredRow>(
+        'SELECT seq, prev_hash, hash, event_time, record FROM audit_records WHERE event_time >= ? AND event_time < ? ORDER BY seq',
+      )
+      .iterate(options.since?.getTime() ?? 0, options.until?.getTime() ?? Number.MAX_SAFE_INTEGER);
+    const files: ExportedFile[] = [];
+    let batch: StoredRow[] = [];
+    let window = -1;
+    const flush = () => {
+      if (batch.length > 0) files.push(writeFile(directory, batch, window, options.gzip === true));
+      batch = [];
+    };
+    for (const row of rows) {
+      const w = Math.floor(row.event_time / WINDOW_MS) * WINDOW_MS;
+      if (w !== window || batch.length >= max) flush();
+      window = w;
+      batch.push(row);
+    }
+    flush();
+    const result = { directory, records: files.reduce((n, f) => n + f.records, 0), files };
+    writeFileSync(
+      join(directory, MANIFEST_NAME),
+      `${JSON.stringify({ since: options.since?.toISOString() ?? null, until: options.until?.toISOString() ?? null, ...result, directory: undefined }, null, 2)}\n`,
+      { mode: 0o600, flag: 'wx' },
+    );
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+function writeFile(directory: string, rows: readonly StoredRow[], window: number, gzip: boolean): ExportedFile {
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  const head = JSON.parse(first.record) as { recipientAccountId?: string; awsRegion?: string };
+  const stamp = new Date(window).toISOString().replace(/[-:]/g, '').replace(/\d\d\.\d{3}Z$/, 'Z');
+  const name = `${safe(head.recipientAccountId)}_CloudTrail_${safe(head.awsRegion)}_${stamp}_${String(first.seq).padStart(16, '0')}.json${gzip ? '.gz' : ''}`;
+  // The stored text is already the record in AWS's field order; no re-serialisation.
+  const json = Buffer.from(`{"Records":[${rows.map((r) => r.record).join(',')}]}\n`);
+  const body = gzip ? gzipSync(json) : json;
+  writeFileSync(join(directory, name), body, { mode: 0o600, flag: 'wx' });
+  return {
+    name,
+    records: rows.length,
+    firstSeq: first.seq,
+    lastSeq: last.seq,
+    firstPrevHash: first.prev_hash,
+    lastHash: last.hash,
+    sha256: createHash('sha256').update(body).digest('hex'),
+  };
+}
+
+/** File-name parts come from records; keep them to characters that are safe in a name. */
+function safe(part: string | undefined): string {
+  return (part ?? 'unknown').replace(/[^A-Za-z0-9-]/g, '_');
+}

@@ -1,0 +1,77 @@
+// keybridge audit tail: the newest audit records, and with --follow every record as it is appended.
+
+import { openForReading } from '../audit/schema.js';
+import { follow, lastRecords, type TailRecord } from '../audit/tail.js';
+import { auditDbPath, positiveInt } from './audit-db.js';
+import { str, type Command, type CommandContext } from './command.js';
+
+const POLL_MS = 500;
+
+export const auditTail: Command = {
+  group: 'audit',
+  name: 'tail',
+  summary: 'Print the newest audit records; --follow keeps printing them as they are appended.',
+  description:
+    'Reads <data-dir>/audit.db (read-only). Table output is one line per record: seq, eventTime, eventName, caller, ' +
+    'source IP and errorCode (or OK); json output prints each CloudTrail record. With --follow, the database is polled ' +
+    `every ${POLL_MS} ms until interrupted (Ctrl-C ends with status 0).`,
+  options: [
+    { name: 'lines', short: 'n', kind: 'string', metavar: 'N', description: 'How many of the newest records to print first. Default: 10.' },
+    { name: 'follow', short: 'f', kind: 'flag', description: 'Keep printing records as they are appended.' },
+  ],
+  validate(values) {
+    const n = str(values, 'lines');
+    if (n !== undefined && n !== '0') positiveInt('lines', n);
+  },
+  async run(ctx) {
+    const n = str(ctx.values, 'lines');
+    const count = n === undefined ? 10 : n === '0' ? 0 : positiveInt('lines', n);
+    const path = auditDbPath(ctx);
+    const db = openForReading(path);
+    let start: number;
+    try {
+      const first = count > 0 ? lastRecords(db, count) : [];
+      for (const r of first) print(ctx, r);
+      if (ctx.values.follow !== true) return 0;
+      start = first.length > 0 ? first[first.length - 1]!.seq : ((db.prepare('SELECT max(seq) FROM audit_records').pluck().get() as number | null) ?? 0);
+    } finally {
+      db.close();
+    }
+    {
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await follow(path, start, (r) => print(ctx, r), {
+          intervalMs: POLL_MS,
+          signal: stop.signal,
+          sleep: (ms) => new Promise((resolve) => {
+            const t = setTimeout(resolve, ms);
+            stop.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+          }),
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      return 0;
+    }
+  },
+};
+
+function print(ctx: CommandContext, { seq, record }: TailRecord): void {
+  const who = record.userIdentity as { arn?: string; accessKeyId?: string; invokedBy?: string } | undefined;
+  const caller = who?.arn ?? who?.invokedBy ?? (who?.accessKeyId ? `unauthenticated ${who.accessKeyId}` : 'unauthenticated');
+  ctx.out.print({
+    json: record,
+    table: {
+      lines: [[seq, record.eventTime, record.eventName, caller, record.sourceIPAddress, record.errorCode ?? 'OK'].map((v) => cellSafe(v)).join('  ')],
+    },
+  });
+}
+
+/** Control characters would let a logged value rewrite the operator's terminal. */
+function cellSafe(value: unknown): string {
+  return String(value ?? '-').replace(/\p{Cc}/gu, '?');
+}

@@ -1,0 +1,62 @@
+// keybridge keystore health: the live state of a custom key store's cluster members (admin API
+// DescribeKeyStoreHealth): ACTIVE / DEGRADED / UNAVAILABLE with the reason, the last deep check,
+// work in flight and the session pool.
+
+import { adminCall } from './admin-client.js';
+import { type Command, req } from './command.js';
+
+interface MemberHealth {
+  Name: string;
+  TokenLabel: string;
+  State: string;
+  Reason: string | null;
+  Since: string;
+  Outstanding: number;
+  Pool: { InUse: number; Idle: number; Waiting: number; Limit: number } | null;
+  LastCheck: { At: string; Ok: boolean; LatencyMs: number } | null;
+  Resets: number;
+}
+
+interface Health {
+  CustomKeyStoreId: string;
+  CloudHsmClusterId: string;
+  ConnectionState: string;
+  Replication: string | null;
+  Members: MemberHealth[];
+}
+
+export const keystoreHealth: Command = {
+  group: 'keystore',
+  name: 'health',
+  positional: 'id',
+  summary: 'Show the health of a custom key store\'s HSM cluster members.',
+  description:
+    'For a CONNECTED store: each member\'s state (ACTIVE, DEGRADED, UNAVAILABLE) and why, since when, its last deep ' +
+    'check (a real encrypt and decrypt inside the member), calls in flight and session pool use. The store id may be ' +
+    'given as `keybridge keystore health ID` or with --id. Exit status 1 when no member is ACTIVE or DEGRADED.',
+  options: [{ name: 'id', kind: 'string', metavar: 'ID', required: true, description: 'The store (cks-...).' }],
+  async run(ctx) {
+    const health = await adminCall<Health>(ctx, 'DescribeKeyStoreHealth', { CustomKeyStoreId: req(ctx.values, 'id') });
+    const serving = health.Members.filter((m) => m.State !== 'UNAVAILABLE').length;
+    ctx.out.print({
+      json: health,
+      table: {
+        title:
+          `${health.CustomKeyStoreId} (${health.CloudHsmClusterId}): ${health.ConnectionState}` +
+          (health.Replication === null ? '' : `, replication ${health.Replication}, ${serving} of ${health.Members.length} members serving`),
+        columns: ['MEMBER', 'STATE', 'SINCE', 'LAST CHECK', 'IN FLIGHT', 'SESSIONS', 'RESETS', 'REASON'],
+        rows: health.Members.map((m) => [
+          m.Name,
+          m.State,
+          m.Since,
+          m.LastCheck === null ? '-' : `${m.LastCheck.Ok ? 'ok' : 'FAILED'} ${m.LastCheck.LatencyMs} ms`,
+          m.Outstanding,
+          m.Pool === null ? '-' : `${m.Pool.InUse}/${m.Pool.Limit} (+${m.Pool.Waiting} waiting)`,
+          m.Resets,
+          m.Reason ?? '',
+        ]),
+      },
+    });
+    return health.ConnectionState === 'CONNECTED' && serving === 0 ? 1 : 0;
+  },
+};

@@ -1,0 +1,202 @@
+// One member of a cluster at run time: its Pkcs11Hsm (when open), its health state and why, the
+// work outstanding on it, and its circuit breaker.
+//
+// States: ACTIVE (healthy), DEGRADED (serving, but its last deep check was slow or a replication
+// to it failed), UNAVAILABLE (not serving: it did not open, its breaker tripped, or a deep check
+// failed). An UNAVAILABLE member comes back only through recover(): a controlled reset (close the
+// old connection, open a new one: sessions, login, handle cache), a resync of missed keys, and a
+// passing deep check — all driven by the cluster's health checker, with exponential backoff.
+
+import { performance } from 'node:perf_hooks';
+
+import type { Logger } from 'pino';
+
+import { HsmError } from '../ports/hsm.js';
+import { toHsmError } from './ckr.js';
+import type { ClusterMember } from './cluster-hsm.js';
+import type { Pkcs11Hsm } from './pkcs11-hsm.js';
+import type { MemberState, MemberStatus } from '../ports/key-stores.js';
+
+export type { MemberState, MemberStatus };
+
+export interface MemberTransition {
+  readonly member: string;
+  readonly from: MemberState;
+  readonly to: MemberState;
+  readonly reason: string | undefined;
+}
+
+const MAX_BACKOFF_FACTOR = 8;
+
+export class MemberRuntime {
+  private current: Pkcs11Hsm | undefined;
+  private memberState: MemberState = 'UNAVAILABLE';
+  private why: string | undefined = 'not opened yet';
+  private sinceMs = Date.now();
+  private failuresInARow = 0;
+  private attempts = 0;
+  private nextAttemptAt = 0;
+  private resetCount = 0;
+  private check: MemberStatus['lastCheck'];
+  /** Calls running on this member now (least-outstanding load balancing, concurrency limit). */
+  outstanding = 0;
+
+  constructor(
+    readonly config: ClusterMember,
+    private readonly openHsm: () => Promise<Pkcs11Hsm>,
+    private readonly onTransition: (transition: MemberTransition) => void,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get state(): MemberState {
+    return this.memberState;
+  }
+
+  /** Serving requests: open, and not UNAVAILABLE. */
+  get usable(): boolean {
+    return this.current !== undefined && this.memberState !== 'UNAVAILABLE';
+  }
+
+  /** The open connection. Throws HSM_UNAVAILABLE when the member is not open. */
+  get hsm(): Pkcs11Hsm {
+    if (this.current === undefined) {
+      throw new HsmError('HSM_UNAVAILABLE', `cluster member ${this.name} is not connected (${this.why ?? 'unknown reason'})`, 'KMSInternalException');
+    }
+    return this.current;
+  }
+
+  /** The connection whether or not the member serves (recovery uses it before going ACTIVE). */
+  get connection(): Pkcs11Hsm | undefined {
+    return this.current;
+  }
+
+  /** Opens the member for the first time; on failure it stays UNAVAILABLE with the reason. */
+  async open(): Promise<void> {
+    this.current = await this.openHsm();
+  }
+
+  adoptOpenFailure(error: HsmError): void {
+    this.setState('UNAVAILABLE', `did not open: ${describe(error)}`);
+    this.scheduleRetry(1_000);
+  }
+
+  markServing(state: 'ACTIVE' | 'DEGRADED', reason?: string): void {
+    this.failuresInARow = 0;
+    this.attempts = 0;
+    this.setState(state, state === 'ACTIVE' ? undefined : reason);
+  }
+
+  /** A call succeeded on this member. */
+  succeeded(): void {
+    this.failuresInARow = 0;
+  }
+
+  /**
+   * A call failed in a way that says something about the member. Trips the breaker at once for
+   * device-class failures (`trip`), otherwise after `threshold` failures in a row.
+   */
+  failed(error: HsmError, trip: boolean, threshold: number): void {
+    this.failuresInARow += 1;
+    if (trip || this.failuresInARow >= threshold) this.trip(describe(error));
+  }
+
+  /**
+   * Opens the breaker: no new work is routed here. In-flight calls finish or fail on their own;
+   * the old connection is closed in the background (bounded by the pool's close timeout).
+   */
+  trip(reason: string): void {
+    if (this.memberState === 'UNAVAILABLE' && this.current === undefined) return;
+    this.setState('UNAVAILABLE', reason);
+    const old = this.current;
+    this.current = undefined;
+    this.scheduleRetry(0);
+    if (old !== undefined) void closeQuietly(old, this.logger, this.name);
+  }
+
+  /** Whether the health checker should try to bring this member back now. */
+  dueForRecovery(now: number): boolean {
+    return this.memberState === 'UNAVAILABLE' && now >= this.nextAttemptAt;
+  }
+
+  /**
+   * The controlled reset: a fresh connection (the old one is closed; when this member was the
+   * library's last user in the process, that means C_Finalize and a new C_Initialize). Returns the
+   * new connection, which does not serve until the caller has resynced and checked it.
+   */
+  async reopen(baseBackoffMs: number): Promise<Pkcs11Hsm> {
+    const old = this.current;
+    this.current = undefined;
+    if (old !== undefined) await closeQuietly(old, this.logger, this.name);
+    try {
+      this.current = await this.openHsm();
+      this.resetCount += 1;
+      return this.current;
+    } catch (err) {
+      const error = toHsmError(err, 'reopening the member');
+      this.why = `reset failed: ${describe(error)}`;
+      this.scheduleRetry(baseBackoffMs);
+      throw error;
+    }
+  }
+
+  /** Recovery got the member open but could not finish (resync or deep check failed). */
+  recoveryFailed(reason: string, baseBackoffMs: number): void {
+    this.trip(reason);
+    this.scheduleRetry(baseBackoffMs);
+  }
+
+  recordCheck(ok: boolean, latencyMs: number): void {
+    this.check = { at: new Date().toISOString(), ok, latencyMs: Math.round(latencyMs * 100) / 100 };
+  }
+
+  status(): MemberStatus {
+    return {
+      name: this.name,
+      tokenLabel: this.config.tokenLabel,
+      state: this.memberState,
+      reason: this.why,
+      since: new Date(this.sinceMs).toISOString(),
+      outstanding: this.outstanding,
+      pool: this.current?.sessionPool.stats(),
+      lastCheck: this.check,
+      resets: this.resetCount,
+    };
+  }
+
+  async close(): Promise<void> {
+    const old = this.current;
+    this.current = undefined;
+    if (old !== undefined) await old.close();
+  }
+
+  private scheduleRetry(baseMs: number): void {
+    const factor = Math.min(2 ** this.attempts, MAX_BACKOFF_FACTOR);
+    this.attempts += 1;
+    this.nextAttemptAt = performance.now() + baseMs * factor;
+  }
+
+  private setState(state: MemberState, reason: string | undefined): void {
+    const from = this.memberState;
+    const changed = from !== state || this.why !== reason;
+    this.memberState = state;
+    this.why = reason;
+    if (from !== state) this.sinceMs = Date.now();
+    if (changed) this.onTransition({ member: this.name, from, to: state, reason });
+  }
+}
+
+export function describe(error: HsmError): string {
+  return error.ckr === undefined ? `${error.code}: ${error.message}` : `${error.code}: ${error.message}`;
+}
+
+async function closeQuietly(hsm: Pkcs11Hsm, logger: Logger | undefined, member: string): Promise<void> {
+  try {
+    await hsm.close();
+  } catch (err) {
+    logger?.warn({ member, hsmError: toHsmError(err, 'closing').code }, 'cluster member did not close cleanly');
+  }
+}

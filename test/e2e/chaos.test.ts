@@ -1,0 +1,75 @@
+// The cluster-resilience scenario (bench/chaos.ts) in its short form: a two-member cluster in
+// keybridge replication mode under steady Encrypt / Decrypt / GenerateDataKey load, member A
+// failing at 1/3 of the run and returning at 2/3. `scripts/chaos.sh` runs the long form.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+import { CHAOS_CLUSTER, runChaos, type ChaosReport } from '../../bench/chaos.js';
+import type { TestServer } from '../support/server.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function cli(server: TestServer, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, '--endpoint-url', server.url, '--data-dir', server.dataDir, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('one member down and back under load: no client-visible failure, nothing lost, every transition visible', { timeout: 120_000 }, async () => {
+  let metrics = '';
+  let table = '';
+  let json: { Members: Array<{ Name: string; State: string; Resets: number }>; Replication: string } | undefined;
+  const report: ChaosReport = await runChaos({
+    durationMs: 6_000,
+    rate: 80,
+    async inspect(server, storeId) {
+      metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const t = await cli(server, ['keystore', 'health', storeId]);
+      assert.equal(t.code, 0, t.stderr);
+      table = t.stdout;
+      const j = await cli(server, ['--output', 'json', 'keystore', 'health', '--id', storeId]);
+      assert.equal(j.code, 0, j.stderr);
+      json = JSON.parse(j.stdout);
+    },
+  });
+
+  assert.ok(report.requests >= 400, `only ${report.requests} requests`);
+  assert.deepEqual(report.failures, {}, 'client-visible failures');
+  assert.ok(report.ciphertexts > 100);
+  assert.equal(report.undecryptable, 0, 'every ciphertext of the run decrypts');
+  assert.equal(report.outageKeyWorksOnReturnedMember, true, 'the key made during the outage is on the returning member');
+  assert.equal(report.allDown.error, 'KMSInvalidStateException');
+  assert.ok(report.allDown.ms < 1_000, `all members down took ${report.allDown.ms} ms to answer`);
+  assert.ok(report.msToUnavailable !== undefined && report.msToUnavailable < 2_000);
+  assert.ok(report.msToActive !== undefined && report.msToActive < 5_000);
+  assert.deepEqual(report.transitions.slice(0, 2), ['a: ACTIVE → UNAVAILABLE', 'a: UNAVAILABLE → ACTIVE']);
+
+  // The health command, as a table and as JSON, after the run (both members back).
+  assert.match(table, new RegExp(`\\(${CHAOS_CLUSTER}\\): CONNECTED, replication keybridge, 2 of 2 members serving`));
+  assert.match(table, /^a\s+ACTIVE\s/m);
+  assert.equal(json?.Replication, 'keybridge');
+  assert.deepEqual(json?.Members.map((m) => [m.Name, m.State]), [['a', 'ACTIVE'], ['b', 'ACTIVE']]);
+  assert.ok((json?.Members[0]?.Resets ?? 0) >= 1, 'member a was reset to come back');
+
+  // Prometheus: each transition, member states, per-member latency, errors by CKR, requests.
+  const line = (re: RegExp) => assert.match(metrics, re, `no line matching ${re}`);
+  line(new RegExp(`keybridge_cluster_member_transitions_total\\{cluster="${CHAOS_CLUSTER}",member="a",to="UNAVAILABLE"\\} [1-9]`));
+  line(new RegExp(`keybridge_cluster_member_transitions_total\\{cluster="${CHAOS_CLUSTER}",member="a",to="ACTIVE"\\} [1-9]`));
+  line(/keybridge_cluster_member_state\{custom_key_store="cks-[0-9a-f]+",cluster="[^"]+",member="a",state="ACTIVE"\} 1/);
+  line(/keybridge_hsm_errors_total\{cluster="[^"]+",member="a",ckr="CKR_DEVICE_REMOVED"\} [1-9]/);
+  line(/keybridge_hsm_call_duration_seconds_bucket\{le="0\.005",cluster="[^"]+",member="b",operation="encrypt",outcome="ok"\} [1-9]/);
+  line(/keybridge_pool_sessions\{cluster="[^"]+",member="b",kind="limit"\} \d+/);
+  line(/keybridge_requests_total\{operation="Encrypt",outcome="Success"\} [1-9]/);
+});

@@ -1,0 +1,561 @@
+// Cluster resilience on real SoftHSM2 tokens behind the fault-injecting PKCS#11 module
+// (test/fixtures/faulty-pkcs11): keybridge replication under the SO-installed trusted wrapping key,
+// failover, circuit breaker and recovery, deep health checks, deadlines and admission control.
+// Faults are injected beneath keybridge, at the PKCS#11 boundary; nothing of ours is mocked.
+
+import assert from 'node:assert/strict';
+import { constants as cryptoConstants, createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, test } from 'node:test';
+
+import pkcs11js from 'pkcs11js';
+
+import { CKR } from '../../src/hsm/ckr.js';
+import { ClusterHsm, type ClusterConnectOptions, type ClusterObserver } from '../../src/hsm/cluster-hsm.js';
+import { installClusterWrappingKey, wrappingKeyStatus } from '../../src/hsm/cluster-wrapping-key.js';
+import { acquireModule } from '../../src/hsm/pkcs11-module.js';
+import { replicableAesTemplate } from '../../src/hsm/replication-templates.js';
+import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
+import { HsmError } from '../../src/ports/hsm.js';
+import type { MemberState } from '../../src/ports/key-stores.js';
+import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
+import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+
+let fx: SoftHsmFixture;
+let faulty: string;
+let faults: FaultController;
+let profile: VendorProfile;
+let labelA: string;
+let labelB: string;
+const AAD = Buffer.from('resilience');
+const transitions: string[] = [];
+
+const observer: ClusterObserver = {
+  memberCall: () => undefined,
+  memberState: (event) => transitions.push(`${event.member}:${event.to}`),
+};
+
+before(async () => {
+  fx = await createSoftHsm({ extraTokens: 1 });
+  [labelA, labelB] = fx.tokenLabels as [string, string];
+  faulty = await buildFaultyPkcs11();
+  const controlFile = join(fx.dir, 'faults.conf');
+  writeFileSync(controlFile, '');
+  // Before anything in this process loads the faulty module.
+  Object.assign(process.env, faultyEnv(controlFile, fx.modulePath));
+  faults = new FaultController(controlFile);
+  profile = loadVendorProfile('softhsm2');
+  await installClusterWrappingKey(members(), fx.soPin);
+});
+
+after(async () => {
+  faults?.clear();
+  await fx?.cleanup();
+});
+
+/** Sets the rules and waits until the module has surely re-read its control file (it checks every 5 ms). */
+async function inject(rules: Parameters<FaultController['set']>[0]): Promise<void> {
+  faults.set(rules);
+  await new Promise((resolve) => setTimeout(resolve, 25));
+}
+
+async function heal(): Promise<void> {
+  faults.clear();
+  await new Promise((resolve) => setTimeout(resolve, 25));
+}
+
+function members() {
+  return [
+    { name: 'a', modulePath: faulty, tokenLabel: labelA },
+    { name: 'b', modulePath: faulty, tokenLabel: labelB },
+  ];
+}
+
+function connect(overrides: Partial<ClusterConnectOptions> = {}): Promise<ClusterHsm> {
+  return ClusterHsm.connect({
+    clusterId: 'cluster-kbResilience',
+    members: members().map((m) => ({ ...m, profile })),
+    pin: fx.userPin,
+    minMembers: 1,
+    replication: 'keybridge',
+    healthCheckIntervalMs: 0,
+    callTimeoutMs: 500,
+    requestsPerSecond: 0,
+    observer,
+    ...overrides,
+  });
+}
+
+function stateOf(cluster: ClusterHsm, member: string): MemberState | undefined {
+  return cluster.status().members.find((m) => m.name === member)?.state;
+}
+
+async function roundTrip(cluster: ClusterHsm, ref: ReturnType<typeof newBackingKeyRef>, text = 'resilient'): Promise<void> {
+  const sealed = await cluster.encrypt(ref, Buffer.from(text), AAD);
+  assert.equal((await cluster.decrypt(ref, sealed.iv, sealed.ciphertext, sealed.tag, AAD)).toString(), text);
+}
+
+const CLASS_NAME = new Map<number, string>([
+  [pkcs11js.CKO_SECRET_KEY, 'secret'],
+  [pkcs11js.CKO_PRIVATE_KEY, 'private'],
+  [pkcs11js.CKO_PUBLIC_KEY, 'public'],
+]);
+
+/**
+ * The key objects with this id on each member (raw PKCS#11, seeing private objects through the
+ * cluster's login): 'private' / 'secret' with ':extractable' or ':non-extractable', and 'public'.
+ */
+function objectsOn(ref: ReturnType<typeof newBackingKeyRef>): Map<string, string[]> {
+  const lease = acquireModule(faulty);
+  const out = new Map<string, string[]>();
+  try {
+    for (const member of members()) {
+      const slot = lease.findSlot({ label: member.tokenLabel });
+      const session = lease.pkcs11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+      try {
+        lease.pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') }]);
+        const found = lease.pkcs11.C_FindObjects(session, 10);
+        lease.pkcs11.C_FindObjectsFinal(session);
+        const objects = found.map((handle) => {
+          const [cls] = lease.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_CLASS }]);
+          const name = CLASS_NAME.get(cls!.value.readUInt32LE()) ?? 'other';
+          if (name === 'public') return name;
+          const [extractable] = lease.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EXTRACTABLE }]);
+          return `${name}:${extractable!.value[0] === 1 ? 'extractable' : 'non-extractable'}`;
+        });
+        out.set(member.name, objects.sort());
+      } finally {
+        lease.pkcs11.C_CloseSession(session);
+      }
+    }
+  } finally {
+    lease.release();
+  }
+  return out;
+}
+
+/** Destroys this key's public key object on one member (raw PKCS#11, through the cluster's login). */
+function destroyPublicKeyOn(tokenLabel: string, ref: ReturnType<typeof newBackingKeyRef>): void {
+  const lease = acquireModule(faulty);
+  try {
+    const session = lease.pkcs11.C_OpenSession(lease.findSlot({ label: tokenLabel }), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      lease.pkcs11.C_FindObjectsInit(session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') },
+      ]);
+      const found = lease.pkcs11.C_FindObjects(session, 2);
+      lease.pkcs11.C_FindObjectsFinal(session);
+      assert.equal(found.length, 1);
+      lease.pkcs11.C_DestroyObject(session, found[0]!);
+    } finally {
+      lease.pkcs11.C_CloseSession(session);
+    }
+  } finally {
+    lease.release();
+  }
+}
+
+/**
+ * Takes `member` out (its device is gone; the breaker trips on its first call) and leaves the
+ * other one serving. Two calls at once: least-outstanding routing sends one to each member.
+ * NOTE: while the fault is set, objectsOn() cannot find the member's token either.
+ */
+async function takeOut(cluster: ClusterHsm, member: 'a' | 'b'): Promise<void> {
+  await inject([{ label: member === 'a' ? labelA : labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+  for (let i = 0; i < 4 && stateOf(cluster, member) !== 'UNAVAILABLE'; i++) {
+    const results = await Promise.allSettled([cluster.random(8), cluster.random(8)]);
+    assert.ok(results.every((r) => r.status === 'fulfilled'), 'the other member answers');
+  }
+  assert.equal(stateOf(cluster, member), 'UNAVAILABLE');
+  assert.deepEqual(cluster.activeMembers(), [member === 'a' ? 'b' : 'a']);
+}
+
+/** Heals the faults and lets the health checker reset, resync and re-admit the member. */
+async function bringBack(cluster: ClusterHsm): Promise<void> {
+  await heal();
+  for (let i = 0; i < 30 && cluster.activeMembers().length < 2; i++) {
+    await cluster.checkNow();
+    if (cluster.activeMembers().length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
+}
+
+/** Signs `message` through the cluster and checks the signature with Node's crypto and in the HSM. */
+async function signAndCheck(cluster: ClusterHsm, ref: ReturnType<typeof newBackingKeyRef>, spki: Buffer, kind: 'ecdsa' | 'pss' | 'pkcs1', message: Buffer): Promise<void> {
+  const digest = createHash('sha256').update(message).digest();
+  const algorithm = kind === 'ecdsa' ? 'ECDSA_SHA_256' : kind === 'pss' ? 'RSASSA_PSS_SHA_256' : 'RSASSA_PKCS1_V1_5_SHA_256';
+  const signature = await cluster.sign(ref, algorithm, digest);
+  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  const options = kind === 'pss' ? { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key;
+  assert.equal(nodeVerify('sha256', message, options, signature), true, `${algorithm} signature verifies with Node's crypto`);
+  assert.equal(await cluster.verify(ref, kind === 'ecdsa' ? 'ECC_NIST_P256' : 'RSA_2048', algorithm, digest, signature), true);
+}
+
+/** Which members hold a key object with this id, and with which extractability (raw PKCS#11). */
+function holders(ref: ReturnType<typeof newBackingKeyRef>): Map<string, boolean> {
+  const lease = acquireModule(faulty);
+  const out = new Map<string, boolean>();
+  try {
+    for (const member of members()) {
+      const slot = lease.findSlot({ label: member.tokenLabel });
+      const session = lease.pkcs11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+      try {
+        lease.pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') }]);
+        const found = lease.pkcs11.C_FindObjects(session, 2);
+        lease.pkcs11.C_FindObjectsFinal(session);
+        if (found.length === 1) {
+          const [attr] = lease.pkcs11.C_GetAttributeValue(session, found[0]!, [{ type: pkcs11js.CKA_EXTRACTABLE }]);
+          out.set(member.name, attr!.value[0] === 1);
+        }
+      } finally {
+        lease.pkcs11.C_CloseSession(session);
+      }
+    }
+  } finally {
+    lease.release();
+  }
+  return out;
+}
+
+describe('keybridge replication under the trusted wrapping key', () => {
+  test('cluster init installs the wrapping key on every member and is idempotent', async () => {
+    assert.deepEqual((await wrappingKeyStatus(members())).map((m) => m.installed), [true, true]);
+    assert.equal((await installClusterWrappingKey(members(), fx.soPin)).outcome, 'present');
+    await assert.rejects(installClusterWrappingKey(members(), 'wrong-so-pin', { replace: true }), (err: unknown) => err instanceof HsmError && err.ckr === CKR.CKR_PIN_INCORRECT);
+  });
+
+  test('SoftHSM2 enforces CKA_WRAP_WITH_TRUSTED: wrapping under an untrusted key fails with CKR_KEY_NOT_WRAPPABLE', () => {
+    const lease = acquireModule(faulty);
+    const slot = lease.findSlot({ label: labelA });
+    const session = lease.pkcs11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      lease.pkcs11.C_Login(session, pkcs11js.CKU_USER, fx.userPin);
+      const ref = newBackingKeyRef();
+      const template = replicableAesTemplate(ref).map((a) => (a.type === pkcs11js.CKA_TOKEN ? { type: a.type, value: false } : a));
+      const key = lease.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template);
+      const untrusted = lease.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_TOKEN, value: false },
+        { type: pkcs11js.CKA_WRAP, value: true },
+      ]);
+      assert.throws(
+        () => lease.pkcs11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, untrusted, key, Buffer.alloc(64)),
+        (err: unknown) => err instanceof pkcs11js.Pkcs11Error && err.code === CKR.CKR_KEY_NOT_WRAPPABLE,
+      );
+      // And a user cannot make a key trusted: only the SO may set CKA_TRUSTED.
+      assert.throws(
+        () =>
+          lease.pkcs11.C_CreateObject(session, [
+            { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+            { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+            { type: pkcs11js.CKA_TOKEN, value: false },
+            { type: pkcs11js.CKA_TRUSTED, value: true },
+            { type: pkcs11js.CKA_WRAP, value: true },
+            { type: pkcs11js.CKA_VALUE, value: Buffer.alloc(32, 1) },
+          ]),
+        /CKR_ATTRIBUTE_READ_ONLY/,
+      );
+    } finally {
+      lease.pkcs11.C_Logout(session);
+      lease.pkcs11.C_CloseSession(session);
+      lease.release();
+    }
+  });
+
+  test('a new key exists on every member: the origin copy wrappable, the others non-extractable', async () => {
+    const cluster = await connect();
+    try {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      const held = holders(ref);
+      assert.equal(held.size, 2);
+      assert.deepEqual([...held.values()].sort(), [false, true], 'one extractable (under the trusted key only) origin, one non-extractable copy');
+      await roundTrip(cluster, ref);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  test('a member that missed keys while away is resynced before it serves again; deletions reach it too', async () => {
+    const cluster = await connect();
+    try {
+      const kept = newBackingKeyRef();
+      const doomed = newBackingKeyRef();
+      await cluster.generateSymmetricKey(kept);
+      await cluster.generateSymmetricKey(doomed);
+      await inject([{ label: labelA, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await roundTrip(cluster, kept); // fails over to b and trips a
+      assert.equal(stateOf(cluster, 'a'), 'UNAVAILABLE');
+      const made = newBackingKeyRef();
+      await cluster.generateSymmetricKey(made);
+      assert.equal(await cluster.destroySymmetricKey(doomed), true);
+      await heal();
+      await cluster.checkNow();
+      assert.equal(stateOf(cluster, 'a'), 'ACTIVE');
+      assert.equal(holders(made).size, 2, 'the key made while a was away is on a now');
+      assert.equal(holders(doomed).size, 0, 'the key destroyed while a was away is gone from a too');
+      // a alone serves the new key.
+      await inject([{ label: labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await roundTrip(cluster, made);
+      faults.clear();
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('CreateKey needs the quorum: with a member refusing copies, nothing is left behind', async () => {
+    const cluster = await connect({ replicationQuorum: 2 });
+    try {
+      await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
+      const ref = newBackingKeyRef();
+      await assert.rejects(cluster.generateSymmetricKey(ref), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
+      assert.equal(holders(ref).size, 0);
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+});
+
+describe('failover, breaker and recovery', () => {
+  test('transient session and login failures are absorbed beneath the cluster', async () => {
+    const cluster = await connect();
+    try {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      for (const fail of ['CKR_SESSION_HANDLE_INVALID', 'CKR_USER_NOT_LOGGED_IN'] as const) {
+        await inject([{ scope: ['C_EncryptInit'], fail, count: 1 }]);
+        await roundTrip(cluster, ref);
+      }
+      assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('a device error on one member: the call moves to the other, the member is taken out, then reset and re-admitted', async () => {
+    const cluster = await connect();
+    transitions.length = 0;
+    try {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      await inject([{ scope: ['C_EncryptInit', 'C_DecryptInit'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
+      await roundTrip(cluster, ref);
+      assert.equal(cluster.status().members.filter((m) => m.state === 'UNAVAILABLE').length, 1);
+      await heal();
+      await cluster.checkNow();
+      assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
+      assert.equal(cluster.status().members.reduce((n, m) => n + m.resets, 0), 1);
+      assert.ok(transitions.some((t) => t.endsWith(':UNAVAILABLE')) && transitions.some((t) => t.endsWith(':ACTIVE')), transitions.join(', '));
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('a hung member: the deadline takes it out and the call completes on the other member', async () => {
+    const cluster = await connect({ callTimeoutMs: 300 });
+    try {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      // C_Encrypt runs on libuv's pool (async); a hang there holds a pool thread, not the loop.
+      await inject([{ label: labelA, scope: ['C_Encrypt'], hang: true }, { label: labelB, scope: ['C_Encrypt'], latencyMs: 1 }]);
+      const started = performance.now();
+      for (let i = 0; i < 3; i++) await cluster.encrypt(ref, Buffer.from('x'), AAD);
+      assert.ok(performance.now() - started < 2_000);
+      assert.equal(stateOf(cluster, 'a'), 'UNAVAILABLE');
+      assert.match(cluster.status().members[0]!.reason ?? '', /did not answer within 300 ms/);
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('a slow member is DEGRADED after its deep check, and ACTIVE again when it is fast', async () => {
+    const cluster = await connect({ slowCheckMs: 20 });
+    try {
+      await inject([{ label: labelA, scope: 'crypto', latencyMs: 15 }]);
+      await cluster.checkNow();
+      assert.equal(stateOf(cluster, 'a'), 'DEGRADED');
+      assert.match(cluster.status().members[0]!.reason ?? '', /deep check took \d+ ms/);
+      await heal();
+      await cluster.checkNow();
+      assert.equal(stateOf(cluster, 'a'), 'ACTIVE');
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('every member down: a fast KMSInvalidStateException, and a member that stays broken keeps backing off', async () => {
+    const cluster = await connect();
+    try {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      await inject([{ scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      const started = performance.now();
+      await assert.rejects(cluster.encrypt(ref, Buffer.from('x'), AAD), (err: unknown) => err instanceof HsmError && err.kms === 'KMSInvalidStateException');
+      await assert.rejects(cluster.encrypt(ref, Buffer.from('x'), AAD), (err: unknown) => err instanceof HsmError && err.code === 'HSM_NO_ACTIVE_MEMBER');
+      assert.ok(performance.now() - started < 500, 'no waiting for a dead cluster');
+      await cluster.checkNow();
+      assert.deepEqual(cluster.status().members.map((m) => m.state), ['UNAVAILABLE', 'UNAVAILABLE']);
+      faults.clear();
+      for (let i = 0; i < 50 && cluster.activeMembers().length < 2; i++) {
+        await cluster.checkNow();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(cluster.activeMembers().length, 2);
+      await roundTrip(cluster, ref);
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+});
+
+describe('admission control', () => {
+  test('beyond the store quota: ThrottlingException before any HSM is asked', async () => {
+    const cluster = await connect({ requestsPerSecond: 5 });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => cluster.random(8)));
+      const throttled = results.filter((r) => r.status === 'rejected' && r.reason instanceof HsmError && r.reason.kms === 'ThrottlingException');
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+      assert.equal(throttled.length, 3);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  test('beyond every member\'s concurrency limit: ThrottlingException, not an HSM failure', async () => {
+    const cluster = await connect({ maxOutstandingPerMember: 1 });
+    try {
+      await inject([{ scope: ['C_GenerateRandom'], latencyMs: 50 }]);
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => cluster.random(8)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+      assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason instanceof HsmError && r.reason.kms === 'ThrottlingException')));
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+});
+
+describe('keybridge replication of key pairs and HMAC keys', () => {
+  test('a P-256 key, an RSA_2048 key and an HMAC_256 key are on both members (private copies non-extractable) and work with either member failed', async () => {
+    const cluster = await connect();
+    try {
+      const ec = newBackingKeyRef();
+      const rsa = newBackingKeyRef();
+      const hmac = newBackingKeyRef();
+      const ecSpki = await cluster.generateKeyPair(ec, 'ECC_NIST_P256', 'SIGN_VERIFY');
+      const rsaSpki = await cluster.generateKeyPair(rsa, 'RSA_2048', 'SIGN_VERIFY');
+      await cluster.generateMacKey(hmac, 'HMAC_256');
+      for (const ref of [ec, rsa]) {
+        const held = objectsOn(ref);
+        assert.equal(held.size, 2);
+        const privates = [...held.values()].map((objects) => {
+          assert.ok(objects.includes('public'), `public key object on every member: ${JSON.stringify([...held])}`);
+          assert.equal(objects.length, 2);
+          return objects.find((o) => o.startsWith('private:'));
+        });
+        assert.deepEqual(privates.sort(), ['private:extractable', 'private:non-extractable'], 'the origin wrappable under the trusted key only, the copy not at all');
+      }
+      assert.deepEqual([...objectsOn(hmac).values()].flat().sort(), ['secret:extractable', 'secret:non-extractable']);
+      // The public key each member holds is the one CreateKey returned.
+      assert.deepEqual(await cluster.getPublicKey(ec, 'ECC_NIST_P256'), ecSpki);
+
+      const message = Buffer.from('replicated signing keys');
+      const macs: Buffer[] = [];
+      for (const away of ['b', 'a'] as const) {
+        await takeOut(cluster, away);
+        await signAndCheck(cluster, ec, ecSpki, 'ecdsa', message);
+        await signAndCheck(cluster, rsa, rsaSpki, 'pss', message);
+        await signAndCheck(cluster, rsa, rsaSpki, 'pkcs1', message);
+        assert.deepEqual(await cluster.getPublicKey(rsa, 'RSA_2048'), rsaSpki);
+        const mac = await cluster.mac(hmac, 'HMAC_SHA_256', message);
+        assert.equal(await cluster.verifyMac(hmac, 'HMAC_SHA_256', message, mac), true);
+        macs.push(mac);
+        await bringBack(cluster);
+      }
+      assert.deepEqual(macs[0], macs[1], 'both members hold the same HMAC key');
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('a key pair and an HMAC key made while member a is away are on a after it returns; a lost public key object is recreated', async () => {
+    const cluster = await connect();
+    try {
+      const before = newBackingKeyRef();
+      const beforeSpki = await cluster.generateKeyPair(before, 'ECC_NIST_P256', 'SIGN_VERIFY');
+      destroyPublicKeyOn(labelA, before);
+      assert.equal(objectsOn(before).get('a')!.length, 1);
+
+      await takeOut(cluster, 'a');
+      const pair = newBackingKeyRef();
+      const spki = await cluster.generateKeyPair(pair, 'ECC_NIST_P256', 'SIGN_VERIFY');
+      const hmac = newBackingKeyRef();
+      await cluster.generateMacKey(hmac, 'HMAC_224');
+      await heal(); // a's token is visible again, but a does not serve until the health check has resynced it
+      assert.equal(stateOf(cluster, 'a'), 'UNAVAILABLE');
+      assert.deepEqual(objectsOn(pair).get('a'), [], 'made while a was away: on b only');
+      assert.deepEqual(objectsOn(hmac).get('a'), []);
+      await bringBack(cluster);
+
+      assert.deepEqual(objectsOn(pair).get('a'), ['private:non-extractable', 'public']);
+      assert.deepEqual(objectsOn(hmac).get('a'), ['secret:non-extractable']);
+      assert.deepEqual(objectsOn(before).get('a')!.filter((o) => o === 'public'), ['public'], 'the public key object a lost is back');
+
+      // a alone serves them now.
+      await takeOut(cluster, 'b');
+      const message = Buffer.from('made while a was away');
+      await signAndCheck(cluster, pair, spki, 'ecdsa', message);
+      assert.deepEqual(await cluster.getPublicKey(before, 'ECC_NIST_P256'), beforeSpki);
+      await signAndCheck(cluster, before, beforeSpki, 'ecdsa', message);
+      const mac = await cluster.mac(hmac, 'HMAC_SHA_224', message);
+      await bringBack(cluster);
+      await takeOut(cluster, 'a');
+      assert.equal(await cluster.verifyMac(hmac, 'HMAC_SHA_224', message, mac), true, 'the copy on a and the origin on b are one key (RFC 5649 kept its 28 bytes)');
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('a key pair needs the quorum too: a member that took the private key but refused the public one is cleaned up', async () => {
+    const cluster = await connect({ replicationQuorum: 2 });
+    try {
+      await inject([{ label: labelB, scope: ['C_CreateObject'], fail: 'CKR_DEVICE_MEMORY' }]);
+      const ref = newBackingKeyRef();
+      await assert.rejects(cluster.generateKeyPair(ref, 'ECC_NIST_P256', 'SIGN_VERIFY'), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
+      assert.deepEqual([...objectsOn(ref).values()].flat(), []);
+    } finally {
+      await heal();
+      await cluster.close();
+    }
+  });
+
+  test('Ed25519 cannot be replicated on SoftHSM2 (it cannot wrap EdDSA private keys): refused before generation, and never left behind', async () => {
+    const cluster = await connect();
+    try {
+      const why = await cluster.missingMechanism('ECC_NIST_EDWARDS25519', 'SIGN_VERIFY');
+      assert.match(why ?? '', /cannot wrap ECC_NIST_EDWARDS25519 private keys .*CKR_KEY_NOT_WRAPPABLE/);
+      assert.equal(await cluster.missingMechanism('ECC_NIST_P256', 'SIGN_VERIFY'), undefined);
+      assert.equal(await cluster.missingMechanism('RSA_2048', 'ENCRYPT_DECRYPT'), undefined);
+      assert.equal(await cluster.missingMechanism('HMAC_512', 'GENERATE_VERIFY_MAC'), undefined);
+      const ref = newBackingKeyRef();
+      await assert.rejects(cluster.generateKeyPair(ref, 'ECC_NIST_EDWARDS25519', 'SIGN_VERIFY'), (err: unknown) => err instanceof HsmError && err.ckr === CKR.CKR_KEY_NOT_WRAPPABLE);
+      assert.deepEqual([...objectsOn(ref).values()].flat(), []);
+    } finally {
+      await cluster.close();
+    }
+  });
+});
