@@ -2,7 +2,7 @@
 // process) and moto_server as the peer. Both listen on loopback only.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,18 +41,51 @@ async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Pro
 function stopper(child: ChildProcess): () => Promise<void> {
   return () =>
     new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     });
 }
 
-/** keybridge on the embedded default (authorization and audit as configured by default). */
-export async function startKeybridge(dist: string): Promise<Service & { dataDir: string; credentials: { accessKeyId: string; secretAccessKey: string } }> {
+export interface KeybridgeOptions {
+  /** Extra node flags for the server child, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] (also BENCH_SERVER_NODE_OPTIONS). */
+  readonly nodeArgs?: readonly string[];
+  /** Extra environment for the server child (e.g. the faulty module's KEYBRIDGE_FAULTY_*). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Settings written to a configuration file (KEYBRIDGE_CONFIG) on top of the defaults. */
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * keybridge on the embedded default (authorization and the audit trail on, as `npm start` runs
+ * it), with UV_THREADPOOL_SIZE=16 as scripts/start.sh sets it unless options.env says otherwise.
+ */
+export async function startKeybridge(
+  dist: string,
+  options: KeybridgeOptions = {},
+): Promise<Service & { dataDir: string; credentials: { accessKeyId: string; secretAccessKey: string } }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keybridge-bench-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [join(dist, 'src/main.js')], {
-    env: { ...process.env, KEYBRIDGE_DATA_DIR: dataDir, KEYBRIDGE_PORT: String(port), KEYBRIDGE_LOG_LEVEL: 'warn' },
+  // Nothing of the caller's own keybridge settings: the defaults, plus what options say.
+  const inherited: Record<string, string | undefined> = { ...process.env };
+  delete inherited.KEYBRIDGE_CONFIG;
+  delete inherited.KEYBRIDGE_LOG_LEVEL;
+  const env: Record<string, string | undefined> = {
+    ...inherited,
+    UV_THREADPOOL_SIZE: '16',
+    KEYBRIDGE_DATA_DIR: dataDir,
+    KEYBRIDGE_PORT: String(port),
+    // The default log level (info: one line per request), to /dev/null, as `npm start` logs.
+    ...options.env,
+  };
+  if (options.config !== undefined) {
+    const file = join(dataDir, 'bench-config.json');
+    writeFileSync(file, JSON.stringify(options.config));
+    env.KEYBRIDGE_CONFIG = file;
+  }
+  const fromEnv = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/u).filter((a) => a !== '');
+  const child = spawn(process.execPath, [...fromEnv, ...(options.nodeArgs ?? []), join(dist, 'src/main.js')], {
+    env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -60,7 +93,17 @@ export async function startKeybridge(dist: string): Promise<Service & { dataDir:
   const ini = readFileSync(join(dataDir, 'credentials'), 'utf8');
   const accessKeyId = /aws_access_key_id\s*=\s*(\S+)/.exec(ini)![1]!;
   const secretAccessKey = /aws_secret_access_key\s*=\s*(\S+)/.exec(ini)![1]!;
-  return { url, child, dataDir, credentials: { accessKeyId, secretAccessKey }, stop: stopper(child) };
+  const stop = stopper(child);
+  return {
+    url,
+    child,
+    dataDir,
+    credentials: { accessKeyId, secretAccessKey },
+    stop: async () => {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** moto's KMS, when moto is installed in the machine's Python; undefined otherwise. */

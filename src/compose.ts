@@ -11,7 +11,7 @@ import type { Config, TokenConfig } from './config/schema.js';
 import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from './config/clusters.js';
 import { readSecret } from './config/secrets.js';
 import { rootPrincipalArn, type Account } from './domain/arn.js';
-import { Pkcs11Hsm } from './hsm/pkcs11-hsm.js';
+import { ClusterConnectError, ClusterHsm, type ClusterObserver } from './hsm/cluster-hsm.js';
 import type { VendorProfile } from './hsm/vendor-profile.js';
 import { AuditTrail } from './audit/audit-store.js';
 import { buildApp } from './http/app.js';
@@ -57,16 +57,16 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const accessKeys = loadAccessKeys(config, account);
 
   const store = SqliteStore.open(config.sqlitePath!);
-  let hsm: Pkcs11Hsm;
+  const metrics = new Metrics();
+  let hsm: ClusterHsm;
   try {
-    hsm = await openToken(tokenConfig, profilesDir, logger);
+    hsm = await openToken(tokenConfig, profilesDir, logger, metrics);
   } catch (err) {
     await store.close();
     throw err;
   }
 
   const sealer = new SecretSealer(hsm);
-  const metrics = new Metrics();
   const keyStores = new KeyStoreManager({
     store,
     defaultHsm: hsm,
@@ -76,7 +76,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     logger,
     observer: metrics,
   });
-  metrics.attach({ defaultPool: () => hsm.sessionPool.stats(), clusters: () => keyStores.connectedClusters() });
+  metrics.attach({ clusters: () => [{ customKeyStoreId: DEFAULT_KEY_STORE, status: hsm.status() }, ...keyStores.connectedClusters()] });
   const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger };
   const reconciliation = await reconcile(store, hsm, logger);
   await keyStores.resume();
@@ -124,7 +124,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     authenticator,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    notReadyBecause: () => notReadyBecause(ready, keyStores),
+    notReadyBecause: () => notReadyBecause(ready, hsm, keyStores),
     metrics,
     audit,
     admin: { ...deps, principals },
@@ -163,24 +163,43 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
 }
 
 /** Ready: listening, not closing, and every connected custom key store has a member serving. */
-function notReadyBecause(listening: boolean, keyStores: KeyStoreManager): string | undefined {
+function notReadyBecause(listening: boolean, defaultStore: ClusterHsm, keyStores: KeyStoreManager): string | undefined {
   if (!listening) return 'starting or shutting down';
+  if (defaultStore.activeMembers().length === 0) return 'the default key store\'s HSM is not available';
   const stranded = keyStores.storesWithoutActiveMember();
   if (stranded.length > 0) return `no HSM of custom key store ${stranded.join(', ')} is available`;
   return undefined;
 }
 
-async function openToken(token: TokenConfig, profilesDir: string, logger: Logger): Promise<Pkcs11Hsm> {
+/** Metrics and health name the default key store's one-member cluster so. */
+const DEFAULT_KEY_STORE = 'default';
+
+/**
+ * The default key store's token, as a one-member cluster: the same circuit breaker, controlled
+ * reset, deep health checks and per-member metrics as a custom key store's HSMs, without a quota
+ * (AWS's default key store quotas are per account and far higher than one token can serve).
+ */
+async function openToken(token: TokenConfig, profilesDir: string, logger: Logger, observer: ClusterObserver): Promise<ClusterHsm> {
   const profile: VendorProfile = loadVendorProfile(profilesDir, token.profile);
-  return Pkcs11Hsm.open({
-    modulePath: token.module,
-    tokenLabel: token.tokenLabel,
-    pin: readSecret(token.userPin),
-    profile,
-    logger,
-    ...(token.maxSessions !== undefined ? { maxSessions: token.maxSessions } : {}),
-    ...(token.acquireTimeoutMs !== undefined ? { acquireTimeoutMs: token.acquireTimeoutMs } : {}),
-  });
+  try {
+    return await ClusterHsm.connect({
+      clusterId: DEFAULT_KEY_STORE,
+      members: [{ name: DEFAULT_KEY_STORE, modulePath: token.module, tokenLabel: token.tokenLabel, profile }],
+      pin: readSecret(token.userPin),
+      minMembers: 1,
+      replication: 'vendor',
+      requestsPerSecond: 0,
+      // The pool's FIFO wait (with its deadline) is the only queue bound the default store needs.
+      maxOutstandingPerMember: Number.POSITIVE_INFINITY,
+      observer,
+      logger,
+      ...(token.maxSessions !== undefined ? { maxSessions: token.maxSessions } : {}),
+      ...(token.acquireTimeoutMs !== undefined ? { acquireTimeoutMs: token.acquireTimeoutMs } : {}),
+    });
+  } catch (err) {
+    // One member: its own failure (wrong PIN, missing token, missing library) says it best.
+    throw err instanceof ClusterConnectError && err.failures[0] !== undefined ? err.failures[0].error : err;
+  }
 }
 
 /**

@@ -120,6 +120,12 @@ export const configSchema = z
     credentialsProfile: z.string().min(1).default('keybridge'),
     sqlitePath: z.string().min(1).optional(),
     softhsmModule: z.string().min(1).default('/usr/lib/softhsm/libsofthsm2.so'),
+    /**
+     * Work sessions the embedded token's pool may open (the vendor profile's defaultMaxSessions,
+     * 8 for SoftHSM2, when absent). Each in-flight HSM call holds one; raise it, with
+     * UV_THREADPOOL_SIZE, when the module behind softhsmModule adds latency per call.
+     */
+    embeddedMaxSessions: z.number().int().min(1).max(1024).optional(),
     profilesDir: z.string().min(1).optional(),
     /** Cluster definitions for custom key stores; hsm-config/clusters of the installation by default. */
     clustersDir: z.string().min(1).optional(),

@@ -5,6 +5,9 @@
 // and CKA_EXTRACTABLE=false, allowed only the one job its KeyUsage names. The public key is a token
 // object too, so Verify and RSA Encrypt run inside the HSM. Both objects carry the key's CKA_ID
 // and its ARN as CKA_LABEL, like the AES backing keys (key-templates.ts).
+// In a `keybridge`-replicated cluster the origin member's private (or HMAC) key is made from these
+// templates with CKA_EXTRACTABLE=true and CKA_WRAP_WITH_TRUSTED=true instead (replication-templates.ts
+// `replicable`); the copies on the other members are non-extractable.
 
 import pkcs11js from 'pkcs11js';
 

@@ -18,6 +18,7 @@ import { AMZ_JSON, checkContentType, operationNameOf, parseBody } from './amz-js
 import { logError, replyToClientError, sendError, toKmsError } from './error-reply.js';
 import type { AuditTrail } from '../audit/audit-store.js';
 import { authorizeRequest } from '../operations/authorization.js';
+import { withAuthorizedKey } from '../operations/key-access.js';
 import { decorateForAudit, isApiCall, recordCall } from './audit-hook.js';
 import { type Metrics, registerMetricsRoute } from './metrics.js';
 
@@ -127,7 +128,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const input = parseInput(operation.input, parsedBody);
     const ctx = contextOf(request, accessKey);
     request.kmsKey = await authorizeRequest(ctx, deps, operation.name, input as Record<string, unknown>, (key) => (request.kmsKey = key));
-    const output = await operation.run(ctx, deps, input);
+    // The operation gets the key record authorization just read instead of reading it again.
+    const output = await operation.run(ctx, withAuthorizedKey(deps, request.kmsKey), input);
     await recordCall(options.audit, deps.account, request, { response: output });
     reply.code(200).header('content-type', AMZ_JSON);
     // A Buffer, not a string: fastify appends "; charset=utf-8" to JSON types for string payloads,

@@ -21,9 +21,7 @@ const RESOLUTION_MS = 10;
 
 /** Where /metrics reads live state from at scrape time. */
 export interface MetricsSources {
-  /** The default key store's pool. */
-  defaultPool(): SessionPoolStats;
-  /** Every connected custom key store's cluster. */
+  /** The default key store (customKeyStoreId "default") and every connected custom key store. */
   clusters(): Array<{ customKeyStoreId: string; status: ClusterStatus }>;
 }
 
@@ -100,7 +98,6 @@ export class Metrics implements ClusterObserver {
           this.set({ cluster, member, kind: 'waiting' }, pool.waiting);
           this.set({ cluster, member, kind: 'limit' }, pool.limit);
         };
-        if (metrics.sources !== undefined) put('default', 'default', metrics.sources.defaultPool());
         for (const { status } of metrics.sources?.clusters() ?? []) {
           for (const member of status.members) if (member.pool !== undefined) put(status.clusterId, member.name, member.pool);
         }

@@ -24,6 +24,7 @@ import {
   kmsConditionKeys,
   parsePolicy,
   type AuthorizationResult,
+  type ConditionKeys,
   type KmsRequestFacts,
   type PolicyDocument,
   type RequestContext as PolicyRequest,
@@ -90,6 +91,25 @@ function parsed(text: string, kind: 'key' | 'identity'): PolicyDocument {
   if (policyCache.size >= POLICY_CACHE_MAX) policyCache.delete(policyCache.keys().next().value!);
   policyCache.set(cacheKey, doc);
   return doc;
+}
+
+const NO_CONDITION_KEYS: ConditionKeys = new Map();
+const readsContextCache = new WeakMap<PolicyDocument, boolean>();
+
+/**
+ * Whether evaluating this policy can read the request's condition keys: a statement with a
+ * Condition, or a policy variable (${...}) in a Resource or NotResource. Principal and Action
+ * take no variables.
+ */
+function readsContext(doc: PolicyDocument): boolean {
+  let reads = readsContextCache.get(doc);
+  if (reads === undefined) {
+    reads = doc.statements.some(
+      (st) => st.conditions.length > 0 || [...(st.resource ?? []), ...(st.notResource ?? [])].some((r) => r.includes('${')),
+    );
+    readsContextCache.set(doc, reads);
+  }
+  return reads;
 }
 
 export function requestPrincipal(principal: Principal): RequestPrincipal {
@@ -162,25 +182,31 @@ async function decide(
   const principal = requestPrincipal(ctx.principal);
   const identityPolicies = identityPoliciesOf(ctx.principal);
   const keyPolicy = parsed(key.policy, 'key');
-  const needs = (what: string) => key.policy.includes(what) || (ctx.principal.identityPolicies ?? []).some((p) => p.includes(what));
-  const facts: KmsRequestFacts = {
-    ...baseFacts(ctx, deps, principal, input),
-    ...(isContext(encryptionContext) ? { encryptionContext } : {}),
-    key: {
-      keySpec: key.keySpec,
-      keyUsage: key.keyUsage,
-      origin: key.origin,
-      ...(needs('ResourceAliases') ? { aliases: await aliasesOf(deps, key.keyId) } : {}),
-      ...(needs('ResourceTag') ? { tags: await tagsOf(deps, key.keyId) } : {}),
-    },
-    ...(requestAlias(input) === undefined ? {} : { requestAlias: requestAlias(input)! }),
-  };
+  let conditionKeys: ConditionKeys = NO_CONDITION_KEYS;
+  // Condition keys are read only by Condition blocks and policy variables: most requests (the
+  // default key policy, no conditions) skip building them.
+  if (readsContext(keyPolicy) || identityPolicies.some(readsContext)) {
+    const needs = (what: string) => key.policy.includes(what) || (ctx.principal.identityPolicies ?? []).some((p) => p.includes(what));
+    const facts: KmsRequestFacts = {
+      ...baseFacts(ctx, deps, principal, input),
+      ...(isContext(encryptionContext) ? { encryptionContext } : {}),
+      key: {
+        keySpec: key.keySpec,
+        keyUsage: key.keyUsage,
+        origin: key.origin,
+        ...(needs('ResourceAliases') ? { aliases: await aliasesOf(deps, key.keyId) } : {}),
+        ...(needs('ResourceTag') ? { tags: await tagsOf(deps, key.keyId) } : {}),
+      },
+      ...(requestAlias(input) === undefined ? {} : { requestAlias: requestAlias(input)! }),
+    };
+    conditionKeys = kmsConditionKeys(facts);
+  }
   const request: PolicyRequest = {
     principal,
     action,
     resource: key.arn,
     resourceAccount: deps.account.accountId,
-    conditionKeys: kmsConditionKeys(facts),
+    conditionKeys,
   };
   let result: AuthorizationResult = authorize({ request, keyPolicy, identityPolicies });
   if (result.decision === 'ImplicitDeny' && GRANTABLE.has(grantOperation)) {

@@ -42,6 +42,11 @@ export async function makeDataKeyPair(deps: OperationDeps, input: z.output<typeo
     throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by keybridge.');
   }
   const key = await resolveKey(deps, input.KeyId);
+  if (key.customKeyStoreId !== null) {
+    // AWS: "GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext are not supported in
+    // custom key stores."
+    throw new KmsError('UnsupportedOperationException', `${key.arn} is in a custom key store; GenerateDataKeyPair is not supported in custom key stores.`);
+  }
   assertCryptoUsable(deps, key);
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
     throw new KmsError('InvalidKeyUsageException', `${key.arn} key spec is ${key.keySpec} which is not valid for GenerateDataKeyPair; it needs a symmetric encryption KMS key.`);

@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Account } from '../domain/arn.js';
+import type { KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { KeyStores } from '../ports/key-stores.js';
@@ -19,6 +20,17 @@ export interface OperationDeps {
   readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Per request, the one exception to the rule above: the key record authorization has just
+   * loaded (the HTTP layer runs the operation with a copy of deps that carries it), handed to the
+   * operation's first lookup of that key instead of a second store read (key-access.ts).
+   */
+  readonly authorizedKey?: AuthorizedKey;
+}
+
+/** A key record read once for this request; `take` gives it out once, for its own key id only. */
+export interface AuthorizedKey {
+  take(keyId: string): KeyRecord | undefined;
 }
 
 /** Per-request facts, established by the HTTP layer after SigV4 verification. */

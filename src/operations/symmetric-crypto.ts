@@ -8,7 +8,7 @@ import { KmsError } from '../domain/errors.js';
 import { assertUsableForCrypto, type KeyRecord } from '../domain/key.js';
 import type { BackingKeyRef } from '../ports/hsm.js';
 import { hsmCall } from './hsm-errors.js';
-import { resolveKey } from './key-access.js';
+import { keyById, resolveKey } from './key-access.js';
 import type { OperationDeps } from './operation.js';
 
 export function backingKeyRef(key: KeyRecord): BackingKeyRef {
@@ -44,7 +44,7 @@ export interface OpenRequest {
 export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Promise<KeyRecord> {
   const named = request.keyIdText === undefined ? undefined : await resolveKey(deps, request.keyIdText);
   const parsed = parseBlob(request.blob);
-  const key = await deps.store.getKey(parsed.keyId);
+  const key = await keyById(deps, parsed.keyId);
   // A blob naming no key we hold is damaged (or foreign): InvalidCiphertext even when KeyId was
   // given, so that a flipped bit in the key-id field reads as corruption, not as the wrong key.
   if (!key) throw invalidCiphertext();

@@ -83,7 +83,13 @@ export async function prepareEmbedded(config: Readonly<Config>, clusters: Iterab
   }
 
   return {
-    defaultKeyStore: { module: modulePath, tokenLabel: EMBEDDED_TOKEN_LABEL, userPin, profile: 'softhsm2' },
+    defaultKeyStore: {
+      module: modulePath,
+      tokenLabel: EMBEDDED_TOKEN_LABEL,
+      userPin,
+      profile: 'softhsm2',
+      ...(config.embeddedMaxSessions !== undefined ? { maxSessions: config.embeddedMaxSessions } : {}),
+    },
     created: { token: tokenCreated, credentials: credentialsCreated },
   };
 }
@@ -112,6 +118,7 @@ async function prepareExampleCluster(cluster: ClusterDefinition, pinsDir: string
 
 function writePinIfAbsent(path: string): void {
   if (existsSync(path)) return;
-  // 24 random bytes as base64url: 32 characters, within every token's PIN length limits.
-  writeFileSync(path, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  // 16 random bytes as hex: 32 characters, within every token's PIN length limits and AWS's
+  // KeyStorePassword limit (7–32), and never starting with '-' (operators pass it on command lines).
+  writeFileSync(path, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
 }

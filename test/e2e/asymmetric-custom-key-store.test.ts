@@ -12,10 +12,12 @@ import {
   CreateCustomKeyStoreCommand,
   CreateKeyCommand,
   DecryptCommand,
+  EncryptCommand,
   DeriveSharedSecretCommand,
   DescribeCustomKeyStoresCommand,
   DescribeKeyCommand,
   GenerateDataKeyPairCommand,
+  GenerateDataKeyPairWithoutPlaintextCommand,
   GenerateMacCommand,
   GetPublicKeyCommand,
   type KeySpec,
@@ -109,11 +111,16 @@ test('an RSA encryption key, an HMAC key and a key-agreement key in the store wo
   assert.equal(derived.KeyOrigin, 'AWS_CLOUDHSM');
 });
 
-test('GenerateDataKeyPair under a symmetric key in the store', async () => {
+test('GenerateDataKeyPair is not supported in custom key stores, as in AWS', async () => {
   const symmetric = (await kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId }))).KeyMetadata!.Arn!;
-  const out = await kms.send(new GenerateDataKeyPairCommand({ KeyId: symmetric, KeyPairSpec: 'ECC_NIST_P256' }));
-  const privateKey = createPrivateKey({ key: Buffer.from(out.PrivateKeyPlaintext!), format: 'der', type: 'pkcs8' });
-  assert.deepEqual(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }), Buffer.from(out.PublicKey!));
-  const opened = await kms.send(new DecryptCommand({ CiphertextBlob: out.PrivateKeyCiphertextBlob! }));
-  assert.deepEqual(Buffer.from(opened.Plaintext!), Buffer.from(out.PrivateKeyPlaintext!));
+  for (const send of [
+    () => kms.send(new GenerateDataKeyPairCommand({ KeyId: symmetric, KeyPairSpec: 'ECC_NIST_P256' })),
+    () => kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: symmetric, KeyPairSpec: 'RSA_2048' })),
+  ]) {
+    await assert.rejects(send(), (err: Error) => err.name === 'UnsupportedOperationException' && /not supported in custom key stores/.test(err.message));
+  }
+  // The same key still encrypts and decrypts in the store.
+  const sealed = await kms.send(new EncryptCommand({ KeyId: symmetric, Plaintext: Buffer.from('in the store') }));
+  const opened = await kms.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob! }));
+  assert.equal(Buffer.from(opened.Plaintext!).toString(), 'in the store');
 });

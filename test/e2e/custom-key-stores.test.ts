@@ -83,7 +83,7 @@ const UNRELATED = 'cluster-kbUnrelatedOne';
 function writeSharedPin(dir: string): void {
   const pins = join(dir, 'pins');
   mkdirSync(pins, { recursive: true, mode: 0o700 });
-  const pin = `${randomBytes(24).toString('base64url')}\n`;
+  const pin = `${randomBytes(16).toString('hex')}\n`;
   for (const clusterId of [CLUSTER, UNRELATED]) writeFileSync(join(pins, `${clusterId}.pin`), pin, { mode: 0o600 });
 }
 

@@ -302,11 +302,24 @@ test('every backing key object is a sensitive, never-extractable token object la
           `CKA_VALUE of ${label} is readable`,
         );
       }
-      // No other secret keys on the token.
+      // No other secret keys on the token but keybridge's own, sensitive and non-extractable too
+      // (the health checker's canary key).
       pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }]);
       const all: pkcs11js.Handle[] = pkcs11.C_FindObjects(session, 100);
       pkcs11.C_FindObjectsFinal(session);
-      assert.equal(all.length, expected.length);
+      const internal = all.filter((handle) => {
+        const [lbl, sensitive, extractable] = pkcs11!
+          .C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }])
+          .map((a) => a.value as Buffer);
+        if (!lbl!.toString('utf8').startsWith('keybridge:internal:')) return false;
+        assert.deepEqual([bool(sensitive), bool(extractable)], [true, false], `${lbl!.toString('utf8')} must be sensitive and non-extractable`);
+        return true;
+      });
+      assert.deepEqual(
+        internal.map((h) => pkcs11!.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }])[0]!.value!.toString('utf8')).sort(),
+        ['keybridge:internal:canary'],
+      );
+      assert.equal(all.length, expected.length + internal.length);
     } finally {
       pkcs11.C_Logout(session);
       pkcs11.C_CloseSession(session);

@@ -1,0 +1,66 @@
+// The benchmark (bench/run.ts) in its seconds-long smoke mode, so `npm test` keeps it working:
+// every row of the table is there and no request failed. Not a performance test: the figures are
+// not checked, only that each scenario ran against a real server and got answers.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+/** The compiled benchmark next to this compiled test (dist/ or a private build tree). */
+const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'run.js');
+
+interface Row {
+  scenario: string;
+  target: string;
+  concurrency: number;
+  requestsPerSecond: number;
+  errors: number;
+  eventLoopP99Ms: number | null;
+}
+
+test('npm run bench in smoke mode prints every row with zero errors', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'keybridge-bench-smoke-test-'));
+  try {
+    const resultsFile = join(dir, 'results.json');
+    const { stdout } = await run(process.execPath, [BENCH], {
+      env: { ...process.env, BENCH_SMOKE: '1', BENCH_RESULTS: resultsFile },
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 110_000,
+    });
+    const results = JSON.parse(await readFile(resultsFile, 'utf8')) as { smoke: boolean; raw: { opsPerSecond: number }; rows: Row[]; targets: Record<string, unknown> };
+    assert.equal(results.smoke, true);
+    assert.ok(results.raw.opsPerSecond > 0, 'the raw PKCS#11 rate was measured');
+
+    const expected = [
+      'Encrypt 32 B',
+      'Encrypt 4 KiB',
+      'Decrypt 32 B',
+      'GenerateDataKey AES_256',
+      'Encrypt 32 B @ 1,800 rps',
+      'Encrypt 32 B, network HSM (5 ms/call, 32 sessions)',
+    ];
+    assert.deepEqual(
+      results.rows.map((r) => r.scenario),
+      expected,
+    );
+    for (const row of results.rows) {
+      assert.equal(row.target, 'keybridge');
+      assert.equal(row.errors, 0, `${row.scenario}: no failed requests`);
+      assert.ok(row.requestsPerSecond > 0, `${row.scenario}: requests were answered`);
+      assert.equal(typeof row.eventLoopP99Ms, 'number', `${row.scenario}: the server reported its event-loop delay`);
+      // The printed table has the row too.
+      assert.ok(stdout.includes(`| ${row.scenario} | keybridge | ${row.concurrency} |`), `${row.scenario} is in the printed table`);
+    }
+    const network = results.rows.at(-1)!;
+    assert.equal(network.concurrency, 64, 'the network HSM row keeps 32 sessions busy with 64 connections');
+    assert.ok('networkHsm' in results.targets && 'encryptC64VsRaw' in results.targets && 'quotaP99Ms' in results.targets);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
