@@ -6,14 +6,15 @@
 // BENCH_SMOKE=1 (what `npm test` runs, test/bench/bench-smoke.test.ts): ~0.5 s per row, c=64 only,
 // no moto unless BENCH_MOTO=1, results to a temporary file. BENCH_SECONDS sets the row length,
 // BENCH_RESULTS the results file, BENCH_SERVER_NODE_OPTIONS extra node flags for the server child
-// (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+// (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_NET_SCOPE the functions the network-HSM
+// latency applies to (diagnosis; every crypto call by default).
 //
 // The load generator (autocannon) runs in this process; keybridge runs in its own. Requests are
 // signed once per scenario with AWS's signer and replayed: a SigV4 signature stays valid for the
 // 15-minute skew window, and identical signed requests are legal.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -43,6 +44,11 @@ const RESULTS_FILE = process.env.BENCH_RESULTS ?? (SMOKE ? join(mkdtempSync(join
 const NET_LATENCY_MS = 5;
 const NET_SESSIONS = 32;
 const NET_BOUND = Math.round((NET_SESSIONS * 1000) / NET_LATENCY_MS);
+/**
+ * Which calls pay the latency: every crypto call (the issue's network HSM) unless
+ * BENCH_NET_SCOPE names functions (diagnosis only, e.g. `C_EncryptInit,C_Encrypt`).
+ */
+const NET_SCOPE: 'crypto' | string[] = process.env.BENCH_NET_SCOPE ? process.env.BENCH_NET_SCOPE.split(',') : 'crypto';
 
 interface Row {
   scenario: string;
@@ -55,6 +61,35 @@ interface Row {
   errors: number;
   eventLoopP99Ms: number | null;
   rssMiB: number | null;
+  /** CPU time the server process (all its threads) spent per answered request, in µs. */
+  cpuUsPerRequest: number | null;
+}
+
+/** The clock ticks per second /proc/<pid>/stat counts in. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of a process so far (Linux /proc); undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuPerRequest(before: number | undefined, after: number | undefined, requests: number): number | null {
+  if (before === undefined || after === undefined || requests <= 0) return null;
+  return Math.round(((after - before) * 1e6) / requests);
 }
 
 async function metrics(url: string, reset: boolean): Promise<{ rssBytes: number; eventLoopDelayMs: { p99: number } | null } | undefined> {
@@ -66,14 +101,25 @@ async function metrics(url: string, reset: boolean): Promise<{ rssBytes: number;
   }
 }
 
+/**
+ * Unmeasured load first, so each row measures a warmed-up server rather than whichever scenario
+ * happens to run first: a fresh server spends about 1.5× the CPU per request in its first
+ * seconds (JIT tiers, SQLite and SoftHSM2 caches, sessions being opened).
+ */
+async function warmUp(url: string, request: { headers: Record<string, string>; body: string }): Promise<void> {
+  await autocannon({ url, method: 'POST', headers: request.headers, body: request.body, connections: 64, duration: SMOKE ? 0.5 : 3 });
+}
+
 async function load(
   scenario: string,
   target: string,
   url: string,
   request: { headers: Record<string, string>; body: string },
   connections: number,
+  pid?: number,
 ): Promise<Row> {
   await metrics(url, true);
+  const cpuBefore = cpuSeconds(pid);
   const result = await autocannon({
     url,
     method: 'POST',
@@ -85,6 +131,7 @@ async function load(
     // autocannon's default (10 s) would hide a stalled run as a few timeouts.
     timeout: 30,
   });
+  const cpuAfter = cpuSeconds(pid);
   const after = await metrics(url, false);
   const row: Row = {
     scenario,
@@ -97,15 +144,18 @@ async function load(
     errors: result.errors + result.timeouts + result.non2xx,
     eventLoopP99Ms: after?.eventLoopDelayMs?.p99 ?? null,
     rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
+    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, result.requests.total),
   };
   process.stderr.write(`${scenario.padEnd(26)} ${target.padEnd(10)} c=${String(connections).padEnd(3)} ${String(row.requestsPerSecond).padStart(6)} req/s  p99 ${row.p99Ms} ms  errors ${row.errors}\n`);
   return row;
 }
 
 /** AWS's per-key-store quota, 1,800 requests/second, as an evenly spread open-loop load. */
-async function atQuota(url: string, request: { headers: Record<string, string>; body: string }): Promise<Row> {
+async function atQuota(url: string, request: { headers: Record<string, string>; body: string }, pid?: number): Promise<Row> {
   await metrics(url, true);
+  const cpuBefore = cpuSeconds(pid);
   const r = await constantRate({ url, ...request, ratePerSecond: 1800, seconds: SMOKE ? Math.max(DURATION_S, 1) : Math.max(DURATION_S, 10), maxSockets: 64 });
+  const cpuAfter = cpuSeconds(pid);
   const after = await metrics(url, false);
   const row: Row = {
     scenario: 'Encrypt 32 B @ 1,800 rps',
@@ -118,6 +168,7 @@ async function atQuota(url: string, request: { headers: Record<string, string>; 
     errors: r.errors + (r.sent - r.completed),
     eventLoopP99Ms: after?.eventLoopDelayMs?.p99 ?? null,
     rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
+    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, r.completed),
   };
   process.stderr.write(`${row.scenario.padEnd(26)} keybridge  open loop ${row.requestsPerSecond} req/s  p99 ${row.p99Ms} ms  errors ${row.errors}\n`);
   return row;
@@ -153,9 +204,11 @@ async function networkHsm(): Promise<Row | undefined> {
   try {
     const keyId = await createKey(kb.url, kb.credentials);
     const request = await signedRequest(kb.url, kb.credentials, 'Encrypt', { KeyId: keyId, Plaintext: Buffer.alloc(32, 1).toString('base64') });
-    controller.set([{ scope: 'crypto', latencyMs: NET_LATENCY_MS }]);
+    await warmUp(kb.url, request);
+    controller.set([{ scope: NET_SCOPE, latencyMs: NET_LATENCY_MS }]);
     await new Promise((r) => setTimeout(r, 50)); // the module re-reads the file within ~5 ms
-    const row = await load(`Encrypt 32 B, network HSM (${NET_LATENCY_MS} ms/call, ${NET_SESSIONS} sessions)`, 'keybridge', kb.url, request, NET_SESSIONS * 2);
+    const scope = NET_SCOPE === 'crypto' ? '' : `, only ${NET_SCOPE.join('+')}`;
+    const row = await load(`Encrypt 32 B, network HSM (${NET_LATENCY_MS} ms/call${scope}, ${NET_SESSIONS} sessions)`, 'keybridge', kb.url, request, NET_SESSIONS * 2, kb.child.pid);
     controller.clear();
     return row;
   } finally {
@@ -185,10 +238,11 @@ async function main(): Promise<void> {
     ];
     for (const [scenario, operation, body] of scenarios) {
       const request = await signedRequest(kb.url, kb.credentials, operation, body);
-      for (const c of CONCURRENCIES) rows.push(await load(scenario, 'keybridge', kb.url, request, c));
+      await warmUp(kb.url, request);
+      for (const c of CONCURRENCIES) rows.push(await load(scenario, 'keybridge', kb.url, request, c, kb.child.pid));
     }
     const encrypt = await signedRequest(kb.url, kb.credentials, 'Encrypt', { KeyId: keyId, Plaintext: small });
-    rows.push(await atQuota(kb.url, encrypt));
+    rows.push(await atQuota(kb.url, encrypt, kb.child.pid));
   } finally {
     await kb.stop();
   }
@@ -202,7 +256,7 @@ async function main(): Promise<void> {
       const motoCreds = { accessKeyId: 'testing', secretAccessKey: 'testing' };
       const keyId = await createKey(moto.url, motoCreds);
       const request = await signedRequest(moto.url, motoCreds, 'Encrypt', { KeyId: keyId, Plaintext: Buffer.alloc(32, 1).toString('base64') });
-      rows.push(await load('Encrypt 32 B', 'moto', moto.url, request, 64));
+      rows.push(await load('Encrypt 32 B', 'moto', moto.url, request, 64, moto.child.pid));
     } finally {
       await moto.stop();
     }
@@ -245,9 +299,12 @@ function round(n: number): number {
 }
 
 function table(rows: Row[], raw: number): string {
-  const head = '| scenario | target | conc. | req/s | p50 ms | p99 ms | max ms | errors | loop p99 ms | RSS MiB |';
-  const sep = '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|';
-  const lines = rows.map((r) => `| ${r.scenario} | ${r.target} | ${r.concurrency} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.errors} | ${r.eventLoopP99Ms ?? '–'} | ${r.rssMiB ?? '–'} |`);
+  const head = '| scenario | target | conc. | req/s | p50 ms | p99 ms | max ms | errors | loop p99 ms | RSS MiB | CPU µs/req |';
+  const sep = '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  const lines = rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.target} | ${r.concurrency} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.errors} | ${r.eventLoopP99Ms ?? '–'} | ${r.rssMiB ?? '–'} | ${r.cpuUsPerRequest ?? '–'} |`,
+  );
   return [`raw pkcs11js (1 session, sync): ${raw} ops/s; network HSM bound: ${NET_BOUND} ops/s`, '', head, sep, ...lines].join('\n');
 }
 

@@ -71,9 +71,8 @@ export class SigV4Verifier {
   private readonly now: () => number;
   private readonly skewLabel: string;
   /**
-   * One signer per access key, so each carries its own static credentials. The derived signing
-   * keys themselves are cached inside @smithy/signature-v4 (module-wide, 50 entries, keyed by
-   * date/region/service/credentials).
+   * One signer per access key, so each carries its own static credentials, and its derived
+   * signing keys (see cacheSigningKeys).
    */
   private readonly signers = new Map<string, CachedSigner>();
 
@@ -252,9 +251,41 @@ export class SigV4Verifier {
       applyChecksum: false,
       uriEscapePath: true,
     });
+    cacheSigningKeys(signer);
     this.signers.set(key.accessKeyId, { secretAccessKey: key.secretAccessKey, signer });
     return signer;
   }
+}
+
+type SigningKeyOf = (credentials: { accessKeyId: string; secretAccessKey: string }, region: string, shortDate: string, service?: string) => Promise<Uint8Array>;
+
+/** A signer's derived keys, one per day/region/service; the day changes, so only the latest few. */
+const SIGNING_KEYS_PER_SIGNER = 4;
+
+/**
+ * Caches the derived signing key (HMAC chain over date, region, service) on the signer itself.
+ * @smithy/signature-v4 caches them module-wide too, but finds its entry by an HMAC of the
+ * credentials on every request; one signer serves one access key and secret, so date, region and
+ * service are the whole key here. `getSigningKey` is internal to the signer (private in its
+ * types): should a later version rename it, this cache is simply not used.
+ */
+function cacheSigningKeys(signer: SignatureV4): void {
+  const internals = signer as unknown as { getSigningKey?: SigningKeyOf };
+  const derive = internals.getSigningKey;
+  if (typeof derive !== 'function') return;
+  const cache = new Map<string, Promise<Uint8Array>>();
+  internals.getSigningKey = (credentials, region, shortDate, service) => {
+    const id = `${shortDate}/${region}/${service ?? ''}`;
+    let key = cache.get(id);
+    if (key === undefined) {
+      key = derive.call(signer, credentials, region, shortDate, service);
+      // A failed derivation is not kept.
+      key.catch(() => cache.delete(id));
+      if (cache.size >= SIGNING_KEYS_PER_SIGNER) cache.delete(cache.keys().next().value!);
+      cache.set(id, key);
+    }
+    return key;
+  };
 }
 
 // ---- Authorization header ----------------------------------------------------------------------
