@@ -73,6 +73,7 @@ export interface Pkcs11HsmOptions {
 }
 
 const IV_BYTES = 12;
+const IV_BATCH = 256;
 const TAG_BYTES = 16;
 const AES_256_BYTES = 32;
 const MAX_RANDOM_BYTES = 65_536;
@@ -101,6 +102,11 @@ export class Pkcs11Hsm implements Hsm {
   // Object handles by backing key id (hex), tagged with the pool's login generation: a handle
   // found before a logout may be dead, or (on devices that reuse numbers) name another object.
   private readonly handles = new Map<string, CachedHandle>();
+  // GCM IVs drawn from the token's RNG in batches: one C_GenerateRandom per IV_BATCH encrypts
+  // instead of one per encrypt (a synchronous call on the event loop, and a round trip on a
+  // network HSM). Each IV is handed out once; IVs are not secret.
+  private ivReservoir: Buffer = Buffer.alloc(0);
+  private ivOffset = 0;
   // Creating and destroying token objects one at a time: SoftHSM2 2.6.1 fails concurrent
   // C_GenerateKey calls now and then (CKR_GENERAL_ERROR, once CKR_TEMPLATE_INCONSISTENT) while its
   // file object store is rewritten. Key creation is rare (AWS allows 5 CreateKey/s), so the queue
@@ -253,7 +259,7 @@ export class Pkcs11Hsm implements Hsm {
     return guard('encrypting', () =>
       this.withKey(ref, async (session, key) => {
         // 'hsm': the device writes its IV into this buffer (AWS CloudHSM wants it zeroed).
-        const iv = this.profile.ivGeneration === 'caller' ? this.pkcs11.C_GenerateRandom(session, Buffer.alloc(IV_BYTES)) : Buffer.alloc(IV_BYTES);
+        const iv = this.profile.ivGeneration === 'caller' ? this.nextIv(session) : Buffer.alloc(IV_BYTES);
         // WARNING: pkcs11js passes pIv (and pAAD) as pointers into these Buffers; they must stay
         // referenced until the async call has returned — `iv` is read again below, which keeps it.
         this.pkcs11.C_EncryptInit(session, gcm(iv, aad), key);
@@ -316,6 +322,17 @@ export class Pkcs11Hsm implements Hsm {
 
   async destroySymmetricKey(ref: BackingKeyRef): Promise<boolean> {
     return this.oneObjectChangeAtATime(() => this.destroy(ref));
+  }
+
+  /** A fresh 12-byte IV (its own Buffer: pkcs11js passes it by pointer) from the token's RNG. */
+  private nextIv(session: Handle): Buffer {
+    if (this.ivOffset + IV_BYTES > this.ivReservoir.length) {
+      this.ivReservoir = this.pkcs11.C_GenerateRandom(session, Buffer.alloc(IV_BYTES * IV_BATCH));
+      this.ivOffset = 0;
+    }
+    const iv = Buffer.from(this.ivReservoir.subarray(this.ivOffset, this.ivOffset + IV_BYTES));
+    this.ivOffset += IV_BYTES;
+    return iv;
   }
 
   private oneObjectChangeAtATime<T>(change: () => Promise<T>): Promise<T> {

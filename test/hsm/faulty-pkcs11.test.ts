@@ -258,8 +258,9 @@ test('latency adds at least N ms to every crypto call on that slot only', LIMIT,
   });
   let started = performance.now();
   await hsmRoundTrip(hsmA);
-  // encrypt: C_GenerateRandom (IV), C_EncryptInit, C_Encrypt; decrypt: C_DecryptInit, C_Decrypt.
-  assert.ok(performance.now() - started >= 5 * latencyMs, `round trip took ${performance.now() - started} ms`);
+  // encrypt: C_EncryptInit, C_Encrypt (IVs come from a batch drawn with one C_GenerateRandom);
+  // decrypt: C_DecryptInit, C_Decrypt.
+  assert.ok(performance.now() - started >= 4 * latencyMs, `round trip took ${performance.now() - started} ms`);
   started = performance.now();
   await hsmRoundTrip(hsmB);
   assert.ok(performance.now() - started < latencyMs, 'the other token is not slowed');
