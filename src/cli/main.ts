@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // keybridge's operator command line: `keybridge [global options] <group> <command> [options]`.
-// Each command lives in its own file and calls the KMS API through @aws-sdk/client-kms, signed
-// like the AWS CLI would sign it (client.ts resolves endpoint, region and credentials).
+// Each command lives in its own file. Most call the service through @aws-sdk/client-kms (or the
+// admin API, admin-client.ts), signed like the AWS CLI would sign it (client.ts resolves endpoint,
+// region and credentials); `cluster init` and `audit *` work on the HSMs and the data directory.
 //
 // Exit status: 0 success; 1 the service answered an error (printed as `keybridge: <AwsErrorName>:
 // <message>`), could not be reached, or the command's outcome is a failure (wait); 2 usage or
@@ -217,7 +218,7 @@ function topHelp(): string {
   return [
     'Usage: keybridge [global options] <group> <command> [options]',
     '',
-    wrap('', 'Operator command line for keybridge, the AWS-KMS-compatible API in front of PKCS#11 HSMs. Every command calls the KMS API (AWS JSON 1.1, SigV4) like the AWS CLI does.'),
+    wrap('', 'Operator command line for keybridge, the AWS-KMS-compatible API in front of PKCS#11 HSMs. The keystore, keys and principals commands call the service (AWS JSON 1.1, SigV4) like the AWS CLI does; cluster init and the audit commands work on the HSMs and the data directory directly.'),
     '',
     'Groups:',
     ...GROUPS.map((g) => wrap(`  ${g.name.padEnd(width)}  `, g.summary)),

@@ -32,7 +32,10 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
       }
       await deps.store.deleteKey(key.keyId);
       deleted.push(key.keyId);
-      await deps.onDeleted?.(key, destroyed);
+      await deps.onDeleted?.(key, destroyed).catch((err: unknown) => {
+        // The key is gone either way; the missing record is the audit trail's failure to report.
+        deps.logger.error({ err, keyId: key.keyId }, 'the audit trail could not record a key deletion');
+      });
       deps.logger.info({ keyId: key.keyId, customKeyStoreId: key.customKeyStoreId, backingKeyDestroyed: destroyed }, 'key deleted at the end of its waiting period');
     } catch (err) {
       deps.logger.error({ err, keyId: key.keyId }, 'could not delete a key whose waiting period has passed; will retry');
