@@ -17,8 +17,8 @@ import type { CloudTrailEvent } from '../../src/audit/event.js';
 import { exportAuditFile, MANIFEST_NAME } from '../../src/audit/export.js';
 import { buildApiCallEvent } from '../../src/audit/record.js';
 import { verifyAuditFile } from '../../src/audit/verify.js';
+import { CLI_MAIN, runCli, type CliRun } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const FILL = fileURLToPath(new URL('./fixtures/fill-disk.js', import.meta.url));
 const SANDBOX = mkdtempSync(join(tmpdir(), 'keybridge-audit-'));
 after(() => rmSync(SANDBOX, { recursive: true, force: true }));
@@ -42,16 +42,8 @@ async function trailWith(n: number, dir = newDir(), start = 1): Promise<string> 
   return dir;
 }
 
-function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: SANDBOX }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: readonly string[]): Promise<CliRun> {
+  return runCli(args, { home: SANDBOX });
 }
 
 function tamper(dir: string, fn: (db: Database.Database) => void): void {
@@ -292,7 +284,7 @@ describe('export and tail', () => {
     assert.equal(lines.length, 2);
     assert.match(lines[0]!, /^4  2025-01-01T00:00:04Z  Encrypt  arn:aws:iam::111122223333:user\/alice  127\.0\.0\.1  OK$/);
 
-    const child = spawn(process.execPath, [MAIN, 'audit', 'tail', '--data-dir', dir, '-n', '1', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_MAIN, 'audit', 'tail', '--data-dir', dir, '-n', '1', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = '';
     child.stdout.on('data', (d: Buffer) => (seen += d.toString()));
     // The newest record printed means the follower is running (node may take a while to start).

@@ -4,39 +4,21 @@
 // admin API's AccessDeniedException (it names the caller) and through SigV4 outcomes.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { readCredentialsFile, writeCredentialsProfile } from '../../src/auth/credentials-file.js';
 import { awsCliMissing, awsKms } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { runCliAgainst, type CliRun } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 let server: TestServer;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** `keybridge --endpoint-url … --data-dir … <args>` with a clean environment. */
-function keybridge(args: readonly string[], extra: readonly string[] = []): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--endpoint-url', server.url, '--data-dir', server.dataDir, '--region', server.region, ...extra, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: server.dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function keybridge(args: readonly string[], extra: readonly string[] = []): Promise<CliRun> {
+  return runCliAgainst(server, [...extra, ...args]);
 }
 
 function profiles(): Map<string, { accessKeyId: string; secretAccessKey: string }> {

@@ -10,18 +10,16 @@
 // can be matched with the record's requestID: each call is looked up by its own request id.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { readCredentialsFile, writeCredentialsProfile } from '../../src/auth/credentials-file.js';
 import { awsCliMissing, awsKms } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { runCliAgainst, type CliRun } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const ACCOUNT = '111122223333';
 const ROOT = `arn:aws:iam::${ACCOUNT}:root`;
 const ALICE = `arn:aws:iam::${ACCOUNT}:user/alice`;
@@ -42,26 +40,10 @@ function file(content: Buffer | string): string {
   return path;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** `keybridge --endpoint-url … --data-dir … <args>` with a clean environment (operator profile). */
-function keybridge(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--endpoint-url', server.url, '--data-dir', server.dataDir, '--region', server.region, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: server.dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function keybridge(args: readonly string[]): Promise<CliRun> {
+  return runCliAgainst(server, args);
 }
 
 /** What the trail must hold for one call, looked up by the request id the server answered. */

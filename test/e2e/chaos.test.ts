@@ -3,28 +3,14 @@
 // failing at 1/3 of the run and returning at 2/3. `scripts/chaos.sh` runs the long form.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import { CHAOS_CLUSTER, runChaos, type ChaosReport } from '../../bench/chaos.js';
+import { runCli, type CliRun } from '../support/cli.js';
 import type { TestServer } from '../support/server.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-function cli(server: TestServer, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--endpoint-url', server.url, '--data-dir', server.dataDir, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(server: TestServer, args: readonly string[]): Promise<CliRun> {
+  return runCli(['--endpoint-url', server.url, '--data-dir', server.dataDir, ...args], { home: server.dataDir });
 }
 
 test('one member down and back under load: no client-visible failure, nothing lost, every transition visible', { timeout: 120_000 }, async () => {
