@@ -88,7 +88,9 @@ if ! socket_answers; then
   mkdir -p "$(dirname "$SOCKET")"
   rm -f "$SOCKET"
   say "starting podman system service on $SOCKET (log: $SERVICE_LOG)"
-  setsid podman system service --time=0 "unix://$SOCKET" >"$SERVICE_LOG" 2>&1 < /dev/null &
+  # From /: the service outlives this script, and conmon fails ("Failed to get working directory")
+  # for every container once the directory it was started in is gone (e.g. a removed checkout).
+  setsid sh -c 'cd / && exec podman system service --time=0 "$1"' sh "unix://$SOCKET" >"$SERVICE_LOG" 2>&1 < /dev/null &
   echo $! > "$SERVICE_PID"
   for _ in $(seq 100); do socket_answers && break; sleep 0.1; done
   socket_answers || die "the podman service does not answer on $SOCKET; see $SERVICE_LOG"
