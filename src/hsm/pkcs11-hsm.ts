@@ -180,22 +180,7 @@ export class Pkcs11Hsm implements Hsm {
     );
   }
 
-  /**
-   * The backing key wrapped (RFC 3394) under the trusted wrapping key. Throws HSM_KEY_NOT_FOUND
-   * when the key is not here, and HSM_FAILED with ckr CKR_KEY_NOT_WRAPPABLE / CKR_KEY_UNEXTRACTABLE
-   * when this copy may not leave (copies made by importWrapped never may).
-   */
-  async exportWrapped(ref: BackingKeyRef): Promise<Buffer> {
-    return guard('wrapping a key', () =>
-      this.withKey(ref, async (session, key) => {
-        const wrappingKey = this.wrappingKey(session);
-        // 32-byte key + 8-byte integrity block; room to spare for tokens that pad.
-        return Buffer.from(this.pkcs11.C_WrapKey(session, AES_KEY_WRAP, wrappingKey, key, Buffer.alloc(64)));
-      }),
-    );
-  }
-
-  /** Unwraps a key exported by another member into this token as a non-extractable copy. */
+  /** Unwraps an AES key exported by another member (exportKeyObject) as a non-extractable copy. */
   async importWrapped(ref: BackingKeyRef, wrapped: Buffer): Promise<void> {
     await this.oneObjectChangeAtATime(() =>
       guard('unwrapping a key', async () => {
