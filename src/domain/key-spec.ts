@@ -159,14 +159,5 @@ export function oaepMaxPlaintext(spec: RsaSpec, algorithm: 'RSAES_OAEP_SHA_1' | 
   return RSA_BITS[spec] / 8 - 2 * HASH_BYTES[oaepHash(algorithm)] - 2;
 }
 
-/** Data key pairs (GenerateDataKeyPair): the asymmetric specs keybridge can generate. */
-export const DATA_KEY_PAIR_SPECS = [
-  'RSA_2048',
-  'RSA_3072',
-  'RSA_4096',
-  'ECC_NIST_P256',
-  'ECC_NIST_P384',
-  'ECC_NIST_P521',
-  'ECC_SECG_P256K1',
-  'ECC_NIST_EDWARDS25519',
-] as const satisfies readonly AsymmetricKeySpec[];
+/** Data key pairs (GenerateDataKeyPair): every asymmetric spec keybridge can generate. */
+export const DATA_KEY_PAIR_SPECS: readonly AsymmetricKeySpec[] = KEY_SPECS.filter(isAsymmetricSpec);

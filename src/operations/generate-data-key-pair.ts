@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import type { EncryptionContext } from '../domain/encryption-context.js';
 import type { KeyRecord } from '../domain/key.js';
-import { DATA_KEY_PAIR_SPECS, type AsymmetricKeySpec } from '../domain/key-spec.js';
+import { DATA_KEY_PAIR_SPECS, isAsymmetricSpec, isKeySpec } from '../domain/key-spec.js';
 import { toKmsError } from './hsm-errors.js';
 import { HsmError } from '../ports/hsm.js';
 import { resolveKey } from './key-access.js';
@@ -52,14 +52,14 @@ export async function makeDataKeyPair(deps: OperationDeps, input: z.output<typeo
     throw new KmsError('InvalidKeyUsageException', `${key.arn} key spec is ${key.keySpec} which is not valid for GenerateDataKeyPair; it needs a symmetric encryption KMS key.`);
   }
   const spec = input.KeyPairSpec;
-  if (!(DATA_KEY_PAIR_SPECS as readonly string[]).includes(spec)) {
+  if (!isKeySpec(spec) || !isAsymmetricSpec(spec) || !DATA_KEY_PAIR_SPECS.includes(spec)) {
     throw new KmsError('UnsupportedOperationException', `KeyPairSpec ${spec} is not supported by keybridge.`);
   }
   if (input.DryRun) throw dryRunSucceeded();
   const hsm = deps.keyStores.hsmFor(key);
   let pair: { publicKey: Buffer; privateKey: Buffer };
   try {
-    pair = await hsm.generateDataKeyPair(spec as AsymmetricKeySpec);
+    pair = await hsm.generateDataKeyPair(spec);
   } catch (err) {
     if (err instanceof HsmError && err.kms === 'UnsupportedOperationException') {
       throw new KmsError('UnsupportedOperationException', `KeyPairSpec ${spec} is not supported by the HSM of this key store.`, { cause: err });

@@ -88,6 +88,17 @@ function connect(overrides: Partial<ClusterConnectOptions> = {}): Promise<Cluste
   });
 }
 
+/** Connects, runs `fn`, then clears every fault and closes the cluster, whatever happened. */
+async function withCluster(overrides: Partial<ClusterConnectOptions>, fn: (cluster: ClusterHsm) => Promise<void>): Promise<void> {
+  const cluster = await connect(overrides);
+  try {
+    await fn(cluster);
+  } finally {
+    await heal();
+    await cluster.close();
+  }
+}
+
 function stateOf(cluster: ClusterHsm, member: string): MemberState | undefined {
   return cluster.status().members.find((m) => m.name === member)?.state;
 }
@@ -268,22 +279,18 @@ describe('keybridge replication under the trusted wrapping key', () => {
   });
 
   test('a new key exists on every member: the origin copy wrappable, the others non-extractable', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       const held = holders(ref);
       assert.equal(held.size, 2);
       assert.deepEqual([...held.values()].sort(), [false, true], 'one extractable (under the trusted key only) origin, one non-extractable copy');
       await roundTrip(cluster, ref);
-    } finally {
-      await cluster.close();
-    }
+    });
   });
 
   test('a member that missed keys while away is resynced before it serves again; deletions reach it too', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const kept = newBackingKeyRef();
       const doomed = newBackingKeyRef();
       await cluster.generateSymmetricKey(kept);
@@ -303,30 +310,22 @@ describe('keybridge replication under the trusted wrapping key', () => {
       await inject([{ label: labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
       await roundTrip(cluster, made);
       faults.clear();
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('CreateKey needs the quorum: with a member refusing copies, nothing is left behind', async () => {
-    const cluster = await connect({ replicationQuorum: 2 });
-    try {
+    await withCluster({ replicationQuorum: 2 }, async (cluster) => {
       await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
       const ref = newBackingKeyRef();
       await assert.rejects(cluster.generateSymmetricKey(ref), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
       assert.equal(holders(ref).size, 0);
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 });
 
 describe('failover, breaker and recovery', () => {
   test('transient session and login failures are absorbed beneath the cluster', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       for (const fail of ['CKR_SESSION_HANDLE_INVALID', 'CKR_USER_NOT_LOGGED_IN'] as const) {
@@ -334,16 +333,12 @@ describe('failover, breaker and recovery', () => {
         await roundTrip(cluster, ref);
       }
       assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('a device error on one member: the call moves to the other, the member is taken out, then reset and re-admitted', async () => {
-    const cluster = await connect();
-    transitions.length = 0;
-    try {
+    await withCluster({}, async (cluster) => {
+      transitions.length = 0;
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       await inject([{ scope: ['C_EncryptInit', 'C_DecryptInit'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
@@ -354,15 +349,11 @@ describe('failover, breaker and recovery', () => {
       assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
       assert.equal(cluster.status().members.reduce((n, m) => n + m.resets, 0), 1);
       assert.ok(transitions.some((t) => t.endsWith(':UNAVAILABLE')) && transitions.some((t) => t.endsWith(':ACTIVE')), transitions.join(', '));
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('a hung member: the deadline takes it out and the call completes on the other member', async () => {
-    const cluster = await connect({ callTimeoutMs: 300 });
-    try {
+    await withCluster({ callTimeoutMs: 300 }, async (cluster) => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       // C_Encrypt runs on libuv's pool (async); a hang there holds a pool thread, not the loop.
@@ -372,15 +363,11 @@ describe('failover, breaker and recovery', () => {
       assert.ok(performance.now() - started < 2_000);
       assert.equal(stateOf(cluster, 'a'), 'UNAVAILABLE');
       assert.match(cluster.status().members[0]!.reason ?? '', /did not answer within 300 ms/);
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('a slow member is DEGRADED after its deep check, and ACTIVE again when it is fast', async () => {
-    const cluster = await connect({ slowCheckMs: 20 });
-    try {
+    await withCluster({ slowCheckMs: 20 }, async (cluster) => {
       await inject([{ label: labelA, scope: 'crypto', latencyMs: 15 }]);
       await cluster.checkNow();
       assert.equal(stateOf(cluster, 'a'), 'DEGRADED');
@@ -388,15 +375,11 @@ describe('failover, breaker and recovery', () => {
       await heal();
       await cluster.checkNow();
       assert.equal(stateOf(cluster, 'a'), 'ACTIVE');
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('every member down: a fast KMSInvalidStateException, and a member that stays broken keeps backing off', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       await inject([{ scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
@@ -413,44 +396,33 @@ describe('failover, breaker and recovery', () => {
       }
       assert.equal(cluster.activeMembers().length, 2);
       await roundTrip(cluster, ref);
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 });
 
 describe('admission control', () => {
   test('beyond the store quota: ThrottlingException before any HSM is asked', async () => {
-    const cluster = await connect({ requestsPerSecond: 5 });
-    try {
+    await withCluster({ requestsPerSecond: 5 }, async (cluster) => {
       const results = await Promise.allSettled(Array.from({ length: 8 }, () => cluster.random(8)));
       const throttled = results.filter((r) => r.status === 'rejected' && r.reason instanceof HsmError && r.reason.kms === 'ThrottlingException');
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
       assert.equal(throttled.length, 3);
-    } finally {
-      await cluster.close();
-    }
+    });
   });
 
   test('beyond every member\'s concurrency limit: ThrottlingException, not an HSM failure', async () => {
-    const cluster = await connect({ maxOutstandingPerMember: 1 });
-    try {
+    await withCluster({ maxOutstandingPerMember: 1 }, async (cluster) => {
       await inject([{ scope: ['C_GenerateRandom'], latencyMs: 50 }]);
       const results = await Promise.allSettled(Array.from({ length: 4 }, () => cluster.random(8)));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
       assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason instanceof HsmError && r.reason.kms === 'ThrottlingException')));
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 });
 
 describe('keybridge replication of key pairs and HMAC keys', () => {
   test('a P-256 key, an RSA_2048 key and an HMAC_256 key are on both members (private copies non-extractable) and work with either member failed', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const ec = newBackingKeyRef();
       const rsa = newBackingKeyRef();
       const hmac = newBackingKeyRef();
@@ -485,15 +457,11 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
         await bringBack(cluster);
       }
       assert.deepEqual(macs[0], macs[1], 'both members hold the same HMAC key');
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('a key pair and an HMAC key made while member a is away are on a after it returns; a lost public key object is recreated', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const before = newBackingKeyRef();
       const beforeSpki = await cluster.generateKeyPair(before, 'ECC_NIST_P256', 'SIGN_VERIFY');
       destroyPublicKeyOn(labelA, before);
@@ -524,28 +492,20 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
       await bringBack(cluster);
       await takeOut(cluster, 'a');
       assert.equal(await cluster.verifyMac(hmac, 'HMAC_SHA_224', message, mac), true, 'the copy on a and the origin on b are one key (RFC 5649 kept its 28 bytes)');
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('a key pair needs the quorum too: a member that took the private key but refused the public one is cleaned up', async () => {
-    const cluster = await connect({ replicationQuorum: 2 });
-    try {
+    await withCluster({ replicationQuorum: 2 }, async (cluster) => {
       await inject([{ label: labelB, scope: ['C_CreateObject'], fail: 'CKR_DEVICE_MEMORY' }]);
       const ref = newBackingKeyRef();
       await assert.rejects(cluster.generateKeyPair(ref, 'ECC_NIST_P256', 'SIGN_VERIFY'), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
       assert.deepEqual([...objectsOn(ref).values()].flat(), []);
-    } finally {
-      await heal();
-      await cluster.close();
-    }
+    });
   });
 
   test('Ed25519 cannot be replicated on SoftHSM2 (it cannot wrap EdDSA private keys): refused before generation, and never left behind', async () => {
-    const cluster = await connect();
-    try {
+    await withCluster({}, async (cluster) => {
       const why = await cluster.missingMechanism('ECC_NIST_EDWARDS25519', 'SIGN_VERIFY');
       assert.match(why ?? '', /cannot wrap ECC_NIST_EDWARDS25519 private keys .*CKR_KEY_NOT_WRAPPABLE/);
       assert.equal(await cluster.missingMechanism('ECC_NIST_P256', 'SIGN_VERIFY'), undefined);
@@ -554,8 +514,6 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
       const ref = newBackingKeyRef();
       await assert.rejects(cluster.generateKeyPair(ref, 'ECC_NIST_EDWARDS25519', 'SIGN_VERIFY'), (err: unknown) => err instanceof HsmError && err.ckr === CKR.CKR_KEY_NOT_WRAPPABLE);
       assert.deepEqual([...objectsOn(ref).values()].flat(), []);
-    } finally {
-      await cluster.close();
-    }
+    });
   });
 });
