@@ -46,12 +46,21 @@ export function adminOperationNameOf(target: string | string[] | undefined): str
  * Runs one admin call for an authenticated caller. Order: known operation → root of this account
  * → schema → run. `deps` is undefined when the server was built without the admin API.
  */
-export async function runAdminOperation(name: string, ctx: RequestContext, deps: AdminDeps | undefined, body: Record<string, unknown>): Promise<unknown> {
+/** `beforeRun` is called once the caller is authorized and the input valid, just before the operation runs. */
+export async function runAdminOperation(
+  name: string,
+  ctx: RequestContext,
+  deps: AdminDeps | undefined,
+  body: Record<string, unknown>,
+  beforeRun?: () => Promise<void>,
+): Promise<unknown> {
   const operation = deps === undefined ? undefined : ADMIN_OPERATIONS_BY_NAME.get(name);
   if (!operation || !deps) throw new KmsError('UnknownOperationException', `Unknown operation: ${ADMIN_TARGET_PREFIX}${name.slice(0, 64)}`);
   const { principal } = ctx;
   if (principal.type !== 'Root' || principal.accountId !== deps.account.accountId) {
     throw new KmsError('AccessDeniedException', `User: ${principal.arn} is not authorized to perform: keybridge-admin:${operation.name}; only the account's root principal may.`);
   }
-  return operation.run(ctx, deps, parseInput(operation.input, body));
+  const input = parseInput(operation.input, body);
+  await beforeRun?.();
+  return operation.run(ctx, deps, input);
 }

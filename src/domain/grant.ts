@@ -191,7 +191,8 @@ function samePairs(a: Readonly<Record<string, string>>, b: Readonly<Record<strin
 }
 
 /** Whether a request's encryption context satisfies a grant's constraints. */
-export function constraintsSatisfied(constraints: GrantConstraints | null, context: Readonly<Record<string, string>> | undefined): boolean {
+export function constraintsSatisfied(given: LooseConstraints, context: Readonly<Record<string, string>> | undefined): boolean {
+  const constraints = normaliseConstraints(given);
   if (constraints === null) return true;
   const ctx = context ?? {};
   if (constraints.encryptionContextEquals !== undefined && !samePairs(ctx, constraints.encryptionContextEquals)) return false;
@@ -203,7 +204,9 @@ export function constraintsSatisfied(constraints: GrantConstraints | null, conte
  * Whether `child` is at least as strict as `parent`: every context `child` admits, `parent`
  * admits too. A grant that allows CreateGrant only lets its grantee create grants like that.
  */
-export function atLeastAsStrict(child: GrantConstraints | null, parent: GrantConstraints | null): boolean {
+export function atLeastAsStrict(givenChild: LooseConstraints, givenParent: LooseConstraints): boolean {
+  const child = normaliseConstraints(givenChild);
+  const parent = normaliseConstraints(givenParent);
   if (parent === null) return true;
   if (child === null) return false;
   const { encryptionContextEquals: pe, encryptionContextSubset: ps } = parent;
@@ -217,9 +220,19 @@ export function atLeastAsStrict(child: GrantConstraints | null, parent: GrantCon
   return true;
 }
 
-/** Normalises the wire form: empty maps count as absent; no constraint at all is null. */
-export function normaliseConstraints(c: GrantConstraints | undefined): GrantConstraints | null {
-  if (c === undefined) return null;
+/**
+ * Constraints as they may arrive from the wire or a stored row: either map may be absent, null or
+ * empty, and so may the whole. Every comparison normalises first, so none of those can reach a
+ * map operation.
+ */
+export type LooseConstraints =
+  | { readonly encryptionContextEquals?: Readonly<Record<string, string>> | null; readonly encryptionContextSubset?: Readonly<Record<string, string>> | null }
+  | null
+  | undefined;
+
+/** Normalises the wire form: absent, null and empty maps count as absent; no constraint at all is null. */
+export function normaliseConstraints(c: LooseConstraints): GrantConstraints | null {
+  if (c === undefined || c === null) return null;
   const eq = c.encryptionContextEquals && Object.keys(c.encryptionContextEquals).length > 0 ? c.encryptionContextEquals : undefined;
   const sub = c.encryptionContextSubset && Object.keys(c.encryptionContextSubset).length > 0 ? c.encryptionContextSubset : undefined;
   if (eq === undefined && sub === undefined) return null;

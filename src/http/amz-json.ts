@@ -24,11 +24,23 @@ export function checkContentType(contentType: string | undefined): void {
 }
 
 /**
+ * The deepest nesting any KMS request needs is 3 (GrantConstraints' maps, Tags' objects in an
+ * array); 32 leaves room for any future member while keeping every walk over the parsed value
+ * (validation, audit records, canonicalisation) far from the stack's limit.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
  * Parses the body as one JSON object. An empty body counts as `{}` (the protocol allows it).
  * `__proto__` and `constructor.prototype` keys are refused rather than merged into objects.
+ * Bodies nested deeper than MAX_JSON_DEPTH are refused before they are parsed.
  */
 export function parseBody(body: Buffer | undefined): Record<string, unknown> {
   if (!body || body.length === 0) return {};
+  const depth = nestingDepth(body, MAX_JSON_DEPTH);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new KmsError('SerializationException', `The request body nests JSON values more than ${MAX_JSON_DEPTH} levels deep.`);
+  }
   let value: unknown;
   try {
     value = sjson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
@@ -39,4 +51,32 @@ export function parseBody(body: Buffer | undefined): Record<string, unknown> {
     throw new KmsError('SerializationException', 'The request body must be a JSON object.');
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * How deeply `[` and `{` nest in the bytes, outside JSON strings; stops counting once past
+ * `limit`. One pass, no recursion, no allocation: it runs before the parser, on untrusted bytes.
+ * Malformed JSON is the parser's to reject; this only bounds depth.
+ */
+export function nestingDepth(bytes: Buffer, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next byte is escaped (a quote or another backslash)
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }

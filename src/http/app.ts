@@ -18,8 +18,8 @@ import { AMZ_JSON, checkContentType, operationNameOf, parseBody } from './amz-js
 import { logError, replyToClientError, sendError, toKmsError } from './error-reply.js';
 import type { AuditTrail } from '../audit/audit-store.js';
 import { authorizeRequest } from '../operations/authorization.js';
-import { withAuthorizedKey } from '../operations/key-access.js';
-import { decorateForAudit, isApiCall, recordCall } from './audit-hook.js';
+import { withResolvedKeys } from '../operations/key-access.js';
+import { decorateForAudit, isApiCall, recordCall, recordIntent, needsIntent } from './audit-hook.js';
 import { type Metrics, registerMetricsRoute } from './metrics.js';
 
 export interface RequestAuthenticator {
@@ -113,7 +113,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       checkContentType(request.headers['content-type']);
       const adminBody = parseBody(body);
       request.kmsBody = adminBody;
-      const output = await runAdminOperation(adminName, contextOf(request, accessKey), options.admin, adminBody);
+      // Admin operations change principals and access keys: their intent is recorded before they run.
+      const output = await runAdminOperation(adminName, contextOf(request, accessKey), options.admin, adminBody, async () => {
+        if (needsIntent(request.kmsOperation!)) await recordIntent(options.audit, deps.account, request);
+      });
       await recordCall(options.audit, deps.account, request, { response: output });
       reply.code(200).header('content-type', AMZ_JSON);
       return Buffer.from(JSON.stringify(output ?? {}), 'utf8');
@@ -123,13 +126,22 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (!operation) throw new KmsError('UnknownOperationException', `Unknown operation: ${name.slice(0, 64)}`);
     request.kmsOperation = operation.name;
     checkContentType(request.headers['content-type']);
+    // Parsed (depth- and size-bounded) and validated completely before anything is looked up.
     const parsedBody = parseBody(body);
     request.kmsBody = parsedBody;
     const input = parseInput(operation.input, parsedBody);
+    operation.validate?.(input);
     const ctx = contextOf(request, accessKey);
-    request.kmsKey = await authorizeRequest(ctx, deps, operation.name, input as Record<string, unknown>, (key) => (request.kmsKey = key));
-    // The operation gets the key record authorization just read instead of reading it again.
-    const output = await operation.run(ctx, withAuthorizedKey(deps, request.kmsKey), input);
+    // One decision, on the keys the operation will use: the operation gets exactly those records.
+    const decision = await authorizeRequest(ctx, deps, operation.name, input as Record<string, unknown>, (key) => {
+      request.kmsKey ??= key;
+    });
+    request.kmsKey = decision.key;
+    request.kmsDestinationKey = decision.destinationKey;
+    // A change is never committed without a record: its intent is durable before it runs, and
+    // its outcome is recorded after (a failure to record the outcome fails the request).
+    if (needsIntent(operation.name)) await recordIntent(options.audit, deps.account, request);
+    const output = await operation.run(ctx, withResolvedKeys(deps, decision.keys), input);
     await recordCall(options.audit, deps.account, request, { response: output });
     reply.code(200).header('content-type', AMZ_JSON);
     // A Buffer, not a string: fastify appends "; charset=utf-8" to JSON types for string payloads,

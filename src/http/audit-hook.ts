@@ -10,6 +10,7 @@ import type { Account } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import type { Principal } from '../ports/principals.js';
+import { isReadOnly } from '../audit/operation-rules.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,6 +20,8 @@ declare module 'fastify' {
     kmsBody: unknown;
     /** The KMS key the request acted on, once authorization resolved it. */
     kmsKey: KeyRecord | undefined;
+    /** ReEncrypt's destination key. */
+    kmsDestinationKey: KeyRecord | undefined;
     /** Set once the request's record has been attempted: never two records for one call. */
     kmsAudited: boolean;
   }
@@ -28,6 +31,7 @@ export function decorateForAudit(app: { decorateRequest(name: string, value: unk
   app.decorateRequest('kmsPrincipal', undefined);
   app.decorateRequest('kmsBody', undefined);
   app.decorateRequest('kmsKey', undefined);
+  app.decorateRequest('kmsDestinationKey', undefined);
   app.decorateRequest('kmsAudited', false);
 }
 
@@ -57,6 +61,32 @@ export async function recordCall(
   }
 }
 
+/**
+ * Whether a call changes state, so that its intent must be durable before it runs: everything
+ * CloudTrail does not mark readOnly (Describe*, List*, Get*, the cryptographic operations),
+ * admin operations included.
+ */
+export function needsIntent(eventName: string): boolean {
+  return !isReadOnly(eventName.startsWith(ADMIN_PREFIX) ? eventName.slice(ADMIN_PREFIX.length) : eventName);
+}
+
+const ADMIN_PREFIX = 'KeybridgeAdmin.';
+
+/**
+ * Writes the intent record of a call that is about to change state. Throws KMSInternalException
+ * when the trail cannot take it: the operation then does not run, and nothing changes.
+ */
+export async function recordIntent(trail: AuditTrail | undefined, account: Account, request: FastifyRequest): Promise<void> {
+  if (trail === undefined) return;
+  const input = callInput(account, request, {});
+  try {
+    await (trail as unknown as { recordIntent?: (i: unknown) => Promise<void> }).recordIntent?.(input); // TEMP until the audit branch lands
+  } catch (err) {
+    request.log.error({ err, requestId: request.kmsRequestId }, 'the audit trail could not record a request\'s intent; the request is refused and changes nothing');
+    throw new KmsError('KMSInternalException', 'The request could not be recorded in the audit trail; nothing was changed.', { cause: err });
+  }
+}
+
 function callInput(account: Account, request: FastifyRequest, outcome: { response?: unknown; error?: KmsError }): ApiCallInput {
   const agent = request.headers['user-agent'];
   const principal = request.kmsPrincipal;
@@ -76,6 +106,7 @@ function callInput(account: Account, request: FastifyRequest, outcome: { respons
     response: outcome.response,
     ...(outcome.error === undefined ? {} : { error: { name: outcome.error.kmsName, message: outcome.error.message } }),
     ...(key === undefined ? {} : { key }),
+    ...(request.kmsDestinationKey === undefined ? {} : { destinationKey: auditKey(request.kmsDestinationKey) }),
   };
 }
 

@@ -1,20 +1,30 @@
 // Who may do what: every KMS request is authorized here, after its input is validated and before
 // the operation runs (so a denied request changes nothing, DryRun included).
 //
+// One decision per request, on exactly what runs: the rule table below names, for every
+// registered operation, which keys it acts on and who may call it. Authorization resolves those
+// keys once (ResolvedKeys), decides on those records, and hands them to the operation, which
+// never looks a key up itself. An operation without a rule is refused (default deny); a test
+// fails when a registered operation has none.
+//
 // The decision is AWS's (src/domain/policy): an explicit Deny anywhere wins; the key policy must
 // allow, directly or by delegating to the account (then the caller's IAM identity policies
 // decide); cross-account callers need both; a grant turns an implicit deny into an allow for the
 // operations it names. Operations without a key resource (CreateKey, ListKeys, GenerateRandom,
 // custom key stores, …) are decided by identity policies alone; the account root may do them.
 //
-// A request whose key does not exist (or whose ciphertext names none) is not decided here: the
-// operation answers NotFoundException / InvalidCiphertextException as AWS does.
+// Tenancy: this node serves one account (deps.account). Account-level operations act on the
+// caller's account, so a caller of another account is refused them (AccessDeniedException):
+// keybridge keeps no resources of that account. A caller of another account may use this
+// account's keys only with the operations AWS allows across accounts ("Allowing users in other
+// accounts to use a KMS key"), naming the key by ARN, when the key policy AND its own identity
+// policies allow. A key id or alias name it sends names a key of its own account, which does
+// not exist here.
 
-import { parseBlob } from '../domain/ciphertext-blob.js';
 import { KmsError } from '../domain/errors.js';
-import { grantAllows, type GrantOperation, GRANT_OPERATIONS } from '../domain/grant.js';
+import { grantAllows, normaliseConstraints, type GrantConstraints, type GrantOperation, GRANT_OPERATIONS } from '../domain/grant.js';
 import type { KeyRecord } from '../domain/key.js';
-import { parseKeyRef } from '../domain/key-ref.js';
+import { isKeyId } from '../domain/key-ref.js';
 import {
   accessDeniedError,
   allowByGrant,
@@ -32,43 +42,120 @@ import {
 } from '../domain/policy/index.js';
 import type { Principal } from '../ports/principals.js';
 import type { OperationDeps, RequestContext } from './operation.js';
+import { ResolvedKeys } from './key-access.js';
 
-/** Where an operation's key comes from, if it has one. */
+/** Where a key the decision is about comes from. */
 type KeySource =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'member'; readonly member: string }
-  /** Decrypt: KeyId when given, else the key the ciphertext names. */
-  | { readonly kind: 'ciphertext'; readonly member: string; readonly keyMember?: string }
-  /** DeleteAlias: the key the alias points at. */
+  /** A KeyId-shaped member; `allowAlias` as the operation accepts (key id/ARN only, or aliases too). */
+  | { readonly kind: 'member'; readonly member: string; readonly allowAlias: boolean }
+  /** Decrypt, ReEncrypt: the key member when given (it must then be the key that made the blob), else the blob's key. */
+  | { readonly kind: 'ciphertext'; readonly blobMember: string; readonly keyMember: string }
+  /** The key an alias points at (DeleteAlias, UpdateAlias's current target). */
   | { readonly kind: 'alias'; readonly member: string };
 
-interface Rule {
+interface KeyDecision {
   readonly source: KeySource;
   /** IAM action; kms:<Operation> when absent. */
   readonly action?: string;
+  /** The operation a grant must name; the operation's own name when absent. */
+  readonly grantOperation?: string;
+  /** The member holding the encryption context that condition keys and grant constraints read. */
+  readonly contextMember?: string;
 }
 
-const NONE: Rule = { source: { kind: 'none' } };
-const KEY_ID: Rule = { source: { kind: 'member', member: 'KeyId' } };
+type Rule =
+  /** Account-level: identity policies alone, the caller's account only. `filter`: a key the result is narrowed to (resolved, not decided). */
+  | { readonly kind: 'account'; readonly filter?: { readonly member: string } }
+  /** On keys: each decided with its key policy, grants and the caller's identity policies. */
+  | { readonly kind: 'keys'; readonly crossAccount: boolean; readonly keys: readonly KeyDecision[] }
+  /** RetireGrant: the grant itself decides who may retire it (in the operation); the key is only resolved. */
+  | { readonly kind: 'grant'; readonly key: { readonly member: string } };
 
-const RULES: Readonly<Record<string, Rule>> = {
-  CreateKey: NONE,
-  ListKeys: NONE,
-  ListAliases: NONE,
-  GenerateRandom: NONE,
-  ListRetirableGrants: NONE,
-  CreateCustomKeyStore: NONE,
-  DescribeCustomKeyStores: NONE,
-  ConnectCustomKeyStore: NONE,
-  DisconnectCustomKeyStore: NONE,
-  UpdateCustomKeyStore: NONE,
-  DeleteCustomKeyStore: NONE,
-  // Authorized by the grant itself (its retiring principal or grantee), in the operation.
-  RetireGrant: NONE,
-  Decrypt: { source: { kind: 'ciphertext', member: 'CiphertextBlob', keyMember: 'KeyId' } },
-  CreateAlias: { source: { kind: 'member', member: 'TargetKeyId' } },
-  UpdateAlias: { source: { kind: 'member', member: 'TargetKeyId' } },
-  DeleteAlias: { source: { kind: 'alias', member: 'AliasName' } },
+const ACCOUNT: Rule = { kind: 'account' };
+/** Key id, key ARN, alias name or alias ARN; usable across accounts (by ARN). */
+const USE_KEY: Rule = { kind: 'keys', crossAccount: true, keys: [{ source: { kind: 'member', member: 'KeyId', allowAlias: true }, contextMember: 'EncryptionContext' }] };
+/** Key id or key ARN; usable across accounts (grants). */
+const SHARED_BY_ID: Rule = { kind: 'keys', crossAccount: true, keys: [{ source: { kind: 'member', member: 'KeyId', allowAlias: false } }] };
+/** Key id or key ARN; the key's own account only (management). */
+const MANAGE_KEY: Rule = { kind: 'keys', crossAccount: false, keys: [{ source: { kind: 'member', member: 'KeyId', allowAlias: false } }] };
+
+/**
+ * Every registered operation, explicitly. Cross-account: AWS's list (CreateGrant, Decrypt,
+ * DescribeKey, DeriveSharedSecret, Encrypt, GenerateDataKey*, GenerateMac, GetPublicKey,
+ * ListGrants, ReEncrypt*, RetireGrant, RevokeGrant, Sign, Verify, VerifyMac).
+ */
+export const RULES: Readonly<Record<string, Rule>> = {
+  CreateKey: ACCOUNT,
+  ListKeys: ACCOUNT,
+  GenerateRandom: ACCOUNT,
+  ListRetirableGrants: ACCOUNT,
+  CreateCustomKeyStore: ACCOUNT,
+  DescribeCustomKeyStores: ACCOUNT,
+  ConnectCustomKeyStore: ACCOUNT,
+  DisconnectCustomKeyStore: ACCOUNT,
+  UpdateCustomKeyStore: ACCOUNT,
+  DeleteCustomKeyStore: ACCOUNT,
+  ListAliases: { kind: 'account', filter: { member: 'KeyId' } },
+
+  DescribeKey: USE_KEY,
+  Encrypt: USE_KEY,
+  GenerateDataKey: USE_KEY,
+  GenerateDataKeyWithoutPlaintext: USE_KEY,
+  GenerateDataKeyPair: USE_KEY,
+  GenerateDataKeyPairWithoutPlaintext: USE_KEY,
+  GenerateMac: USE_KEY,
+  VerifyMac: USE_KEY,
+  Sign: USE_KEY,
+  Verify: USE_KEY,
+  GetPublicKey: USE_KEY,
+  DeriveSharedSecret: USE_KEY,
+  Decrypt: {
+    kind: 'keys',
+    crossAccount: true,
+    keys: [{ source: { kind: 'ciphertext', blobMember: 'CiphertextBlob', keyMember: 'KeyId' }, contextMember: 'EncryptionContext' }],
+  },
+  ReEncrypt: {
+    kind: 'keys',
+    crossAccount: true,
+    keys: [
+      {
+        source: { kind: 'ciphertext', blobMember: 'CiphertextBlob', keyMember: 'SourceKeyId' },
+        action: 'kms:ReEncryptFrom',
+        grantOperation: 'ReEncryptFrom',
+        contextMember: 'SourceEncryptionContext',
+      },
+      {
+        source: { kind: 'member', member: 'DestinationKeyId', allowAlias: true },
+        action: 'kms:ReEncryptTo',
+        grantOperation: 'ReEncryptTo',
+        contextMember: 'DestinationEncryptionContext',
+      },
+    ],
+  },
+  CreateGrant: SHARED_BY_ID,
+  ListGrants: SHARED_BY_ID,
+  RevokeGrant: SHARED_BY_ID,
+  RetireGrant: { kind: 'grant', key: { member: 'KeyId' } },
+
+  EnableKey: MANAGE_KEY,
+  DisableKey: MANAGE_KEY,
+  ScheduleKeyDeletion: MANAGE_KEY,
+  CancelKeyDeletion: MANAGE_KEY,
+  UpdateKeyDescription: MANAGE_KEY,
+  TagResource: MANAGE_KEY,
+  UntagResource: MANAGE_KEY,
+  ListResourceTags: MANAGE_KEY,
+  GetKeyPolicy: MANAGE_KEY,
+  PutKeyPolicy: MANAGE_KEY,
+  ListKeyPolicies: MANAGE_KEY,
+  CreateAlias: { kind: 'keys', crossAccount: false, keys: [{ source: { kind: 'member', member: 'TargetKeyId', allowAlias: false } }] },
+  // AWS requires kms:UpdateAlias on the alias's current key and on the new one.
+  UpdateAlias: {
+    kind: 'keys',
+    crossAccount: false,
+    keys: [{ source: { kind: 'alias', member: 'AliasName' } }, { source: { kind: 'member', member: 'TargetKeyId', allowAlias: false } }],
+  },
+  DeleteAlias: { kind: 'keys', crossAccount: false, keys: [{ source: { kind: 'alias', member: 'AliasName' } }] },
 };
 
 /** Operations a grant may allow, by name (kms:ReEncryptFrom / To are checked by ReEncrypt). */
@@ -125,11 +212,22 @@ export function identityPoliciesOf(principal: Principal): PolicyDocument[] {
   return (principal.identityPolicies ?? []).map((text) => parsed(text, 'identity'));
 }
 
+
+/** What authorization hands the HTTP layer: the keys it resolved, and the one the request is about. */
+export interface Decision {
+  readonly keys: ResolvedKeys;
+  /** The first key decided on (ReEncrypt: the source), for the audit record; undefined for account-level operations. */
+  readonly key: KeyRecord | undefined;
+  /** ReEncrypt's destination key, for the audit record. */
+  readonly destinationKey?: KeyRecord;
+}
+
 /**
- * Authorizes one request. Resolves the key the decision was about (undefined for operations
- * without one, or when the key does not exist); throws AccessDeniedException when denied.
- * `onKey` hears of the key before the decision, so a denied call's audit record names the key
- * (CloudTrail's resources) as AWS's does.
+ * Authorizes one request and resolves every key it acts on, once. Throws AccessDeniedException
+ * when denied, and the operation's own NotFoundException / InvalidCiphertextException when a key
+ * it names does not exist (nothing is decided, nothing runs). `onKey` hears of each key before
+ * its decision, so a denied call's audit record names the key (CloudTrail's resources) as AWS's
+ * does.
  */
 export async function authorizeRequest(
   ctx: RequestContext,
@@ -137,37 +235,111 @@ export async function authorizeRequest(
   operation: string,
   input: Record<string, unknown>,
   onKey?: (key: KeyRecord) => void,
-): Promise<KeyRecord | undefined> {
-  if (operation === 'ReEncrypt') {
-    const source = await keyOfCiphertext(deps, input['CiphertextBlob'], input['SourceKeyId']);
-    if (source !== undefined) onKey?.(source);
-    if (source !== undefined) await decide(ctx, deps, 'kms:ReEncryptFrom', 'ReEncryptFrom', source, input, input['SourceEncryptionContext']);
-    const destination = await keyNamed(deps, input['DestinationKeyId']);
-    if (destination !== undefined) await decide(ctx, deps, 'kms:ReEncryptTo', 'ReEncryptTo', destination, input, input['DestinationEncryptionContext']);
-    return source ?? destination;
+): Promise<Decision> {
+  const rule = Object.hasOwn(RULES, operation) ? RULES[operation] : undefined;
+  // Default deny: an operation nobody wrote a rule for never runs.
+  if (rule === undefined) throw new KmsError('AccessDeniedException', `keybridge has no authorization rule for ${operation.slice(0, 64)}; the request is refused.`);
+  const keys = new ResolvedKeys();
+  const foreign = ctx.principal.accountId !== deps.account.accountId;
+  switch (rule.kind) {
+    case 'account': {
+      if (foreign) throw otherAccountDenied(ctx, deps, `kms:${operation}`);
+      decideWithoutKey(ctx, deps, `kms:${operation}`, input);
+      const filter = rule.filter === undefined ? undefined : input[rule.filter.member];
+      if (typeof filter === 'string') await keys.resolve(deps, filter, false);
+      return { keys, key: undefined };
+    }
+    case 'grant': {
+      // Who may retire is the grant's to say (mayRetireGrant, in the operation); a caller of
+      // another account may retire a grant it is the retiring principal or grantee of.
+      const text = input[rule.key.member];
+      let key: KeyRecord | undefined;
+      if (typeof text === 'string') {
+        assertNamesThisAccount(ctx, deps, text, false);
+        key = await keys.resolve(deps, text, false);
+        onKey?.(key);
+      }
+      return { keys, key };
+    }
+    case 'keys': {
+      if (foreign && !rule.crossAccount) throw otherAccountDenied(ctx, deps, `kms:${operation}`);
+      const decided: KeyRecord[] = [];
+      for (const spec of rule.keys) {
+        const key = await resolveFor(ctx, deps, keys, spec.source, input);
+        onKey?.(key);
+        const contextValue = spec.contextMember === undefined ? undefined : input[spec.contextMember];
+        await decide(ctx, deps, spec.action ?? `kms:${operation}`, spec.grantOperation ?? operation, key, input, contextValue);
+        if (spec.source.kind === 'ciphertext' && typeof input[spec.source.keyMember] === 'string') {
+          // The named key was decided on; the blob's own key is resolved only for the operation's
+          // comparison (IncorrectKeyException when another key made it), never used unless equal.
+          const blob = input[spec.source.blobMember];
+          if (Buffer.isBuffer(blob)) await keys.resolveCiphertext(deps, blob);
+        }
+        decided.push(key);
+      }
+      return { keys, key: decided[0], ...(decided.length > 1 && operation === 'ReEncrypt' ? { destinationKey: decided[1]! } : {}) };
+    }
   }
-  const rule = RULES[operation] ?? KEY_ID;
-  const action = rule.action ?? `kms:${operation}`;
-  const source = rule.source;
-  let key: KeyRecord | undefined;
+}
+
+/** Resolves the key one decision is about, as the operation will find it in ResolvedKeys. */
+async function resolveFor(ctx: RequestContext, deps: OperationDeps, keys: ResolvedKeys, source: KeySource, input: Record<string, unknown>): Promise<KeyRecord> {
   switch (source.kind) {
-    case 'none':
-      if (operation !== 'RetireGrant') decideWithoutKey(ctx, deps, action, input);
-      return undefined;
-    case 'member':
-      key = await keyNamed(deps, input[source.member]);
-      break;
-    case 'ciphertext':
-      key = (await keyNamed(deps, input[source.keyMember ?? ''])) ?? (await keyOfCiphertext(deps, input[source.member], undefined));
-      break;
-    case 'alias':
-      key = await keyOfAlias(deps, input[source.member]);
-      break;
+    case 'member': {
+      const text = input[source.member];
+      if (typeof text !== 'string') throw new KmsError('ValidationException', `1 validation error detected: Value null at '${camel(source.member)}' failed to satisfy constraint: Member must not be null`);
+      assertNamesThisAccount(ctx, deps, text, source.allowAlias);
+      return keys.resolve(deps, text, source.allowAlias);
+    }
+    case 'ciphertext': {
+      const text = input[source.keyMember];
+      if (typeof text === 'string') {
+        assertNamesThisAccount(ctx, deps, text, true);
+        return keys.resolve(deps, text, true);
+      }
+      const blob = input[source.blobMember];
+      if (!Buffer.isBuffer(blob)) throw new KmsError('ValidationException', `1 validation error detected: Value null at '${camel(source.blobMember)}' failed to satisfy constraint: Member must not be null`);
+      return keys.resolveCiphertext(deps, blob);
+    }
+    case 'alias': {
+      const name = input[source.member];
+      if (typeof name !== 'string') throw new KmsError('ValidationException', `1 validation error detected: Value null at '${camel(source.member)}' failed to satisfy constraint: Member must not be null`);
+      if (ctx.principal.accountId !== deps.account.accountId) throw aliasOfCallerNotFound(ctx, deps, name);
+      return keys.resolveAlias(deps, name);
+    }
   }
-  if (key === undefined) return undefined;
-  onKey?.(key);
-  await decide(ctx, deps, action, operation, key, input, input['EncryptionContext']);
-  return key;
+}
+
+/**
+ * A caller of another account names this account's keys only by ARN: a key id or alias name
+ * names a key of its own account, which keybridge does not hold (NotFoundException, as AWS
+ * answers for a key that does not exist in the caller's account).
+ */
+function assertNamesThisAccount(ctx: RequestContext, deps: OperationDeps, text: string, allowAlias: boolean): void {
+  if (ctx.principal.accountId === deps.account.accountId || text.startsWith('arn:')) return;
+  if (allowAlias && text.startsWith('alias/')) throw aliasOfCallerNotFound(ctx, deps, text);
+  if (isKeyId(text)) {
+    const arn = `arn:${deps.account.partition}:kms:${deps.account.region}:${ctx.principal.accountId}:key/${text}`;
+    throw new KmsError('NotFoundException', `Key '${arn}' does not exist`);
+  }
+  throw new KmsError('NotFoundException', `Invalid keyId ${text}`);
+}
+
+function aliasOfCallerNotFound(ctx: RequestContext, deps: OperationDeps, aliasName: string): KmsError {
+  return new KmsError('NotFoundException', `Alias arn:${deps.account.partition}:kms:${deps.account.region}:${ctx.principal.accountId}:${aliasName} is not found.`);
+}
+
+/** Account-level operations and key management act in the caller's account only. */
+function otherAccountDenied(ctx: RequestContext, deps: OperationDeps, action: string): KmsError {
+  return new KmsError(
+    'AccessDeniedException',
+    `User: ${ctx.principal.arn} is not authorized to perform: ${action} because this keybridge serves account ${deps.account.accountId} only ` +
+      `and ${action} does not allow access across accounts`,
+  );
+}
+
+function camel(member: string): string {
+  return member[0]!.toLowerCase() + member.slice(1);
 }
 
 async function decide(
@@ -263,14 +435,21 @@ function baseFacts(ctx: RequestContext, deps: OperationDeps, principal: RequestP
   };
 }
 
-function newGrantOf(input: Record<string, unknown>): { operations: GrantOperation[]; constraints: null } | undefined {
+/**
+ * The grant CreateGrant would make, in the domain's form: absent, null and empty constraint maps
+ * all mean "no constraint" (normaliseConstraints), so comparing it with the grant that allows it
+ * never meets a null map.
+ */
+function newGrantOf(input: Record<string, unknown>): { operations: GrantOperation[]; constraints: GrantConstraints | null } | undefined {
   if (!Array.isArray(input['Operations'])) return undefined;
-  const constraints = input['Constraints'] as { EncryptionContextEquals?: Record<string, string>; EncryptionContextSubset?: Record<string, string> } | undefined;
+  const wire = input['Constraints'] as { EncryptionContextEquals?: Record<string, string> | null; EncryptionContextSubset?: Record<string, string> | null } | null | undefined;
+  const equals = wire?.EncryptionContextEquals ?? undefined;
+  const subset = wire?.EncryptionContextSubset ?? undefined;
   return {
     operations: input['Operations'] as GrantOperation[],
-    constraints: (constraints === undefined
-      ? null
-      : { encryptionContextEquals: constraints.EncryptionContextEquals ?? null, encryptionContextSubset: constraints.EncryptionContextSubset ?? null }) as never,
+    constraints: normaliseConstraints(
+      wire === undefined || wire === null ? undefined : { ...(equals ? { encryptionContextEquals: equals } : {}), ...(subset ? { encryptionContextSubset: subset } : {}) },
+    ),
   };
 }
 
@@ -294,43 +473,6 @@ function requestAlias(input: Record<string, unknown>): string | undefined {
 
 function isContext(value: unknown): value is Record<string, string> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The key a KeyId-shaped member names; undefined when absent, malformed or not found. */
-async function keyNamed(deps: OperationDeps, text: unknown): Promise<KeyRecord | undefined> {
-  if (typeof text !== 'string') return undefined;
-  let ref;
-  try {
-    ref = parseKeyRef(text, deps.account, true);
-  } catch {
-    return undefined;
-  }
-  let keyId: string;
-  if (ref.kind === 'alias') {
-    const alias = await deps.store.getAlias(ref.aliasName);
-    if (alias === undefined) return undefined;
-    keyId = alias.keyId;
-  } else {
-    keyId = ref.keyId;
-  }
-  return deps.store.getKey(keyId);
-}
-
-async function keyOfCiphertext(deps: OperationDeps, blob: unknown, keyIdText: unknown): Promise<KeyRecord | undefined> {
-  const named = await keyNamed(deps, keyIdText);
-  if (named !== undefined) return named;
-  if (!Buffer.isBuffer(blob)) return undefined;
-  try {
-    return await deps.store.getKey(parseBlob(blob).keyId);
-  } catch {
-    return undefined;
-  }
-}
-
-async function keyOfAlias(deps: OperationDeps, aliasName: unknown): Promise<KeyRecord | undefined> {
-  if (typeof aliasName !== 'string') return undefined;
-  const alias = await deps.store.getAlias(aliasName);
-  return alias === undefined ? undefined : deps.store.getKey(alias.keyId);
 }
 
 async function aliasesOf(deps: OperationDeps, keyId: string): Promise<string[]> {

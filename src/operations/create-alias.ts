@@ -11,9 +11,11 @@ import { keyIdMember } from './wire.js';
 export const createAlias = defineOperation({
   name: 'CreateAlias',
   input: z.object({ AliasName: aliasNameMember, TargetKeyId: keyIdMember }),
-  async run(_ctx, deps, input) {
+  validate(input) {
     checkNewAliasName(input.AliasName);
     checkTargetIsKey(input.TargetKeyId);
+  },
+  async run(_ctx, deps, input) {
     const key = await resolveKeyById(deps, input.TargetKeyId);
     assertNotPendingDeletion(key);
     const alreadyExists = () => new KmsError('AlreadyExistsException', `An alias with the name ${aliasArn(deps.account, input.AliasName)} already exists`);

@@ -43,7 +43,7 @@ export const createGrant = defineOperation({
     GranteeServicePrincipal: servicePrincipalMember.optional(),
     RetiringServicePrincipal: servicePrincipalMember.optional(),
   }),
-  async run(ctx, deps, input) {
+  validate(input) {
     if (input.GranteeServicePrincipal !== undefined || input.RetiringServicePrincipal !== undefined || input.Constraints?.SourceArn !== undefined) {
       throw new KmsError('UnsupportedOperationException', 'keybridge does not support grants for AWS service principals.');
     }
@@ -51,7 +51,9 @@ export const createGrant = defineOperation({
     checkPrincipalArn('GranteePrincipal', input.GranteePrincipal);
     if (input.RetiringPrincipal !== undefined) checkPrincipalArn('RetiringPrincipal', input.RetiringPrincipal);
     checkGrantTokens(input.GrantTokens);
-
+  },
+  async run(ctx, deps, input) {
+    const granteePrincipal = input.GranteePrincipal!; // validate() refused its absence
     const key = await resolveKeyById(deps, input.KeyId);
     // Allowed while Disabled and while the key's custom key store is disconnected.
     assertNotPendingDeletion(key);
@@ -73,7 +75,7 @@ export const createGrant = defineOperation({
     if (input.DryRun) throw dryRunSucceeded();
 
     const wanted = {
-      granteePrincipal: input.GranteePrincipal,
+      granteePrincipal,
       retiringPrincipal: input.RetiringPrincipal ?? null,
       operations,
       constraints,

@@ -7,8 +7,10 @@ import { defineOperation } from './operation.js';
 export const deleteAlias = defineOperation({
   name: 'DeleteAlias',
   input: z.object({ AliasName: aliasNameMember }),
-  async run(_ctx, deps, input) {
+  validate(input) {
     checkAliasPrefix(input.AliasName);
+  },
+  async run(_ctx, deps, input) {
     const deleted = await deps.store.deleteAlias(input.AliasName);
     if (!deleted) throw new KmsError('NotFoundException', `Alias ${aliasArn(deps.account, input.AliasName)} is not found.`);
     return undefined;

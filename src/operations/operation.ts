@@ -3,12 +3,12 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Account } from '../domain/arn.js';
-import type { KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import type { Principal } from '../ports/principals.js';
 import type { MetadataStore } from '../ports/store.js';
+import type { ResolvedKeys } from './key-access.js';
 
 /** What an operation may use. Built once by compose.ts; never holds per-request state. */
 export interface OperationDeps {
@@ -21,16 +21,11 @@ export interface OperationDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   /**
-   * Per request, the one exception to the rule above: the key record authorization has just
-   * loaded (the HTTP layer runs the operation with a copy of deps that carries it), handed to the
-   * operation's first lookup of that key instead of a second store read (key-access.ts).
+   * Per request, the one exception to the rule above: the keys that request's authorization
+   * resolved and decided on (the HTTP layer runs the operation with a copy of deps that carries
+   * them). Operations find their keys only here (key-access.ts), never in the store.
    */
-  readonly authorizedKey?: AuthorizedKey;
-}
-
-/** A key record read once for this request; `take` gives it out once, for its own key id only. */
-export interface AuthorizedKey {
-  take(keyId: string): KeyRecord | undefined;
+  readonly resolvedKeys?: ResolvedKeys;
 }
 
 /** Per-request facts, established by the HTTP layer after SigV4 verification. */
@@ -48,6 +43,12 @@ export interface Operation<Schema extends z.ZodType = z.ZodType, Output = unknow
   readonly name: string;
   /** The request body's schema, PascalCase members exactly as AWS names them. */
   readonly input: Schema;
+  /**
+   * Checks on the input that the schema cannot express (AWS's rules across members, reserved
+   * prefixes). Runs after the schema and before authorization, so malformed input is refused
+   * before any key is looked up. Throws the wire error.
+   */
+  validate?(input: z.output<Schema>): void;
   /** Resolves the response body, or undefined for operations whose response is empty. */
   run(ctx: RequestContext, deps: OperationDeps, input: z.output<Schema>): Promise<Output | undefined>;
 }
