@@ -10,9 +10,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { KMS_ERRORS } from '../../src/domain/errors.js';
+import { MAX_JSON_DEPTH } from '../../src/http/amz-json.js';
 import { OPERATIONS, OPERATIONS_BY_NAME } from '../../src/operations/registry.js';
 import { rawRequest, type RawRequest, type RawResponse } from '../support/raw-request.js';
 import { startServer, type TestServer } from '../support/server.js';
@@ -810,4 +812,158 @@ test('thousands of malformed and random requests: AWS-shaped 4xx only, nothing c
   const log = readFileSync(server.logFile).subarray(logBytesBefore).toString('utf8');
   const faults = log.split('\n').filter((line) => /"level":(50|60)/.test(line));
   assert.deepEqual(faults.slice(0, 5), [], `${faults.length} error-level log lines during the fuzz`);
+});
+
+// ---- Every member, every position: deep, oversize, wrong type --------------------------------------
+//
+// Not random: for every operation in the registry, a body that is valid apart from ONE member, which
+// is nested too deeply (just past the limit and thousands of levels, arrays and objects, at the top
+// and inside the member), oversized, or of the wrong type — plus deep values in members the schema
+// does not know. Such a body once got as far as the operation and committed it (CreateKey,
+// CreateGrant, TagResource) before its audit record overflowed the stack: now it must be refused
+// before anything runs, with an AWS-shaped 4xx, and be recorded.
+
+/** Request bodies that would succeed, for the operations whose success changes state. */
+function validBody(operation: string): Record<string, unknown> {
+  const [a] = fixture.keyIds;
+  const grantee = `arn:aws:iam::${server.accountId}:user/fuzz-grantee`;
+  const known: Record<string, Record<string, unknown>> = {
+    CreateKey: { Description: 'deep', KeyUsage: 'ENCRYPT_DECRYPT', KeySpec: 'SYMMETRIC_DEFAULT', Tags: [{ TagKey: 'k', TagValue: 'v' }] },
+    EnableKey: { KeyId: fixture.keyIds[1] },
+    DisableKey: { KeyId: a },
+    ScheduleKeyDeletion: { KeyId: a, PendingWindowInDays: 7 },
+    CancelKeyDeletion: { KeyId: fixture.keyIds[2] },
+    UpdateKeyDescription: { KeyId: a, Description: 'changed' },
+    Encrypt: { KeyId: a, Plaintext: Buffer.from('x').toString('base64'), EncryptionContext: { k: 'v' }, GrantTokens: [] },
+    Decrypt: { CiphertextBlob: fixture.ciphertexts[0]!.toString('base64'), KeyId: a, EncryptionContext: {} },
+    ReEncrypt: { CiphertextBlob: fixture.ciphertexts[0]!.toString('base64'), DestinationKeyId: a, SourceEncryptionContext: {}, DestinationEncryptionContext: { k: 'v' } },
+    GenerateDataKey: { KeyId: a, KeySpec: 'AES_256', EncryptionContext: { k: 'v' } },
+    GenerateDataKeyWithoutPlaintext: { KeyId: a, KeySpec: 'AES_256', EncryptionContext: { k: 'v' } },
+    GenerateRandom: { NumberOfBytes: 16 },
+    CreateAlias: { AliasName: 'alias/fuzz-new', TargetKeyId: a },
+    UpdateAlias: { AliasName: 'alias/fuzz/b', TargetKeyId: a },
+    DeleteAlias: { AliasName: 'alias/fuzz/b' },
+    TagResource: { KeyId: a, Tags: [{ TagKey: 'added', TagValue: 'v' }] },
+    UntagResource: { KeyId: a, TagKeys: ['env'] },
+    PutKeyPolicy: {
+      KeyId: a,
+      PolicyName: 'default',
+      Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${server.accountId}:root` }, Action: 'kms:*', Resource: '*' }] }),
+    },
+    CreateGrant: { KeyId: a, GranteePrincipal: grantee, RetiringPrincipal: grantee, Operations: ['Decrypt', 'Encrypt'], Constraints: { EncryptionContextSubset: { k: 'v' } }, Name: 'deep' },
+  };
+  if (Object.hasOwn(known, operation)) return { ...known[operation] };
+  // Any other operation: a plausible value of each member's kind (these change nothing anyway).
+  const out: Record<string, unknown> = {};
+  for (const m of membersOf(OPERATIONS_BY_NAME.get(operation)!.input)) {
+    if (/KeyId$/.test(m.name)) out[m.name] = a;
+    else if (m.kind === 'enum') out[m.name] = m.enumValues[0];
+    else if (m.kind === 'number') out[m.name] = 1;
+    else if (m.kind === 'boolean') out[m.name] = false;
+    else if (m.kind === 'blob') out[m.name] = Buffer.from('blob').toString('base64');
+    else if (m.kind === 'array') out[m.name] = [];
+    else if (m.kind === 'record' || m.kind === 'object') out[m.name] = {};
+    else out[m.name] = 'x';
+  }
+  return out;
+}
+
+function deepArray(levels: number, leaf: string): string {
+  return `${'['.repeat(levels)}${leaf}${']'.repeat(levels)}`;
+}
+
+function deepObject(levels: number, leaf: string): string {
+  return `${'{"a":'.repeat(levels)}${leaf}${'}'.repeat(levels)}`;
+}
+
+interface Fault {
+  readonly label: string;
+  /** The JSON text of the faulted body. */
+  readonly body: string;
+  /** Deep faults must be refused at the parser: SerializationException. */
+  readonly deep: boolean;
+}
+
+function faultsFor(operation: string): Fault[] {
+  const base = validBody(operation);
+  const members = membersOf(OPERATIONS_BY_NAME.get(operation)!.input);
+  const rng = new Rng(SEED ^ operation.length);
+  const withMember = (name: string, valueText: string) => {
+    const rest = { ...base };
+    delete rest[name];
+    const text = JSON.stringify(rest);
+    return text === '{}' ? `{"${name}":${valueText}}` : `${text.slice(0, -1)},"${name}":${valueText}}`;
+  };
+  const out: Fault[] = [];
+  // Depth counts the body's own object: MAX_JSON_DEPTH levels in a member is one past the limit.
+  const depths = [MAX_JSON_DEPTH, 1000, 5000];
+  for (const m of [...members.map((x) => x.name), 'FutureMember']) {
+    for (const levels of depths) {
+      out.push({ label: `${m}=array^${levels}`, body: withMember(m, deepArray(levels, '"x"')), deep: true });
+      out.push({ label: `${m}=object^${levels}`, body: withMember(m, deepObject(levels, '1')), deep: true });
+    }
+    // Inside the member: the positions where nested values are legitimate.
+    out.push({ label: `${m}[deep]`, body: withMember(m, `[${deepArray(2000, '1')}]`), deep: true });
+    out.push({ label: `${m}{k:deep}`, body: withMember(m, `{"k":${deepObject(2000, '"v"')}}`), deep: true });
+    out.push({ label: `${m}[{TagKey,TagValue:deep}]`, body: withMember(m, `[{"TagKey":"k","TagValue":${deepArray(2000, '"v"')}}]`), deep: true });
+  }
+  for (const m of members) {
+    out.push({ label: `${m.name}=wrongKind`, body: withMember(m.name, JSON.stringify(wrongKind(rng, m.kind))), deep: false });
+    // Past every limit the model sets: elements and values longer than any member allows, more
+    // entries than any list or map may have. (Unknown members of a structure are ignored, as by
+    // AWS, so a structure's oversize value goes into its map members.)
+    const bigMap = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`k${i}`, 'v'.repeat(400)]));
+    const oversize =
+      m.kind === 'array' ? Array.from({ length: 1_000 }, () => 'x'.repeat(300))
+      : m.kind === 'number' ? 1e300
+      : m.kind === 'record' ? bigMap
+      : m.kind === 'object' ? { EncryptionContextSubset: bigMap, EncryptionContextEquals: bigMap }
+      : m.kind === 'boolean' ? undefined
+      : 'x'.repeat(70_000);
+    if (oversize !== undefined) out.push({ label: `${m.name}=oversize`, body: withMember(m.name, JSON.stringify(oversize)), deep: false });
+  }
+  return out;
+}
+
+test('deep, oversize and wrong-type members at every position of every operation: 4xx, nothing changes, every call recorded', async () => {
+  const before = await snapshot();
+  const problems: string[] = [];
+  const requestIds: string[] = [];
+  let sent = 0;
+  for (const op of OPERATIONS) {
+    const mutating = !READ_ONLY.has(op.name);
+    const faults = faultsFor(op.name);
+    // A few at a time: enough to exercise concurrency, few enough for a 2-core machine.
+    for (let i = 0; i < faults.length; i += 4) {
+      await Promise.all(
+        faults.slice(i, i + 4).map(async (f) => {
+          const res = await rawRequest(server, { target: `TrentService.${op.name}`, body: f.body });
+          sent++;
+          const id = res.headers['x-amzn-requestid'];
+          if (typeof id === 'string') requestIds.push(id);
+          const label = `${op.name} ${f.label}`;
+          const problem = judge({ label, req: { target: `TrentService.${op.name}`, body: f.body }, operation: op.name, poison: f.label }, res);
+          if (problem) problems.push(`${label}: ${problem}; ${res.status} ${res.body.slice(0, 200)}`);
+          else if (mutating && res.status === 200) problems.push(`${label}: a 200 from state-changing ${op.name}`);
+          else if (f.deep && (res.status !== 400 || res.json?.__type !== 'SerializationException')) problems.push(`${label}: ${res.status} ${res.body.slice(0, 200)}, expected SerializationException`);
+        }),
+      );
+    }
+  }
+  assert.deepEqual(problems.slice(0, 20), [], `${problems.length} bad answers of ${sent}, first ones shown`);
+  assert.ok(sent > 1000, `only ${sent} requests`);
+  assert.deepEqual(await snapshot(), before, 'a refused request changed state');
+
+  // Every call is in the trail, by the request id the server answered with.
+  const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
+  try {
+    const recorded = new Set(
+      db.prepare<[], string>("SELECT json_extract(record, '$.requestID') FROM audit_records").pluck().all(),
+    );
+    const missing = requestIds.filter((id) => !recorded.has(id));
+    assert.equal(requestIds.length, sent, 'every response carried x-amzn-requestid');
+    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${requestIds.length} calls have no audit record`);
+  } finally {
+    db.close();
+  }
 });
