@@ -32,7 +32,7 @@ describe('real clients over HTTP', () => {
       credentials: new StaticCredentials([KEY]),
       region: REGION,
       service: 'kms',
-      maxSkewMs: 15 * 60_000,
+      maxSkewMs: 5 * 60_000,
     });
     server = createServer((req, res) => {
       void handle(req).then(

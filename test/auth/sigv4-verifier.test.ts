@@ -16,7 +16,8 @@ const ENDPOINT = 'https://kms.keybridge.test:8443';
 const HOST = 'kms.keybridge.test:8443';
 const NOW = Date.UTC(2026, 10, 29, 7, 10, 0); // 20261129T071000Z
 const AMZ_NOW = '20261129T071000Z';
-const FIFTEEN_MIN = 15 * 60_000;
+/** The default of signatureMaxSkewMinutes, as AWS JSON services allow. */
+const FIVE_MIN = 5 * 60_000;
 
 const KEY: AccessKey = {
   accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
@@ -35,7 +36,7 @@ function verifier(opts: { now?: number; credentials?: CredentialsProvider } = {}
     credentials: opts.credentials ?? new StaticCredentials([KEY]),
     region: REGION,
     service: 'kms',
-    maxSkewMs: FIFTEEN_MIN,
+    maxSkewMs: FIVE_MIN,
     now: () => opts.now ?? NOW,
   });
 }
@@ -175,10 +176,10 @@ describe('SigV4Verifier header sets and canonical details', () => {
     await rejectsWith(verifier().verify(alter(req, { 'user-agent': 'custom/2.0' })), 'InvalidSignatureException', MISMATCH);
   });
 
-  test('a minimal request signing only host and x-amz-date verifies', async () => {
+  test('a minimal request signing only host and x-amz-date verifies when it carries no X-Amz-Target', async () => {
     const req = await smithyListKeys({ headers: { host: HOST } });
     assert.equal(signedHeadersOf(req), 'host;x-amz-date');
-    assert.equal(await verifier().verify(alter(req, { 'x-amz-target': 'TrentService.ListKeys' })), KEY);
+    assert.equal(await verifier().verify(req), KEY);
   });
 
   test('query string and path take part in the signature', async () => {
@@ -380,20 +381,28 @@ describe('SigV4Verifier errors', () => {
   });
 
   test('X-Amz-Date too far in the past → "Signature expired"', async () => {
-    const req = await smithySign({ creds: CREDS, region: REGION, date: new Date(Date.UTC(2026, 10, 29, 6, 0, 0)), headers: { ...KMS_HEADERS }, body: BODY });
+    const req = await smithySign({ creds: CREDS, region: REGION, date: new Date(Date.UTC(2026, 10, 29, 7, 0, 0)), headers: { ...KMS_HEADERS }, body: BODY });
     await rejectsWith(verifier().verify(req), 'InvalidSignatureException',
-      'Signature expired: 20261129T060000Z is now earlier than 20261129T065500Z (20261129T071000Z - 15 min.)');
+      'Signature expired: 20261129T070000Z is now earlier than 20261129T070500Z (20261129T071000Z - 5 min.)');
   });
 
   test('X-Amz-Date too far in the future → "Signature not yet current"', async () => {
-    const req = await smithySign({ creds: CREDS, region: REGION, date: new Date(Date.UTC(2026, 10, 29, 7, 30, 0)), headers: { ...KMS_HEADERS }, body: BODY });
+    const req = await smithySign({ creds: CREDS, region: REGION, date: new Date(Date.UTC(2026, 10, 29, 7, 20, 0)), headers: { ...KMS_HEADERS }, body: BODY });
     await rejectsWith(verifier().verify(req), 'InvalidSignatureException',
-      'Signature not yet current: 20261129T073000Z is still later than 20261129T072500Z (20261129T071000Z + 15 min.)');
+      'Signature not yet current: 20261129T072000Z is still later than 20261129T071500Z (20261129T071000Z + 5 min.)');
+  });
+
+  test('a 5-minute skew: 4 minutes off either way is accepted, 6 minutes is refused', async () => {
+    const at = (offsetMs: number) => smithySign({ creds: CREDS, region: REGION, date: new Date(NOW + offsetMs), headers: { ...KMS_HEADERS }, body: BODY });
+    assert.equal(await verifier().verify(await at(-4 * 60_000)), KEY);
+    assert.equal(await verifier().verify(await at(4 * 60_000)), KEY);
+    await rejectsWith(verifier().verify(await at(-6 * 60_000)), 'InvalidSignatureException', (m) => m.startsWith('Signature expired: '));
+    await rejectsWith(verifier().verify(await at(6 * 60_000)), 'InvalidSignatureException', (m) => m.startsWith('Signature not yet current: '));
   });
 
   test('exactly maxSkew away on either side is still accepted', async () => {
-    const past = await smithySign({ creds: CREDS, region: REGION, date: new Date(NOW - FIFTEEN_MIN), headers: { ...KMS_HEADERS }, body: BODY });
-    const future = await smithySign({ creds: CREDS, region: REGION, date: new Date(NOW + FIFTEEN_MIN), headers: { ...KMS_HEADERS }, body: BODY });
+    const past = await smithySign({ creds: CREDS, region: REGION, date: new Date(NOW - FIVE_MIN), headers: { ...KMS_HEADERS }, body: BODY });
+    const future = await smithySign({ creds: CREDS, region: REGION, date: new Date(NOW + FIVE_MIN), headers: { ...KMS_HEADERS }, body: BODY });
     assert.equal(await verifier().verify(past), KEY);
     assert.equal(await verifier().verify(future), KEY);
     await rejectsWith(verifier({ now: NOW + 1 }).verify(past), 'InvalidSignatureException', (m) => m.startsWith('Signature expired: '));
@@ -411,6 +420,23 @@ describe('SigV4Verifier errors', () => {
     const auth = req.headers.authorization!.replace(';x-amz-date', '');
     await rejectsWith(verifier().verify(alter(req, { authorization: auth })), 'IncompleteSignatureException',
       "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+  });
+
+  test('X-Amz-Target present but not signed → IncompleteSignatureException naming it', async () => {
+    const TARGET_UNSIGNED = "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.";
+    // Signed over host and x-amz-date only, the X-Amz-Target sent along unsigned...
+    const minimal = await smithyListKeys({ headers: { host: HOST, 'content-type': 'application/x-amz-json-1.1' }, unsignableHeaders: new Set(['content-type']) });
+    assert.equal(signedHeadersOf(minimal), 'host;x-amz-date');
+    for (const target of ['TrentService.Encrypt', 'TrentService.ScheduleKeyDeletion', '']) {
+      await rejectsWith(verifier().verify(alter(minimal, { 'x-amz-target': target })), 'IncompleteSignatureException', TARGET_UNSIGNED);
+    }
+    // ...or repeated, or signed by a client that left it out while signing others.
+    await rejectsWith(verifier().verify({ ...minimal, headers: { ...minimal.headers, 'x-amz-target': ['TrentService.Encrypt', 'x'] } }),
+      'IncompleteSignatureException', TARGET_UNSIGNED);
+    const noTarget = await smithyListKeys({ unsignableHeaders: new Set(['x-amz-target']) });
+    assert.equal(signedHeadersOf(noTarget), 'content-type;host;x-amz-date');
+    assert.equal(noTarget.headers['x-amz-target'], 'TrentService.ListKeys');
+    await rejectsWith(verifier().verify(noTarget), 'IncompleteSignatureException', TARGET_UNSIGNED);
   });
 
   test('a signature mismatch → InvalidSignatureException', async () => {
