@@ -21,7 +21,10 @@ export interface SigV4VerifierOptions {
   readonly region: string;
   /** The SigV4 signing name; 'kms' for this service. */
   readonly service: string;
-  /** Allowed distance between X-Amz-Date and our clock, both directions (AWS: 15 min). */
+  /**
+   * Allowed distance between X-Amz-Date and our clock, both directions. AWS JSON services answer
+   * "Signature expired ... - 5 min.", so 5 minutes is the configured default.
+   */
   readonly maxSkewMs: number;
   /** Epoch milliseconds; injectable for tests. */
   readonly now?: () => number;
@@ -55,8 +58,15 @@ const MSG_MISMATCH =
   'Secret Access Key and signing method. Consult the service documentation for details.';
 const MSG_NO_DATE = "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.";
 const MSG_HOST_UNSIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.";
-// Our rule, not AWS's: the clock check trusts X-Amz-Date, so the client must have signed it.
+// AWS requires a date header that is used to be signed; we only accept X-Amz-Date, and the clock
+// check trusts it.
 const MSG_DATE_UNSIGNED = "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.";
+// Our rule, worded as AWS words its own required signed headers: in the AWS JSON protocol the
+// body is the same for many operations, so an unsigned X-Amz-Target lets anyone holding one
+// signed request replay it as another operation (an Encrypt as ScheduleKeyDeletion). Every AWS
+// client (CLI, botocore, the JS SDK) signs it.
+const MSG_TARGET_UNSIGNED = "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.";
+const TARGET = 'x-amz-target';
 
 interface CachedSigner {
   readonly secretAccessKey: string;
@@ -123,6 +133,10 @@ export class SigV4Verifier {
     const signedNames = signedHeaders.split(';');
     if (!signedNames.includes('host')) throw new KmsError('IncompleteSignatureException', MSG_HOST_UNSIGNED);
     if (!signedNames.includes('x-amz-date')) throw new KmsError('IncompleteSignatureException', MSG_DATE_UNSIGNED);
+    // A present X-Amz-Target (even empty or repeated) routes the request, so it must be signed.
+    if (headerValue(req.headers, TARGET) !== undefined && !signedNames.includes(TARGET)) {
+      throw new KmsError('IncompleteSignatureException', MSG_TARGET_UNSIGNED);
+    }
 
     this.checkClock(requestMs, amzDate);
 

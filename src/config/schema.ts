@@ -131,7 +131,8 @@ export const configSchema = z
     clustersDir: z.string().min(1).optional(),
     deletionSweepIntervalMs: z.number().int().min(1000).default(60_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
-    signatureMaxSkewMinutes: z.number().int().min(1).max(60).default(15),
+    /** Accepted distance between a request's X-Amz-Date and our clock; AWS JSON services allow 5 minutes. */
+    signatureMaxSkewMinutes: z.number().int().min(1).max(60).default(5),
     /** The CloudTrail-shaped audit trail (docs/audit.md). */
     audit: z
       .object({

@@ -3,6 +3,12 @@
 // session pools (in use / idle / waiting / limit), and the process (event-loop delay, memory).
 // Nothing about keys or callers, so it needs no signature.
 //
+// WARNING: every label value must come from a closed set. Each distinct value is a new series kept
+// for the life of the process, so a label copied from a request (X-Amz-Target, an error name) lets
+// any signed-in caller grow /metrics and our memory without bound. Request labels are mapped onto
+// the operation registries and the KMS error table here; cluster ids and member names come from
+// operator configuration, HSM operations from our own code, CKR names from the device.
+//
 // `GET /metrics?format=json` answers the process figures as JSON instead (the benchmark reads
 // event-loop delay and RSS around each run with `&reset=1`).
 
@@ -11,13 +17,38 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+import { ADMIN_OPERATIONS, ADMIN_TARGET_PREFIX } from '../admin/registry.js';
+import { KMS_ERRORS } from '../domain/errors.js';
 import type { ClusterObserver, ClusterStatus } from '../hsm/cluster-hsm.js';
 import type { MemberState } from '../hsm/cluster-member.js';
 import type { SessionPoolStats } from '../hsm/session-pool.js';
+import { OPERATIONS } from '../operations/registry.js';
 
 const STATES: readonly MemberState[] = ['ACTIVE', 'DEGRADED', 'UNAVAILABLE'];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const RESOLUTION_MS = 10;
+
+/** Operation label for anything not in a registry (unknown targets, requests refused before routing). */
+export const UNKNOWN_OPERATION = 'unknown';
+/** Outcome label for anything that is neither Success nor a name in the KMS error table. */
+export const OTHER_OUTCOME = 'other';
+/** KMS operations by name; admin operations as app.ts reports them, `KeybridgeAdmin.<Name>`. */
+const OPERATION_LABELS: ReadonlySet<string> = new Set([
+  ...OPERATIONS.map((op) => op.name),
+  ...ADMIN_OPERATIONS.map((op) => `${ADMIN_TARGET_PREFIX}${op.name}`),
+]);
+// A Set rather than a lookup in KMS_ERRORS: `constructor` or `__proto__` must not count as known.
+const OUTCOME_LABELS: ReadonlySet<string> = new Set(['Success', ...Object.keys(KMS_ERRORS)]);
+
+/** The operation label for a reported operation: itself when a registry lists it, else "unknown". */
+export function operationLabel(operation: string): string {
+  return OPERATION_LABELS.has(operation) ? operation : UNKNOWN_OPERATION;
+}
+
+/** The outcome label: "Success" or a KMS error name as reported, else "other". */
+export function outcomeLabel(outcome: string): string {
+  return OUTCOME_LABELS.has(outcome) ? outcome : OTHER_OUTCOME;
+}
 
 /** Where /metrics reads live state from at scrape time. */
 export interface MetricsSources {
@@ -38,7 +69,7 @@ export class Metrics implements ClusterObserver {
     collectDefaultMetrics({ register: this.registry, prefix: 'keybridge_' });
     this.requests = new Counter({
       name: 'keybridge_requests_total',
-      help: 'API requests by operation and outcome (Success, or the AWS error name).',
+      help: 'API requests by operation (unknown: not a known operation) and outcome (Success, a KMS error name, or other).',
       labelNames: ['operation', 'outcome'],
       registers: [this.registry],
     });
@@ -110,9 +141,14 @@ export class Metrics implements ClusterObserver {
     this.sources = sources;
   }
 
+  /**
+   * One answered API request. `operation` and `outcome` may carry client input (an unknown
+   * X-Amz-Target); they are mapped onto closed sets, see operationLabel and outcomeLabel.
+   */
   request(operation: string, outcome: string, seconds: number): void {
-    this.requests.inc({ operation, outcome });
-    this.requestSeconds.observe({ operation }, seconds);
+    const op = operationLabel(operation);
+    this.requests.inc({ operation: op, outcome: outcomeLabel(outcome) });
+    this.requestSeconds.observe({ operation: op }, seconds);
   }
 
   memberCall(event: Parameters<ClusterObserver['memberCall']>[0]): void {

@@ -128,14 +128,47 @@ export async function captureJsSdkRequest(opts: {
   return captured;
 }
 
+/**
+ * The Python that botocore-signing tests run: the system's, where Debian's python3-boto3 puts
+ * boto3 and botocore. Not whatever `python3` is first on PATH: a pyenv or virtualenv Python with
+ * its own boto3 would hide a machine on which the packaged set-up is incomplete. (Debian's
+ * awscli carries a private botocore that /usr/bin/python3 cannot import.)
+ */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+/** The Debian package that gives SYSTEM_PYTHON boto3 and botocore (scripts/test.sh installs it). */
+export const BOTO3_PACKAGE = 'python3-boto3';
+
+function probeBoto3(): string | false {
+  const probe = spawnSync(SYSTEM_PYTHON, ['-c', 'import boto3, botocore.auth'], { encoding: 'utf8' });
+  if (probe.status === 0) return false;
+  const why = probe.error !== undefined ? probe.error.message : probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`;
+  return `${SYSTEM_PYTHON} cannot import boto3/botocore (${why}): install the Debian package ${BOTO3_PACKAGE}`;
+}
+
+/** Why boto3/botocore cannot be used here, or false when they can. */
+export const boto3Missing: string | false = probeBoto3();
+/**
+ * For `test(name, { skip: boto3Skip }, …)`: skips naming the missing package, except under
+ * CI=true, where the set-up installs it and a missing botocore must fail the tests instead.
+ */
+export const boto3Skip: string | false = process.env.CI === 'true' ? false : boto3Missing;
+
+// botocore reads the clock in auth.py: get_current_datetime() from 1.31 on, datetime.datetime.utcnow()
+// before (Debian 12's python3-botocore is 1.29). Both are pinned, so the test's fixed date holds
+// on either.
 const BOTOCORE_SIGN = `
-import json, sys, base64, datetime
+import json, sys, base64, datetime, types
 import botocore.auth
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 p = json.load(sys.stdin)
 when = datetime.datetime.strptime(p['date'], '%Y%m%dT%H%M%SZ')
+class Pinned(datetime.datetime):
+    @classmethod
+    def utcnow(cls):
+        return when
+botocore.auth.datetime = types.SimpleNamespace(**{**vars(datetime), 'datetime': Pinned})
 botocore.auth.get_current_datetime = lambda *a, **k: when
 req = AWSRequest(method=p['method'], url=p['url'], data=base64.b64decode(p['body']), headers=p['headers'])
 SigV4Auth(Credentials(p['accessKeyId'], p['secretAccessKey']), p['service'], p['region']).add_auth(req)
@@ -143,7 +176,7 @@ print(json.dumps(dict(req.headers.items())))
 `;
 
 /**
- * Signs with botocore's SigV4Auth (what boto3 and the AWS CLI use), in a python3 subprocess.
+ * Signs with botocore's SigV4Auth (what boto3 and the AWS CLI use), in a SYSTEM_PYTHON subprocess.
  * botocore signs `host` from the URL without setting the header (its HTTP client does), so the
  * Host and Content-Length a server would see are added here.
  */
@@ -158,7 +191,8 @@ export function botocoreSign(opts: {
   body: Buffer;
 }): SignedRequest {
   const url = new URL(opts.url);
-  const result = spawnSync('python3', ['-c', BOTOCORE_SIGN], {
+  if (boto3Missing) throw new Error(boto3Missing);
+  const result = spawnSync(SYSTEM_PYTHON, ['-c', BOTOCORE_SIGN], {
     input: JSON.stringify({
       accessKeyId: opts.creds.accessKeyId,
       secretAccessKey: opts.creds.secretAccessKey,
