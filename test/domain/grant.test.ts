@@ -79,6 +79,53 @@ describe('atLeastAsStrict (grants created through a CreateGrant grant)', () => {
   }
 });
 
+describe('absent, null and empty constraints are one thing: no constraint', () => {
+  // As they arrive from the wire (Constraints: {}, a member null or {}) or from a stored row.
+  const none: unknown[] = [
+    undefined,
+    null,
+    {},
+    { encryptionContextEquals: null },
+    { encryptionContextSubset: null },
+    { encryptionContextEquals: {}, encryptionContextSubset: {} },
+    { encryptionContextEquals: null, encryptionContextSubset: {} },
+  ];
+  const strict: unknown[] = [
+    { encryptionContextSubset: { a: '1' } },
+    { encryptionContextSubset: { a: '1' }, encryptionContextEquals: null },
+    { encryptionContextSubset: { a: '1' }, encryptionContextEquals: {} },
+  ];
+  for (const [i, c] of none.entries()) {
+    test(`none #${i} ${JSON.stringify(c)}: normalises to null, admits every context, any child is at least as strict`, () => {
+      assert.equal(normaliseConstraints(c as never), null);
+      assert.equal(constraintsSatisfied(c as never, undefined), true);
+      assert.equal(constraintsSatisfied(c as never, { x: 'y' }), true);
+      for (const child of [...none, ...strict]) assert.equal(atLeastAsStrict(child as never, c as never), true);
+    });
+  }
+  for (const [i, c] of strict.entries()) {
+    test(`subset #${i} ${JSON.stringify(c)}: a child without a constraint is wider; a child with the same or more is not`, () => {
+      assert.deepEqual(normaliseConstraints(c as never), { encryptionContextSubset: { a: '1' } });
+      assert.equal(constraintsSatisfied(c as never, { a: '1', b: '2' }), true);
+      assert.equal(constraintsSatisfied(c as never, { b: '2' }), false);
+      for (const child of none) assert.equal(atLeastAsStrict(child as never, c as never), false);
+      for (const child of strict) assert.equal(atLeastAsStrict(child as never, c as never), true);
+      assert.equal(atLeastAsStrict({ encryptionContextSubset: { a: '1', b: '2' }, encryptionContextEquals: null } as never, c as never), true);
+      assert.equal(atLeastAsStrict({ encryptionContextEquals: { a: '1' }, encryptionContextSubset: null } as never, c as never), true);
+    });
+  }
+  test('a CreateGrant grant with a subset constraint allows a stricter sub-grant whose other constraint member is null', () => {
+    const g = grant({ operations: ['CreateGrant', 'Decrypt'], constraints: { encryptionContextSubset: { Dept: 'IT' } } });
+    const newGrant = (constraints: unknown) => ({ operations: ['Decrypt'] as const, constraints: constraints as never });
+    const ask = (constraints: unknown) => grantAllows([g], { principalArn: ALICE, operation: 'CreateGrant', newGrant: newGrant(constraints) });
+    assert.equal(ask({ encryptionContextSubset: { Dept: 'IT', Team: 'a' }, encryptionContextEquals: null }), g);
+    assert.equal(ask({ encryptionContextEquals: { Dept: 'IT' }, encryptionContextSubset: null }), g);
+    assert.equal(ask(null), undefined);
+    assert.equal(ask({ encryptionContextSubset: null, encryptionContextEquals: null }), undefined);
+    assert.equal(ask({ encryptionContextSubset: { Dept: 'HR' } }), undefined);
+  });
+});
+
 describe('grantAllows', () => {
   test('matches grantee and operation; constraints apply only to operations with a context', () => {
     const g = grant({ constraints: { encryptionContextSubset: { Dept: 'IT' } } });

@@ -15,6 +15,8 @@ import {
   RevokeGrantCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
+import { readCredentialsFile } from '../../src/auth/credentials-file.js';
+import { runCliAgainst } from '../support/cli.js';
 import { sdkClient } from '../support/kms-client.js';
 import { startServer, type TestServer } from '../support/server.js';
 
@@ -212,5 +214,49 @@ describe('CreateGrant validation', () => {
     assert.equal(await server.keybridge.deps.store.getGrant(g.GrantId!), undefined);
     const retirable = await kms.send(new ListRetirableGrantsCommand({ RetiringPrincipal: RETIRER }));
     assert.ok(!retirable.Grants!.some((x) => x.GrantId === g.GrantId));
+  });
+});
+
+describe('a grantee whose grant allows CreateGrant under a constraint', () => {
+  test('creates stricter sub-grants; wider ones are denied (never an internal error)', async () => {
+    const created = await runCliAgainst(server, ['principals', 'create', '--account', '111122223333', '--user', 'subgranter']);
+    assert.equal(created.code, 0, created.stderr);
+    const creds = readCredentialsFile(server.credentialsFile).get('subgranter');
+    assert.ok(creds, 'the principal\'s profile was written');
+    const grantee = sdkClient(server, { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey });
+    try {
+      const key = await newKey();
+      await kms.send(
+        new CreateGrantCommand({
+          KeyId: key.keyId,
+          GranteePrincipal: 'arn:aws:iam::111122223333:user/subgranter',
+          Operations: ['CreateGrant', 'Decrypt', 'Encrypt'],
+          Constraints: { EncryptionContextSubset: { Dept: 'IT' } },
+        }),
+      );
+      // Stricter: a larger subset, or an exact context that includes the parent's pairs.
+      const stricter: Array<{ EncryptionContextSubset?: Record<string, string>; EncryptionContextEquals?: Record<string, string> }> = [
+        { EncryptionContextSubset: { Dept: 'IT', Team: 'a' } },
+        { EncryptionContextSubset: { Dept: 'IT' } },
+        { EncryptionContextEquals: { Dept: 'IT', App: 'x' } },
+      ];
+      for (const Constraints of stricter) {
+        const sub = await grantee.send(new CreateGrantCommand({ KeyId: key.arn, GranteePrincipal: BOB, Operations: ['Decrypt'], Constraints }));
+        assert.match(sub.GrantId!, /^[0-9a-f]{64}$/, JSON.stringify(Constraints));
+      }
+      // Wider: no constraint, another context, or an operation the parent grant lacks.
+      for (const request of [
+        { Operations: ['Decrypt'] as GrantOperation[] },
+        { Operations: ['Decrypt'] as GrantOperation[], Constraints: {} },
+        { Operations: ['Decrypt'] as GrantOperation[], Constraints: { EncryptionContextSubset: { Dept: 'HR' } } },
+        { Operations: ['Sign'] as GrantOperation[], Constraints: { EncryptionContextSubset: { Dept: 'IT' } } },
+      ]) {
+        await rejects(grantee.send(new CreateGrantCommand({ KeyId: key.arn, GranteePrincipal: BOB, ...request })), 'AccessDeniedException');
+      }
+      const { Grants } = await kms.send(new ListGrantsCommand({ KeyId: key.keyId }));
+      assert.equal(Grants!.length, 4, 'the parent grant and the three stricter ones');
+    } finally {
+      grantee.destroy();
+    }
   });
 });
