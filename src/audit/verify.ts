@@ -7,7 +7,7 @@
 // head (seq and hash, printed by `keybridge audit verify`) somewhere else and compare.
 
 import type Database from 'better-sqlite3';
-import { GENESIS_HASH, hashOfStored } from './chain.js';
+import { canonicalJson, GENESIS_HASH, linkHash } from './chain.js';
 import { openForReading, readAnchor, type StoredRow } from './schema.js';
 
 export type ProblemKind = 'altered' | 'removed' | 'reordered' | 'anchor-altered';
@@ -63,12 +63,10 @@ function walk(db: Database.Database): VerifyResult {
       const missing = row.seq - 1 === expectedSeq ? `seq ${expectedSeq} is` : `seq ${expectedSeq}-${row.seq - 1} are`;
       return fail(expectedSeq, 'removed', `record ${missing} missing (the next record present is seq ${row.seq})`);
     }
-    let computed: string | undefined;
-    try {
-      computed = hashOfStored(row.seq, row.prev_hash, row.record);
-    } catch {
-      computed = undefined;
-    }
+    // Only a SyntaxError from JSON.parse means "not JSON"; anything else is a bug to surface, not
+    // a verdict about the record (the recursive canonicaliser once turned deep records into one).
+    const parsed = parseRecord(row.record);
+    const computed = parsed === NOT_JSON ? undefined : linkHash(row.seq, row.prev_hash, canonicalJson(parsed));
     if (row.prev_hash !== prevHash) {
       if (records === 0 && anchor && computed === row.hash) {
         return fail(row.seq, 'anchor-altered', `the anchor's hash (seq ${anchor.seq}) is not the prevHash of the first record, seq ${row.seq}`);
@@ -85,7 +83,7 @@ function walk(db: Database.Database): VerifyResult {
     }
     if (computed === undefined) return fail(row.seq, 'altered', `record seq ${row.seq} is not valid JSON`);
     if (computed !== row.hash) return fail(row.seq, 'altered', `record seq ${row.seq} does not match its hash`);
-    if (row.event_time !== eventTimeOf(row.record)) {
+    if (row.event_time !== eventTimeOf(parsed)) {
       return fail(row.seq, 'altered', `the event_time column of seq ${row.seq} does not match the record's eventTime`);
     }
     records += 1;
@@ -96,7 +94,18 @@ function walk(db: Database.Database): VerifyResult {
   return { ok: true, records, head, ...(anchor ? { anchor } : {}) };
 }
 
-function eventTimeOf(text: string): number {
-  const time = (JSON.parse(text) as { eventTime?: unknown }).eventTime;
+const NOT_JSON = Symbol('not JSON');
+
+function parseRecord(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    if (err instanceof SyntaxError) return NOT_JSON;
+    throw err;
+  }
+}
+
+function eventTimeOf(record: unknown): number {
+  const time = (record as { eventTime?: unknown } | null)?.eventTime;
   return typeof time === 'string' ? Date.parse(time) : Number.NaN;
 }
