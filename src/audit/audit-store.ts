@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ApiCallInput, CloudTrailEvent, ServiceEventInput } from './event.js';
-import { buildApiCallEvent, buildServiceEvent } from './record.js';
+import { buildApiCallEvent, buildIntentEvent, buildServiceEvent } from './record.js';
 import type { RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
 
 export type { RetentionOptions } from './writer-protocol.js';
@@ -129,6 +129,16 @@ export class AuditTrail {
   /** Builds the record for one finished API call and appends it. */
   recordApiCall(input: ApiCallInput): Promise<void> {
     return this.append(buildApiCallEvent(input));
+  }
+
+  /**
+   * Durably appends the intent record of a mutating call (operation-rules.ts needsIntent) BEFORE
+   * the call runs; the caller runs it only if this resolves, and records the outcome with
+   * recordApiCall (same requestId) afterwards. An intent without an outcome marks a change whose
+   * result is unknown (the process died, or the outcome could not be written).
+   */
+  recordIntent(input: ApiCallInput): Promise<void> {
+    return this.append(buildIntentEvent(input));
   }
 
   /** Builds a KMS-initiated event (the deletion sweeper's DeleteKey) and appends it. */
