@@ -2,6 +2,7 @@
 // configuration and tears it down in reverse order of creation.
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { readCredentialsFile } from './auth/credentials-file.js';
@@ -14,11 +15,13 @@ import { rootPrincipalArn, type Account } from './domain/arn.js';
 import { ClusterConnectError, ClusterHsm, type ClusterObserver } from './hsm/cluster-hsm.js';
 import type { VendorProfile } from './hsm/vendor-profile.js';
 import { AuditTrail } from './audit/audit-store.js';
+import { AUDIT_SIGNING_KEY_FILE } from './audit/digest.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import type { OperationDeps } from './operations/operation.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { AccessKey } from './ports/principals.js';
+import { AuditSigningKey } from './services/audit-signing-key.js';
 import { reconcile, type ReconcileReport } from './services/reconcile.js';
 import { startSweeper, type Sweeper } from './services/deletion-sweeper.js';
 import { KeyStoreManager } from './services/key-store-manager.js';
@@ -82,7 +85,11 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   await keyStores.resume();
   let audit: AuditTrail;
   try {
-    audit = await AuditTrail.open({ path: config.audit.path!, retention: config.audit.retention, logger });
+    // The digest-signing key lives in the default key store's HSM; its public key goes to the data directory.
+    const signer = await AuditSigningKey.open(hsm, join(config.dataDir, AUDIT_SIGNING_KEY_FILE));
+    audit = await AuditTrail.open({
+      path: config.audit.path!, retention: config.audit.retention, logger, signer, digestIntervalSeconds: config.audit.digestIntervalSeconds,
+    });
   } catch (err) {
     await keyStores.close();
     await hsm.close();
@@ -152,9 +159,10 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         ready = false;
         await app.close();
         await sweeper.stop();
+        // Before the HSM closes: the trail's final digest is signed by it.
+        await audit.close();
         await keyStores.close();
         await hsm.close();
-        await audit.close();
         await store.close();
       })();
       return closed;

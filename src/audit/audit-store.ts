@@ -14,12 +14,19 @@
 //
 // Records are serialised on the caller's side of the queue, so a record that cannot be
 // serialised fails only its own append, never a batch.
+//
+// Signed digests (digest.ts): with a signer, a digest of the chain head is signed here (the HSM is
+// on this thread) and stored by the writer every digestIntervalSeconds (unref'd timer), at open
+// when records were left unsigned, before prune() and at close(); never when nothing was appended
+// since the last one. Digests are made one at a time. A digest that cannot be signed is logged
+// and retried at the next interval: it never fails requests (their records are already durable).
 
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ApiCallInput, CloudTrailEvent, ServiceEventInput } from './event.js';
-import { buildApiCallEvent, buildServiceEvent } from './record.js';
-import type { RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
+import { buildApiCallEvent, buildIntentEvent, buildServiceEvent } from './record.js';
+import { DIGEST_VERSION, digestText, type DigestSigner } from './digest.js';
+import type { DigestState, RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
 
 export type { RetentionOptions } from './writer-protocol.js';
 
@@ -28,7 +35,13 @@ export interface AuditTrailOptions {
   readonly path: string;
   readonly retention?: RetentionOptions;
   readonly logger: Logger;
+  /** Signs digests of the chain; without one the trail is unsigned (tools and tests). */
+  readonly signer?: DigestSigner;
+  /** Seconds between periodic digests (config audit.digestIntervalSeconds). Default 300. */
+  readonly digestIntervalSeconds?: number;
 }
+
+export const DEFAULT_DIGEST_INTERVAL_SECONDS = 300;
 
 /** An append that could not be made durable. The request it belongs to must fail. */
 export class AuditWriteError extends Error {
@@ -66,24 +79,31 @@ export class AuditTrail {
   #inFlight = false;
   #scheduled = false;
   #nextId = 1;
-  readonly #calls = new Map<number, { resolve(value: number): void; reject(err: Error): void }>();
+  readonly #calls = new Map<number, { resolve(value: never): void; reject(err: Error): void }>();
   /** Set when the writer thread is gone; every later append rejects with it. */
   #dead: AuditWriteError | undefined;
   #closing = false;
   #appended = 0;
   #transactions = 0;
   #largestBatch = 0;
+  readonly #signer: DigestSigner | undefined;
+  /** The digest being made, if any: digests are made one after another. */
+  #digesting: Promise<unknown> = Promise.resolve();
+  #digestTimer: NodeJS.Timeout | undefined;
 
-  private constructor(worker: Worker, logger: Logger) {
+  private constructor(worker: Worker, logger: Logger, signer: DigestSigner | undefined) {
     this.#worker = worker;
     this.#logger = logger;
+    this.#signer = signer;
   }
 
   /** Opens (creating, mode 0600, and migrating) the audit database and starts its writer thread. */
   static async open(options: AuditTrailOptions): Promise<AuditTrail> {
     checkRetention(options.retention ?? {});
+    const interval = options.digestIntervalSeconds ?? DEFAULT_DIGEST_INTERVAL_SECONDS;
+    if (!(Number.isFinite(interval) && interval > 0)) throw new RangeError(`audit digestIntervalSeconds must be a positive number, got ${interval}`);
     const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
-      workerData: { path: options.path, retention: options.retention ?? {} },
+      workerData: { path: options.path, retention: options.retention ?? {}, signed: options.signer !== undefined },
     });
     let onMessage: (reply: WriterReply) => void = () => {};
     let onError: (err: Error) => void = () => {};
@@ -101,9 +121,15 @@ export class AuditTrail {
       await worker.terminate();
       throw new AuditWriteError(`cannot open the audit trail ${options.path}: ${first.message}`, first.code);
     }
-    const trail = new AuditTrail(worker, options.logger);
+    const trail = new AuditTrail(worker, options.logger, options.signer);
     trail.#listen();
     worker.unref();
+    if (options.signer) {
+      // Records a crash left unsigned are signed now rather than an interval later.
+      await trail.#periodicDigest();
+      trail.#digestTimer = setInterval(() => void trail.#periodicDigest(), interval * 1000);
+      trail.#digestTimer.unref();
+    }
     return trail;
   }
 
@@ -131,14 +157,72 @@ export class AuditTrail {
     return this.append(buildApiCallEvent(input));
   }
 
+  /**
+   * Durably appends the intent record of a mutating call (operation-rules.ts needsIntent) BEFORE
+   * the call runs; the caller runs it only if this resolves, and records the outcome with
+   * recordApiCall (same requestId) afterwards. An intent without an outcome marks a change whose
+   * result is unknown (the process died, or the outcome could not be written).
+   */
+  recordIntent(input: ApiCallInput): Promise<void> {
+    return this.append(buildIntentEvent(input));
+  }
+
   /** Builds a KMS-initiated event (the deletion sweeper's DeleteKey) and appends it. */
   serviceEvent(input: ServiceEventInput): Promise<void> {
     return this.append(buildServiceEvent(input));
   }
 
-  /** Applies the retention limits now (the writer also applies them after appends). Resolves to the records removed. */
-  prune(now = Date.now()): Promise<number> {
-    return this.#call({ kind: 'prune', id: this.#nextId++, now });
+  /**
+   * Applies the retention limits now (the writer also applies them after appends). Resolves to the
+   * records removed. A signed trail first signs a digest of its head, and then cuts only at a
+   * digest's head (writer-worker.ts), so fewer records than the limits ask may be removed.
+   */
+  async prune(now = Date.now()): Promise<number> {
+    if (this.#signer) await this.#periodicDigest();
+    return this.#call<number>({ kind: 'prune', id: this.#nextId++, now });
+  }
+
+  /**
+   * Signs and stores a digest of the chain's head now. Resolves true when one was stored, false
+   * when there is no signer or nothing was appended since the last digest; rejects when the HSM
+   * could not sign or the writer could not store it.
+   */
+  digest(now = new Date()): Promise<boolean> {
+    const run = this.#digesting.then(() => this.#makeDigest(now));
+    this.#digesting = run.catch(() => undefined);
+    return run;
+  }
+
+  async #makeDigest(now: Date): Promise<boolean> {
+    const signer = this.#signer;
+    if (!signer || this.#dead) return false;
+    const state = await this.#call<DigestState>({ kind: 'digest-state', id: this.#nextId++ });
+    if (state.headSeq <= state.lastDigestHeadSeq || state.records === 0) return false;
+    const text = digestText({
+      version: DIGEST_VERSION,
+      headSeq: state.headSeq,
+      headHash: state.headHash,
+      previousDigestSignature: state.previousSignature,
+      digestTime: now.toISOString(),
+      anchor: state.anchor,
+      records: state.records,
+      keyFingerprint: signer.keyFingerprint,
+    });
+    const signature = await signer.sign(Buffer.from(text, 'utf8'));
+    await this.#call({
+      kind: 'store-digest', id: this.#nextId++, text, signature, headSeq: state.headSeq, headHash: state.headHash,
+      digestTime: now.getTime(), previousSignature: state.previousSignature,
+    });
+    return true;
+  }
+
+  /** A digest whose failure is logged, not thrown (timer, open, prune, close). */
+  async #periodicDigest(): Promise<void> {
+    try {
+      await this.digest();
+    } catch (err) {
+      this.#logger.error({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'audit digest could not be signed or stored; retried at the next interval');
+    }
   }
 
   get stats(): AuditTrailStats {
@@ -152,6 +236,9 @@ export class AuditTrail {
     while (!this.#dead && (this.#queue.length > 0 || this.#inFlight)) {
       await new Promise((resolve) => setImmediate(resolve));
     }
+    if (this.#digestTimer) clearInterval(this.#digestTimer);
+    // The final digest covers everything appended, so a cleanly stopped trail ends signed.
+    if (this.#signer) await this.#periodicDigest();
     if (this.#dead) return;
     const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
     await this.#call({ kind: 'close', id: this.#nextId++ });
@@ -192,9 +279,9 @@ export class AuditTrail {
     });
   }
 
-  #call(req: WriterRequest): Promise<number> {
+  #call<T = number>(req: WriterRequest): Promise<T> {
     if (this.#dead) return Promise.reject(this.#dead);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       this.#calls.set(req.id, { resolve, reject });
       this.#worker.ref();
       this.#worker.postMessage(req);
@@ -212,7 +299,7 @@ export class AuditTrail {
       if (!call) return;
       this.#calls.delete(reply.id);
       if (this.#calls.size === 0) this.#worker.unref();
-      if (reply.ok) call.resolve(reply.value);
+      if (reply.ok) call.resolve(reply.value as never);
       else call.reject(new AuditWriteError(`audit write failed: ${reply.message}`, reply.code));
     });
     const die = (err: AuditWriteError) => {

@@ -18,18 +18,75 @@ import { createHash } from 'node:crypto';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
+/**
+ * WARNING: iterative on purpose (an explicit stack, no recursion): records carry caller-supplied
+ * structures, and a recursive walk of a deeply nested one overflows the call stack. The output is
+ * byte-identical to the recursive definition this replaced (test/audit/canonical-json.test.ts
+ * compares them), because every existing trail's hashes depend on it:
+ *   primitive → JSON.stringify (undefined, functions and symbols throw TypeError);
+ *   array → "[" elements joined by "," "]", an undefined element written as null and a hole as
+ *           nothing (Array.prototype.map skips holes and join writes them empty);
+ *   object → "{" own enumerable keys whose value is not undefined, sorted by UTF-16 code units,
+ *           as "key":value joined by "," "}" (toJSON is not consulted).
+ * A cycle throws TypeError (the recursive version overflowed).
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError(`cannot canonicalise a ${typeof value}`);
-    return text;
+  const out: string[] = [];
+  const stack: Frame[] = [];
+  const open = new Set<object>();
+
+  const enter = (v: unknown): void => {
+    if (v === null || typeof v !== 'object') {
+      const text = JSON.stringify(v);
+      if (text === undefined) throw new TypeError(`cannot canonicalise a ${typeof v}`);
+      out.push(text);
+      return;
+    }
+    if (open.has(v)) throw new TypeError('cannot canonicalise a circular structure');
+    open.add(v);
+    if (Array.isArray(v)) {
+      out.push('[');
+      stack.push({ container: v, array: v, length: v.length, keys: undefined, values: undefined, next: 0 });
+      return;
+    }
+    const record = v as Record<string, unknown>;
+    const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+    out.push('{');
+    stack.push({ container: v, array: undefined, length: keys.length, keys, values: keys.map((k) => record[k]), next: 0 });
+  };
+
+  enter(value);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next === frame.length) {
+      out.push(frame.array ? ']' : '}');
+      open.delete(frame.container);
+      stack.pop();
+      continue;
+    }
+    const i = frame.next++;
+    if (i > 0) out.push(',');
+    if (frame.keys) {
+      out.push(`${JSON.stringify(frame.keys[i])}:`);
+      enter(frame.values![i]);
+    } else if (i in frame.array!) {
+      const element = frame.array![i];
+      if (element === undefined) out.push('null');
+      else enter(element);
+    }
   }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.keys(value)
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-  return `{${entries.join(',')}}`;
+  return out.join('');
+}
+
+/** One open array or object of canonicalJson's walk. */
+interface Frame {
+  readonly container: object;
+  readonly array: readonly unknown[] | undefined;
+  readonly length: number;
+  /** Objects: the sorted keys and their values. */
+  readonly keys: readonly string[] | undefined;
+  readonly values: readonly unknown[] | undefined;
+  next: number;
 }
 
 export function linkHash(seq: number, prevHash: string, canonicalRecord: string): string {

@@ -9,6 +9,14 @@ export const EVENT_VERSION = '1.11';
 export const EVENT_SOURCE = 'kms.amazonaws.com';
 /** What AWS writes for its own actions in userIdentity.invokedBy, sourceIPAddress and userAgent. */
 export const AWS_INTERNAL = 'AWS Internal';
+/**
+ * keybridge's own eventType for an intent record: written durably BEFORE a mutating call runs, so
+ * no change can happen without a record even if the process dies before the outcome is written.
+ * CloudTrail has no such type; export drops an intent once its outcome (the AwsApiCall record with
+ * the same requestID) exists, so exported files stay CloudTrail-shaped except for changes whose
+ * outcome is unknown.
+ */
+export const INTENT_EVENT_TYPE = 'KeybridgeIntent';
 
 export type IdentityType = 'IAMUser' | 'Root' | 'AssumedRole' | 'AWSAccount' | 'AWSService' | 'Unknown';
 
@@ -55,7 +63,7 @@ export interface CloudTrailEvent {
   readonly eventID: string;
   readonly readOnly: boolean;
   readonly resources?: readonly AuditResource[];
-  readonly eventType: 'AwsApiCall' | 'AwsServiceEvent';
+  readonly eventType: 'AwsApiCall' | 'AwsServiceEvent' | typeof INTENT_EVENT_TYPE;
   readonly managementEvent: true;
   readonly recipientAccountId: string;
   readonly eventCategory: 'Management';

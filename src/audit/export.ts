@@ -9,11 +9,19 @@
 // Alongside them, keybridge-export-manifest.json lists each file with its seq range, the chain
 // hashes at both ends and the file's SHA-256 (CloudTrail's digest files play this role), so an
 // export can be checked against `audit verify`'s head later.
+//
+// Intent records (eventType KeybridgeIntent, written before a mutating call runs) are left out
+// when the call's outcome record (eventType AwsApiCall, same requestID, later seq) exists anywhere
+// in the trail, even after the window: the files then read like CloudTrail's. An intent without
+// an outcome is kept: it is a change whose result is unknown, which an operator must see. A
+// file's seq range can therefore skip the omitted intents' seqs.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type Database from 'better-sqlite3';
+import { INTENT_EVENT_TYPE } from './event.js';
 import { openForReading, type StoredRow } from './schema.js';
 
 export const DEFAULT_MAX_RECORDS_PER_FILE = 10_000;
@@ -43,6 +51,10 @@ export interface ExportedFile {
 export interface ExportResult {
   readonly directory: string;
   readonly records: number;
+  /** Intent records left out because their outcome record exists. */
+  readonly intentsOmitted: number;
+  /** Intent records written because no outcome record exists (changes whose outcome is unknown). */
+  readonly intentsWithoutOutcome: number;
   readonly files: readonly ExportedFile[];
 }
 
@@ -52,26 +64,38 @@ export function exportAuditFile(dbPath: string, directory: string, options: Expo
   const db = openForReading(dbPath);
   try {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const rows = db
-      .prepare<[number, number], StoredRow>(
-        'SELECT seq, prev_hash, hash, event_time, record FROM audit_records WHERE event_time >= ? AND event_time < ? ORDER BY seq',
-      )
-      .iterate(options.since?.getTime() ?? 0, options.until?.getTime() ?? Number.MAX_SAFE_INTEGER);
+    const since = options.since?.getTime() ?? 0;
+    const until = options.until?.getTime() ?? Number.MAX_SAFE_INTEGER;
+    const window = db.prepare<[number, number], StoredRow>(
+      'SELECT seq, prev_hash, hash, event_time, record FROM audit_records WHERE event_time >= ? AND event_time < ? ORDER BY seq',
+    );
+    // One read transaction: both passes see the same trail.
+    db.prepare('BEGIN').run();
+    const { omit, intents } = resolvedIntents(db, window.iterate(since, until));
+    const rows = window.iterate(since, until);
     const files: ExportedFile[] = [];
     let batch: StoredRow[] = [];
-    let window = -1;
+    let windowStart = -1;
     const flush = () => {
-      if (batch.length > 0) files.push(writeFile(directory, batch, window, options.gzip === true));
+      if (batch.length > 0) files.push(writeFile(directory, batch, windowStart, options.gzip === true));
       batch = [];
     };
     for (const row of rows) {
+      if (omit.has(row.seq)) continue;
       const w = Math.floor(row.event_time / WINDOW_MS) * WINDOW_MS;
-      if (w !== window || batch.length >= max) flush();
-      window = w;
+      if (w !== windowStart || batch.length >= max) flush();
+      windowStart = w;
       batch.push(row);
     }
     flush();
-    const result = { directory, records: files.reduce((n, f) => n + f.records, 0), files };
+    db.prepare('COMMIT').run();
+    const result = {
+      directory,
+      records: files.reduce((n, f) => n + f.records, 0),
+      intentsOmitted: omit.size,
+      intentsWithoutOutcome: intents - omit.size,
+      files,
+    };
     writeFileSync(
       join(directory, MANIFEST_NAME),
       `${JSON.stringify({ since: options.since?.toISOString() ?? null, until: options.until?.toISOString() ?? null, ...result, directory: undefined }, null, 2)}\n`,
@@ -81,6 +105,39 @@ export function exportAuditFile(dbPath: string, directory: string, options: Expo
   } finally {
     db.close();
   }
+}
+
+/**
+ * The seqs of the intents among `rows` whose outcome record exists (to leave out), and how many
+ * intents there were. Stored records are compact JSON.stringify output, so a record without the
+ * text `"eventType":"KeybridgeIntent"` is no intent and is not parsed.
+ */
+function resolvedIntents(db: Database.Database, rows: Iterable<StoredRow>): { omit: Set<number>; intents: number } {
+  const pending = new Map<string, number[]>();
+  let intents = 0;
+  let first = Number.POSITIVE_INFINITY;
+  const marker = `"eventType":${JSON.stringify(INTENT_EVENT_TYPE)}`;
+  for (const row of rows) {
+    if (!row.record.includes(marker)) continue;
+    const record = JSON.parse(row.record) as { eventType?: unknown; requestID?: unknown };
+    if (record.eventType !== INTENT_EVENT_TYPE || typeof record.requestID !== 'string') continue;
+    intents += 1;
+    first = Math.min(first, row.seq);
+    pending.set(record.requestID, [...(pending.get(record.requestID) ?? []), row.seq]);
+  }
+  const omit = new Set<number>();
+  if (pending.size === 0) return { omit, intents };
+  const later = db.prepare<[number], Pick<StoredRow, 'seq' | 'record'>>('SELECT seq, record FROM audit_records WHERE seq > ? ORDER BY seq');
+  for (const row of later.iterate(first)) {
+    if (!row.record.includes('"eventType":"AwsApiCall"')) continue;
+    const record = JSON.parse(row.record) as { eventType?: unknown; requestID?: unknown };
+    if (record.eventType !== 'AwsApiCall' || typeof record.requestID !== 'string') continue;
+    const seqs = pending.get(record.requestID);
+    if (seqs === undefined) continue;
+    // Only intents written before their outcome are resolved by it.
+    for (const seq of seqs) if (seq < row.seq) omit.add(seq);
+  }
+  return { omit, intents };
 }
 
 function writeFile(directory: string, rows: readonly StoredRow[], window: number, gzip: boolean): ExportedFile {

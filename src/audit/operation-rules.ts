@@ -149,6 +149,16 @@ export function isReadOnly(eventName: string): boolean {
   return CRYPTO_OPERATIONS.has(eventName) || /^(Describe|List|Get)[A-Z]/.test(eventName);
 }
 
+/**
+ * Whether a call must have an intent record durably written before it runs (AuditTrail.recordIntent):
+ * every call that is not read-only. Unknown operation names count as mutating, like isReadOnly says:
+ * an extra intent for a call that then fails costs one record; a missing one would let a change
+ * go unrecorded.
+ */
+export function needsIntent(eventName: string): boolean {
+  return !isReadOnly(eventName);
+}
+
 /** Defaults CloudTrail fills in when the request omitted them ("Decrypt always logs encryptionAlgorithm"). */
 export const REQUEST_DEFAULTS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   Encrypt: { EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' },

@@ -44,20 +44,50 @@ function pick(source: Json, allowed: readonly string[], renames: Readonly<Record
   return out;
 }
 
-/** Nested structures are camelCased too; secret members are dropped at every depth. */
+/**
+ * Nested structures are camelCased too; secret members are dropped at every depth.
+ *
+ * WARNING: iterative (an explicit work stack), never recursive: `value` is caller-supplied and may
+ * be nested arbitrarily deep. Each work item converts one value and stores it in its parent, which
+ * already exists; children are pushed in reverse so they are stored in source order (a later
+ * member that camelCases to the same name overwrites an earlier one, and keys keep the order the
+ * caller sent them in).
+ */
 function convert(member: string, value: unknown, response: boolean): unknown {
-  if (MAP_MEMBERS.has(member)) return isPlainObject(value) ? { ...value } : value;
-  if (Array.isArray(value)) return value.map((v) => convert(member, v, response));
-  if (isPlainObject(value)) {
-    const out: Json = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (SECRET_MEMBERS.has(k) || v === undefined) continue;
-      out[camel(k)] = convert(k, v, response);
+  const root: { value?: unknown } = {};
+  const work: { member: string; value: unknown; parent: Json | unknown[]; key: string | number }[] = [
+    { member, value, parent: root as Json, key: 'value' },
+  ];
+  while (work.length > 0) {
+    const item = work.pop()!;
+    const v = item.value;
+    let converted: unknown;
+    if (MAP_MEMBERS.has(item.member)) {
+      converted = isPlainObject(v) ? { ...v } : v;
+    } else if (Array.isArray(v)) {
+      // new Array(length) keeps holes as holes, as Array.prototype.map did.
+      const out: unknown[] = new Array(v.length);
+      for (let i = v.length - 1; i >= 0; i--) if (i in v) work.push({ member: item.member, value: v[i], parent: out, key: i });
+      converted = out;
+    } else if (isPlainObject(v)) {
+      const out: Json = {};
+      const children: { member: string; value: unknown; parent: Json; key: string }[] = [];
+      for (const [k, child] of Object.entries(v)) {
+        if (SECRET_MEMBERS.has(k) || child === undefined) continue;
+        // Placeholder now, so the key takes its place in the order the caller sent.
+        if (!Object.hasOwn(out, camel(k))) out[camel(k)] = undefined;
+        children.push({ member: k, value: child, parent: out, key: camel(k) });
+      }
+      for (let i = children.length - 1; i >= 0; i--) work.push(children[i]!);
+      converted = out;
+    } else if (response && typeof v === 'number' && item.member.endsWith('Date')) {
+      converted = awsDateText(v);
+    } else {
+      converted = v;
     }
-    return out;
+    (item.parent as Record<string | number, unknown>)[item.key] = converted;
   }
-  if (response && typeof value === 'number' && member.endsWith('Date')) return awsDateText(value);
-  return value;
+  return root.value;
 }
 
 /** CloudTrail's camelCase is "lower-case the first letter": AWSAccountId → aWSAccountId. */

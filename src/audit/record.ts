@@ -3,7 +3,7 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  AWS_INTERNAL, EVENT_SOURCE, EVENT_VERSION,
+  AWS_INTERNAL, EVENT_SOURCE, EVENT_VERSION, INTENT_EVENT_TYPE,
   type ApiCallInput, type AuditKey, type AuditPrincipal, type AuditResource, type CloudTrailEvent, type ServiceEventInput,
   type UserIdentity,
 } from './event.js';
@@ -38,6 +38,18 @@ export function buildApiCallEvent(input: ApiCallInput): CloudTrailEvent {
     eventCategory: 'Management',
     ...(input.tls ? { tlsDetails: input.tls } : {}),
   };
+}
+
+/**
+ * The intent record of a mutating call, written before it runs: the same userIdentity, eventName,
+ * requestParameters, requestID and resources as the outcome record will have, eventType
+ * KeybridgeIntent, no error and responseElements null (nothing has happened yet). `input.time` is
+ * when the call was accepted; `input.response` and `input.error` are ignored.
+ */
+export function buildIntentEvent(input: ApiCallInput): CloudTrailEvent {
+  const { error: _error, ...rest } = input;
+  const event = buildApiCallEvent({ ...rest, response: undefined });
+  return { ...event, responseElements: null, eventType: INTENT_EVENT_TYPE };
 }
 
 /**

@@ -36,6 +36,23 @@ export const AUDIT_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'signed audit digests',
+    sql: `
+      -- One row per signed digest (digest.ts): digest is the exact signed text (canonical JSON),
+      -- signature the DER ECDSA P-256 signature over SHA-256 of its UTF-8 bytes. head_seq and
+      -- head_hash repeat the text's headSeq and headHash for the writer's retention queries only;
+      -- verify trusts the signed text, never these columns.
+      CREATE TABLE audit_digests (
+        head_seq    INTEGER NOT NULL PRIMARY KEY,
+        head_hash   TEXT    NOT NULL,
+        digest_time INTEGER NOT NULL,
+        digest      TEXT    NOT NULL,
+        signature   BLOB    NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -83,4 +100,12 @@ export interface StoredRow {
   readonly hash: string;
   readonly event_time: number;
   readonly record: string;
+}
+
+export interface StoredDigest {
+  readonly head_seq: number;
+  readonly head_hash: string;
+  readonly digest_time: number;
+  readonly digest: string;
+  readonly signature: Buffer;
 }

@@ -5,12 +5,17 @@
 // every commit would stall every request; here the main thread keeps accepting requests while a
 // commit is in progress, and everything that arrived meanwhile becomes the next batch (group
 // commit; see audit-store.ts). Only this thread writes the file.
+//
+// Signed digests (digest.ts) are signed on the main thread (the HSM is there) and stored here. In
+// a signed trail, retention cuts ONLY at the head of a stored digest, so the anchor always equals a
+// signed digest's head and a forged anchor is detectable: a prune removes the records up to the
+// latest digest whose headSeq is at most the seq retention wants, and nothing while there is none.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { chainRecords, GENESIS_HASH } from './chain.js';
 import { openForWriting, readAnchor } from './schema.js';
-import type { RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
+import type { DigestState, RetentionOptions, StoreDigestRequest, WriterReply, WriterRequest } from './writer-protocol.js';
 
 const DAY_MS = 86_400_000;
 /** Rows removed per retention transaction, so a large backlog never blocks appends for long. */
@@ -19,7 +24,7 @@ const PRUNE_STEP = 10_000;
 const AGE_CHECK_INTERVAL_MS = 60_000;
 
 const port = parentPort!;
-const { path, retention } = workerData as { path: string; retention: RetentionOptions };
+const { path, retention, signed } = workerData as { path: string; retention: RetentionOptions; signed: boolean };
 
 let db: Database.Database;
 try {
@@ -41,10 +46,24 @@ const putAnchor = db.prepare<[number, string, number]>(
     'ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, pruned_at = excluded.pruned_at',
 );
 
+const insertDigest = db.prepare<[number, string, number, string, Buffer]>(
+  'INSERT INTO audit_digests (head_seq, head_hash, digest_time, digest, signature) VALUES (?, ?, ?, ?, ?)',
+);
+const lastDigestRow = db.prepare<[], { head_seq: number; signature: Buffer }>('SELECT head_seq, signature FROM audit_digests ORDER BY head_seq DESC LIMIT 1');
+/** The latest digest head in (after, upTo]. */
+const latestDigestIn = db.prepare<[number, number], number | null>('SELECT max(head_seq) FROM audit_digests WHERE head_seq > ? AND head_seq <= ?').pluck();
+/** The earliest digest head in (after, upTo]. */
+const earliestDigestIn = db.prepare<[number, number], number | null>('SELECT min(head_seq) FROM audit_digests WHERE head_seq > ? AND head_seq <= ?').pluck();
+const digestHashAt = db.prepare<[number], string>('SELECT head_hash FROM audit_digests WHERE head_seq = ?').pluck();
+
 const anchor = readAnchor(db);
 let anchorSeq = anchor?.seq ?? 0;
 let head = lastRow.get() ?? { seq: anchorSeq, hash: anchor?.hash ?? GENESIS_HASH };
 let lastAgeCheck = 0;
+let lastDigest = (() => {
+  const row = lastDigestRow.get();
+  return row ? { headSeq: row.head_seq, signature: row.signature.toString('base64') } : undefined;
+})();
 
 const appendTx = db.transaction((texts: readonly string[], times: readonly number[]) => {
   const links = chainRecords(head, texts);
@@ -56,10 +75,28 @@ const appendTx = db.transaction((texts: readonly string[], times: readonly numbe
 const pruneTx = db.transaction((upTo: number, now: number) => {
   const hash = hashAt.get(upTo);
   if (hash === undefined) throw new Error(`internal: no audit record ${upTo} to anchor on`);
+  if (signed && digestHashAt.get(upTo) !== hash) {
+    // The records no longer match what was signed: keep everything for `audit verify` to report.
+    throw new Error(`audit record ${upTo} does not match the signed digest at that seq; nothing is pruned`);
+  }
   const removed = deleteUpTo.run(upTo).changes;
   putAnchor.run(upTo, hash, now);
   return removed;
 });
+
+/** Stores a digest signed on the main thread, if it still describes this chain and follows the latest digest. */
+const storeDigestTx = db.transaction((req: StoreDigestRequest) => {
+  const latest = lastDigestRow.get();
+  const latestSignature = latest ? latest.signature.toString('base64') : null;
+  if (latestSignature !== req.previousSignature) throw new Error('internal: another digest was stored since this one was prepared');
+  if (req.headSeq <= (latest?.head_seq ?? 0)) throw new Error(`internal: digest head ${req.headSeq} is not after the latest digest's`);
+  if (hashAt.get(req.headSeq) !== req.headHash) throw new Error(`internal: digest head ${req.headSeq} is not the chain's record at that seq`);
+  insertDigest.run(req.headSeq, req.headHash, req.digestTime, req.text, Buffer.from(req.signature));
+});
+
+function anchorHash(): string {
+  return readAnchor(db)?.hash ?? GENESIS_HASH;
+}
 
 post({ kind: 'ready', headSeq: head.seq });
 
@@ -93,6 +130,28 @@ port.on('message', (req: WriterRequest) => {
       }
       return;
     }
+    case 'digest-state': {
+      const state: DigestState = {
+        headSeq: head.seq,
+        headHash: head.hash,
+        anchor: anchorSeq > 0 ? { seq: anchorSeq, hash: anchorHash() } : null,
+        records: head.seq - anchorSeq,
+        lastDigestHeadSeq: lastDigest?.headSeq ?? 0,
+        previousSignature: lastDigest?.signature ?? null,
+      };
+      post({ kind: 'done', id: req.id, ok: true, value: state });
+      return;
+    }
+    case 'store-digest': {
+      try {
+        storeDigestTx.immediate(req);
+        lastDigest = { headSeq: req.headSeq, signature: Buffer.from(req.signature).toString('base64') };
+        post({ kind: 'done', id: req.id, ok: true, value: req.headSeq });
+      } catch (err) {
+        post({ kind: 'done', id: req.id, ok: false, message: messageOf(err), code: codeOf(err) });
+      }
+      return;
+    }
     case 'close': {
       db.close();
       post({ kind: 'done', id: req.id, ok: true, value: 0 });
@@ -113,11 +172,21 @@ function pruneStep(now: number, force: boolean): number {
     const young = firstYoung.get(now - retention.maxAgeDays * DAY_MS);
     upTo = Math.max(upTo, young === null || young === undefined ? head.seq : young - 1);
   }
-  upTo = Math.min(upTo, anchorSeq + PRUNE_STEP);
+  upTo = signed ? signedCut(upTo) : Math.min(upTo, anchorSeq + PRUNE_STEP);
   if (upTo <= anchorSeq) return 0;
   const removed = pruneTx.immediate(upTo, now);
   anchorSeq = upTo;
   return removed;
+}
+
+/**
+ * Where a signed trail may cut when retention wants everything up to `want`: the latest digest head
+ * within one PRUNE_STEP, else the first digest head beyond it (one larger transaction rather than
+ * an anchor nobody signed), else nowhere (anchorSeq).
+ */
+function signedCut(want: number): number {
+  if (want <= anchorSeq) return anchorSeq;
+  return latestDigestIn.get(anchorSeq, Math.min(want, anchorSeq + PRUNE_STEP)) ?? earliestDigestIn.get(anchorSeq, want) ?? anchorSeq;
 }
 
 function post(reply: WriterReply): void {

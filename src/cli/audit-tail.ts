@@ -1,5 +1,6 @@
 // keybridge audit tail: the newest audit records, and with --follow every record as it is appended.
 
+import { INTENT_EVENT_TYPE } from '../audit/event.js';
 import { openForReading } from '../audit/schema.js';
 import { follow, lastRecords, type TailRecord } from '../audit/tail.js';
 import { auditDbPath, positiveInt } from './audit-db.js';
@@ -13,7 +14,7 @@ export const auditTail: Command = {
   summary: 'Print the newest audit records; --follow keeps printing them as they are appended.',
   description:
     'Reads <data-dir>/audit.db (read-only). Table output is one line per record: seq, eventTime, eventName, caller, ' +
-    'source IP and errorCode (or OK); json output prints each CloudTrail record. With --follow, the database is polled ' +
+    'source IP and errorCode (or OK, or INTENT for an intent record written before a change ran); json output prints each CloudTrail record. With --follow, the database is polled ' +
     `every ${POLL_MS} ms until interrupted (Ctrl-C ends with status 0).`,
   options: [
     { name: 'lines', short: 'n', kind: 'string', metavar: 'N', description: 'How many of the newest records to print first. Default: 10.' },
@@ -66,9 +67,14 @@ function print(ctx: CommandContext, { seq, record }: TailRecord): void {
   ctx.out.print({
     json: record,
     table: {
-      lines: [[seq, record.eventTime, record.eventName, caller, record.sourceIPAddress, record.errorCode ?? 'OK'].map((v) => cellSafe(v)).join('  ')],
+      lines: [[seq, record.eventTime, record.eventName, caller, record.sourceIPAddress, outcome(record)].map((v) => cellSafe(v)).join('  ')],
     },
   });
+}
+
+/** INTENT for an intent record (the call was about to run; its outcome is a later record), else errorCode or OK. */
+function outcome(record: Record<string, unknown>): unknown {
+  return record.eventType === INTENT_EVENT_TYPE ? 'INTENT' : (record.errorCode ?? 'OK');
 }
 
 /** Control characters would let a logged value rewrite the operator's terminal. */

@@ -15,6 +15,7 @@ import {
 } from './args.js';
 import { ConfigError, createKmsClient, DEFAULT_DATA_DIR, DEFAULT_ENDPOINT, DEFAULT_PROFILE, DEFAULT_REGION, resolveConfig } from './client.js';
 import type { Command, CommandContext } from './command.js';
+import { auditDigests } from './audit-digests.js';
 import { auditExport } from './audit-export.js';
 import { auditTail } from './audit-tail.js';
 import { auditVerify } from './audit-verify.js';
@@ -57,7 +58,7 @@ const GROUPS: readonly Group[] = [
   {
     name: 'audit',
     summary: 'The CloudTrail-shaped audit trail in <data-dir>/audit.db (read directly, not through the API).',
-    commands: [auditVerify, auditExport, auditTail],
+    commands: [auditVerify, auditExport, auditDigests, auditTail],
   },
 ];
 

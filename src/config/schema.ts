@@ -138,6 +138,7 @@ export const configSchema = z
       .object({
         /** Default <dataDir>/audit.db. */
         path: z.string().min(1).optional(),
+        digestIntervalSeconds: z.number().int().min(1).max(86_400).default(300), // seconds between signed audit digests (docs/audit.md)
         retention: z
           .object({
             /** Records older than this are pruned (CloudTrail's event history keeps 90 days). */

@@ -15,7 +15,7 @@ import type { AsymmetricKeySpec, EccSpec, HmacSpec, KeyUsage } from '../domain/k
 import { HMAC_KEY_BYTES, RSA_BITS, isRsaSpec } from '../domain/key-spec.js';
 import type { BackingKeyRef } from '../ports/hsm.js';
 import { HsmError } from '../ports/hsm.js';
-import { BACKING_KEY_LABEL_PREFIX, backingKeyId } from './key-templates.js';
+import { BACKING_KEY_LABEL_PREFIX, backingKeyId, INTERNAL_KEY_LABEL_PREFIX } from './key-templates.js';
 
 // PKCS#11 v3.0 numbers (pkcs11t.h); SoftHSM2 2.6.1 implements them.
 export const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
@@ -48,8 +48,9 @@ export function keyPairMechanism(spec: AsymmetricKeySpec): pkcs11js.Mechanism {
 }
 
 function checkLabel(ref: BackingKeyRef): void {
-  if (!ref.label.startsWith(BACKING_KEY_LABEL_PREFIX)) {
-    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN', 'KMSInternalException');
+  // Internal key pairs (the audit trail's digest-signing key) carry keybridge's internal prefix.
+  if (!ref.label.startsWith(BACKING_KEY_LABEL_PREFIX) && !ref.label.startsWith(INTERNAL_KEY_LABEL_PREFIX)) {
+    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN (or an internal key label)', 'KMSInternalException');
   }
 }
 

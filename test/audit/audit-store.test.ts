@@ -133,7 +133,8 @@ describe('verify catches tampering made directly in the SQLite file', () => {
     assert.deepEqual(verifyAuditFile(join(dir, 'audit.db')).records, 10);
     const r = await cli(['audit', 'verify', '--data-dir', dir]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^OK: 10 records, chain intact\nhead: seq 10, hash [0-9a-f]{64}\n$/);
+    // No audit-signing-key.pem in this data directory: the chain is checked, the digests are not, and it says so.
+    assert.match(r.stdout, /^OK: 10 records, chain intact\nhead: seq 10, hash [0-9a-f]{64}\ndigests: NOT checked \(no public key at .*audit-signing-key\.pem; pass --public-key FILE\)\n10 records after the last digest are not yet signed\n$/);
     const j = await cli(['audit', 'verify', '--data-dir', dir, '--output', 'json']);
     assert.equal(j.code, 0);
     assert.deepEqual((JSON.parse(j.stdout) as { ok: boolean; records: number }).records, 10);
@@ -219,7 +220,7 @@ describe('retention', () => {
     assert.deepEqual([res.anchor?.seq, res.head.seq], [70, 100]);
     const r = await cli(['audit', 'verify', '--data-dir', dir]);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /^OK: 30 records, chain intact\n.*\nanchor: records up to seq 70 were removed by retention\n$/);
+    assert.match(r.stdout, /^OK: 30 records, chain intact\n.*\ndigests: NOT checked .*\n30 records after the last digest are not yet signed\nanchor: records up to seq 70 were removed by retention\n$/);
 
     tamper(dir, (db) => db.prepare("UPDATE audit_anchor SET hash = 'ab' || substr(hash, 3)").run());
     assert.deepEqual([verifyAuditFile(path).problem?.kind, verifyAuditFile(path).problem?.seq], ['anchor-altered', 71]);

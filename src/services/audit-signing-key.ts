@@ -1,0 +1,72 @@
+// The key pair that signs audit digests (src/audit/digest.ts): ECC_NIST_P256, SIGN_VERIFY, in the
+// default key store's HSM, its private key sensitive and non-extractable. Like the secret-sealing
+// key (secret-sealer.ts) it is an internal object with a fixed id and a label outside "arn:", so
+// reconciliation never takes it for a KMS key; it is created on first start.
+//
+// The public key is written to <dataDir>/audit-signing-key.pem (SPKI, mode 0644) whenever the file
+// is missing or differs, so `keybridge audit verify` and OpenSSL can check digests without the HSM.
+// WARNING: operators should copy that file somewhere the host's administrators cannot write: a
+// verifier that trusts a public key found next to the trail trusts whoever could replace both.
+
+import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { HsmError, type BackingKeyRef, type Hsm } from '../ports/hsm.js';
+
+const SIGNING_KEY: BackingKeyRef = {
+  id: createHash('sha256').update('keybridge internal audit-signing key v1').digest('hex'),
+  label: 'keybridge:internal:audit-signing',
+};
+
+export class AuditSigningKey {
+  readonly #hsm: Hsm;
+  readonly #publicKey: KeyObject;
+  /** SHA-256 (hex) of the DER SubjectPublicKeyInfo. */
+  readonly keyFingerprint: string;
+  readonly publicKeyPem: string;
+
+  private constructor(hsm: Hsm, spki: Buffer) {
+    this.#hsm = hsm;
+    this.#publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    this.keyFingerprint = createHash('sha256').update(spki).digest('hex');
+    this.publicKeyPem = String(this.#publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+
+  /** Finds (or generates) the key pair and writes its public key to `pemPath` if that differs. */
+  static async open(hsm: Hsm, pemPath: string): Promise<AuditSigningKey> {
+    let spki: Buffer;
+    try {
+      spki = await hsm.getPublicKey(SIGNING_KEY, 'ECC_NIST_P256');
+    } catch (err) {
+      if (!(err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND')) throw err;
+      spki = await hsm.generateKeyPair(SIGNING_KEY, 'ECC_NIST_P256', 'SIGN_VERIFY');
+    }
+    const key = new AuditSigningKey(hsm, spki);
+    writePemIfDifferent(pemPath, key.publicKeyPem);
+    return key;
+  }
+
+  /** DER ECDSA P-256 over SHA-256 of `message`, checked with the public key before it is returned. */
+  async sign(message: Buffer): Promise<Buffer> {
+    const signature = await this.#hsm.sign(SIGNING_KEY, 'ECDSA_SHA_256', createHash('sha256').update(message).digest());
+    // A digest whose signature does not verify would make the trail look tampered with later.
+    if (!verifySignature('sha256', message, { key: this.#publicKey, dsaEncoding: 'der' }, signature)) {
+      throw new Error('the HSM returned an audit digest signature that does not verify with the audit signing public key');
+    }
+    return signature;
+  }
+}
+
+function writePemIfDifferent(path: string, pem: string): void {
+  let current: string | undefined;
+  try {
+    current = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (current === pem) return;
+  // Write aside and rename, so a reader never sees half a key.
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, pem, { mode: 0o644 });
+  chmodSync(temporary, 0o644); // the umask may have narrowed it; the public key is public
+  renameSync(temporary, path);
+}
