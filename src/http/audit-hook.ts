@@ -10,7 +10,7 @@ import type { Account } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import type { Principal } from '../ports/principals.js';
-import { isReadOnly } from '../audit/operation-rules.js';
+import { needsIntent as operationNeedsIntent } from '../audit/operation-rules.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,7 +67,7 @@ export async function recordCall(
  * admin operations included.
  */
 export function needsIntent(eventName: string): boolean {
-  return !isReadOnly(eventName.startsWith(ADMIN_PREFIX) ? eventName.slice(ADMIN_PREFIX.length) : eventName);
+  return operationNeedsIntent(eventName.startsWith(ADMIN_PREFIX) ? eventName.slice(ADMIN_PREFIX.length) : eventName);
 }
 
 const ADMIN_PREFIX = 'KeybridgeAdmin.';
@@ -80,7 +80,7 @@ export async function recordIntent(trail: AuditTrail | undefined, account: Accou
   if (trail === undefined) return;
   const input = callInput(account, request, {});
   try {
-    await (trail as unknown as { recordIntent?: (i: unknown) => Promise<void> }).recordIntent?.(input); // TEMP until the audit branch lands
+    await trail.recordIntent(input);
   } catch (err) {
     request.log.error({ err, requestId: request.kmsRequestId }, 'the audit trail could not record a request\'s intent; the request is refused and changes nothing');
     throw new KmsError('KMSInternalException', 'The request could not be recorded in the audit trail; nothing was changed.', { cause: err });
