@@ -1,5 +1,5 @@
 // What the benchmark sends: requests signed once with AWS's own signer (replayed for a whole run:
-// a SigV4 signature stays valid for the 15-minute skew window), and a key to send them for.
+// a SigV4 signature stays valid for the 5-minute skew window (signatureMaxSkewMinutes)), and a key to send them for.
 
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { Hash } from '@smithy/hash-node';

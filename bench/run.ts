@@ -11,7 +11,7 @@
 //
 // The load generator (autocannon) runs in this process; keybridge runs in its own. Requests are
 // signed once per scenario with AWS's signer and replayed: a SigV4 signature stays valid for the
-// 15-minute skew window, and identical signed requests are legal.
+// 5-minute skew window (signatureMaxSkewMinutes), and identical signed requests are legal.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -273,7 +273,7 @@ export async function authorizeRequest(
           // The named key was decided on; the blob's own key is resolved only for the operation's
           // comparison (IncorrectKeyException when another key made it), never used unless equal.
           const blob = input[spec.source.blobMember];
-          if (Buffer.isBuffer(blob)) await keys.resolveCiphertext(deps, blob);
+          if (Buffer.isBuffer(blob)) await keys.noteCiphertext(deps, blob);
         }
         decided.push(key);
       }

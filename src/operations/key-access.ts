@@ -64,6 +64,21 @@ export class ResolvedKeys {
     return key;
   }
 
+  /**
+   * When the key was named by KeyId: reads the key the blob names, if the blob has our format, so
+   * the operation can tell IncorrectKeyException from a match. Throws nothing: an RSA ciphertext
+   * (no key id inside) or a damaged blob is the operation's to judge.
+   */
+  async noteCiphertext(deps: OperationDeps, blob: Buffer): Promise<void> {
+    let keyId: string;
+    try {
+      keyId = parseBlob(blob).keyId;
+    } catch {
+      return;
+    }
+    if (!this.#byKeyId.has(keyId)) this.#byKeyId.set(keyId, await deps.store.getKey(keyId));
+  }
+
   /** The alias's target key (NotFoundException when the alias does not exist). */
   async resolveAlias(deps: OperationDeps, aliasName: string): Promise<KeyRecord> {
     const slot = `alias\u0000${aliasName}`;
