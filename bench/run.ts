@@ -235,6 +235,8 @@ async function main(): Promise<void> {
       ['Encrypt 4 KiB', 'Encrypt', { KeyId: keyId, Plaintext: big }],
       ['Decrypt 32 B', 'Decrypt', { CiphertextBlob: Buffer.from(blob).toString('base64') }],
       ['GenerateDataKey AES_256', 'GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256' }],
+      // State-changing: an intent record is durable before it runs, its outcome after (two appends).
+      ['TagResource (intent + outcome)', 'TagResource', { KeyId: keyId, Tags: [{ TagKey: 'bench', TagValue: 'x' }] }],
     ];
     for (const [scenario, operation, body] of scenarios) {
       const request = await signedRequest(kb.url, kb.credentials, operation, body);

@@ -212,7 +212,6 @@ export function identityPoliciesOf(principal: Principal): PolicyDocument[] {
   return (principal.identityPolicies ?? []).map((text) => parsed(text, 'identity'));
 }
 
-
 /** What authorization hands the HTTP layer: the keys it resolved, and the one the request is about. */
 export interface Decision {
   readonly keys: ResolvedKeys;

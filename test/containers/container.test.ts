@@ -533,9 +533,9 @@ describe('the keybridge container image', () => {
       const { CiphertextBlob } = await client.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId!, Plaintext: plaintext }));
       await decrypts(client, CiphertextBlob!, plaintext, KeyMetadata!.KeyId!);
       // Not the embedded default: no token, PIN files or credentials of its own in /data — only
-      // the metadata store, the audit trail and the mounted HSM folder.
+      // the metadata store, the audit trail, its signing key's public half and the mounted HSM folder.
       const listing = (await prod.exec(['ls', '-A', '/data'])).split('\n').filter(Boolean).sort();
-      assert.deepEqual(listing.filter((f) => !f.startsWith('keybridge.db') && !f.startsWith('audit.db')), ['hsm']);
+      assert.deepEqual(listing.filter((f) => !f.startsWith('keybridge.db') && !f.startsWith('audit.db')), ['audit-signing-key.pem', 'hsm']);
       assert.ok(listing.includes('audit.db'), 'the audit trail lives in /data');
       await prod.exec(['node', '/app/dist/docker/healthcheck.js'], { KEYBRIDGE_CONFIG: '/etc/keybridge/config.json' });
 
