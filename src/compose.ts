@@ -15,6 +15,8 @@ import { rootPrincipalArn, type Account } from './domain/arn.js';
 import { ClusterConnectError, ClusterHsm, type ClusterObserver } from './hsm/cluster-hsm.js';
 import type { VendorProfile } from './hsm/vendor-profile.js';
 import { AuditTrail } from './audit/audit-store.js';
+import type { AuditKey } from './audit/event.js';
+import type { KeyRecord } from './domain/key.js';
 import { AUDIT_SIGNING_KEY_FILE } from './audit/digest.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
@@ -102,12 +104,16 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
       keyStores,
       clock,
       logger,
-      onDeleted: (key, destroyed) =>
+      // The intent is durable before anything is destroyed; the outcome carries the id it named.
+      onDeleting: (key, deletionId) =>
+        audit.serviceIntent({ eventName: 'DeleteKey', time: new Date(clock.now()), region: account.region, key: auditKeyOf(key), eventId: deletionId }),
+      onDeleted: (key, destroyed, deletionId) =>
         audit.serviceEvent({
           eventName: 'DeleteKey',
           time: new Date(clock.now()),
           region: account.region,
-          key: { arn: key.arn, accountId: key.accountId, backingKeyId: key.backingKeyId, ...(key.customKeyStoreId === null ? {} : { customKeyStoreId: key.customKeyStoreId }) },
+          key: auditKeyOf(key),
+          eventId: deletionId,
           ...(key.customKeyStoreId === null ? {} : { backingKeyDeletionStatus: destroyed === true ? 'SUCCESS' : destroyed === false ? 'NOT_FOUND' : 'STORE_NOT_CONNECTED' }),
         }),
     },
@@ -177,6 +183,11 @@ function notReadyBecause(listening: boolean, defaultStore: ClusterHsm, keyStores
   const stranded = keyStores.storesWithoutActiveMember();
   if (stranded.length > 0) return `no HSM of custom key store ${stranded.join(', ')} is available`;
   return undefined;
+}
+
+/** A key as the audit trail names it. */
+function auditKeyOf(key: KeyRecord): AuditKey {
+  return { arn: key.arn, accountId: key.accountId, backingKeyId: key.backingKeyId, ...(key.customKeyStoreId === null ? {} : { customKeyStoreId: key.customKeyStoreId }) };
 }
 
 /** Metrics and health name the default key store's one-member cluster so. */

@@ -44,9 +44,9 @@ export function adminOperationNameOf(target: string | string[] | undefined): str
 
 /**
  * Runs one admin call for an authenticated caller. Order: known operation → root of this account
- * → schema → run. `deps` is undefined when the server was built without the admin API.
+ * → schema → `beforeRun` (the HTTP layer records the call's intent there) → run. `deps` is
+ * undefined when the server was built without the admin API.
  */
-/** `beforeRun` is called once the caller is authorized and the input valid, just before the operation runs. */
 export async function runAdminOperation(
   name: string,
   ctx: RequestContext,

@@ -24,7 +24,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { ApiCallInput, CloudTrailEvent, ServiceEventInput } from './event.js';
-import { buildApiCallEvent, buildIntentEvent, buildServiceEvent } from './record.js';
+import { buildApiCallEvent, buildIntentEvent, buildServiceEvent, buildServiceIntentEvent } from './record.js';
 import { DIGEST_VERSION, digestText, type DigestSigner } from './digest.js';
 import type { DigestState, RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
 
@@ -165,6 +165,14 @@ export class AuditTrail {
    */
   recordIntent(input: ApiCallInput): Promise<void> {
     return this.append(buildIntentEvent(input));
+  }
+
+  /**
+   * Durably appends the intent of a KMS-initiated action BEFORE keybridge takes it; `input.eventId`
+   * is the id its outcome (serviceEvent) will carry.
+   */
+  serviceIntent(input: ServiceEventInput & { readonly eventId: string }): Promise<void> {
+    return this.append(buildServiceIntentEvent(input));
   }
 
   /** Builds a KMS-initiated event (the deletion sweeper's DeleteKey) and appends it. */

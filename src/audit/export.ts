@@ -119,25 +119,48 @@ function resolvedIntents(db: Database.Database, rows: Iterable<StoredRow>): { om
   const marker = `"eventType":${JSON.stringify(INTENT_EVENT_TYPE)}`;
   for (const row of rows) {
     if (!row.record.includes(marker)) continue;
-    const record = JSON.parse(row.record) as { eventType?: unknown; requestID?: unknown };
-    if (record.eventType !== INTENT_EVENT_TYPE || typeof record.requestID !== 'string') continue;
+    const record = JSON.parse(row.record) as IntentFields;
+    const key = record.eventType === INTENT_EVENT_TYPE ? intentKey(record) : undefined;
+    if (key === undefined) continue;
     intents += 1;
     first = Math.min(first, row.seq);
-    pending.set(record.requestID, [...(pending.get(record.requestID) ?? []), row.seq]);
+    pending.set(key, [...(pending.get(key) ?? []), row.seq]);
   }
   const omit = new Set<number>();
   if (pending.size === 0) return { omit, intents };
   const later = db.prepare<[number], Pick<StoredRow, 'seq' | 'record'>>('SELECT seq, record FROM audit_records WHERE seq > ? ORDER BY seq');
   for (const row of later.iterate(first)) {
-    if (!row.record.includes('"eventType":"AwsApiCall"')) continue;
-    const record = JSON.parse(row.record) as { eventType?: unknown; requestID?: unknown };
-    if (record.eventType !== 'AwsApiCall' || typeof record.requestID !== 'string') continue;
-    const seqs = pending.get(record.requestID);
+    if (!row.record.includes('"eventType":"AwsApiCall"') && !row.record.includes('"eventType":"AwsServiceEvent"')) continue;
+    const key = outcomeKey(JSON.parse(row.record) as IntentFields);
+    const seqs = key === undefined ? undefined : pending.get(key);
     if (seqs === undefined) continue;
     // Only intents written before their outcome are resolved by it.
     for (const seq of seqs) if (seq < row.seq) omit.add(seq);
   }
   return { omit, intents };
+}
+
+interface IntentFields {
+  readonly eventType?: unknown;
+  readonly requestID?: unknown;
+  readonly eventID?: unknown;
+  readonly additionalEventData?: { readonly outcomeEventID?: unknown };
+}
+
+/**
+ * What ties an intent to its outcome: the requestID of an API call; for an action keybridge took
+ * on its own (no requestID), the eventID its outcome was written with.
+ */
+function intentKey(record: IntentFields): string | undefined {
+  if (typeof record.requestID === 'string') return `request:${record.requestID}`;
+  const outcome = record.additionalEventData?.outcomeEventID;
+  return typeof outcome === 'string' ? `event:${outcome}` : undefined;
+}
+
+function outcomeKey(record: IntentFields): string | undefined {
+  if (record.eventType === 'AwsApiCall' && typeof record.requestID === 'string') return `request:${record.requestID}`;
+  if (record.eventType === 'AwsServiceEvent' && typeof record.eventID === 'string') return `event:${record.eventID}`;
+  return undefined;
 }
 
 function writeFile(directory: string, rows: readonly StoredRow[], window: number, gzip: boolean): ExportedFile {

@@ -53,6 +53,24 @@ export function buildIntentEvent(input: ApiCallInput): CloudTrailEvent {
 }
 
 /**
+ * The intent of an action keybridge is about to take on its own (the deletion sweeper's
+ * DeleteKey), written before it acts. A service event has no requestID, so the intent names its
+ * outcome by that event's eventID (additionalEventData.outcomeEventID; `input.eventId` must be
+ * the id the outcome will be written with).
+ */
+export function buildServiceIntentEvent(input: ServiceEventInput & { readonly eventId: string }): CloudTrailEvent {
+  const { backingKeyDeletionStatus: _status, ...rest } = input;
+  const event = buildServiceEvent(rest);
+  return {
+    ...event,
+    eventID: randomUUID(),
+    responseElements: null,
+    additionalEventData: { ...event.additionalEventData, outcomeEventID: input.eventId },
+    eventType: INTENT_EVENT_TYPE,
+  };
+}
+
+/**
  * An action keybridge took on its own: eventType AwsServiceEvent, shaped like AWS's DeleteKey
  * example (ct-delete-key): userIdentity {accountId, invokedBy: "AWS Internal"}, no requestID,
  * requestParameters null, and since December 2022 the key ARN in responseElements.keyId.

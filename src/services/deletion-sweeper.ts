@@ -1,7 +1,8 @@
-// Destroys keys whose deletion window has passed: first the HSM object, then the metadata, so a
-// crash between the two leaves metadata whose next sweep finds the object already gone and
-// finishes the job. Runs on a timer; tests call `sweepOnce` after moving their clock forward.
+// Destroys keys whose deletion window has passed: first the intent is recorded (onDeleting), then
+// the HSM object is destroyed, then the metadata, so a crash between the two leaves metadata whose
+// next sweep finds the object already gone and finishes the job. Runs on a timer; tests call `sweepOnce` after moving their clock forward.
 
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
@@ -13,8 +14,14 @@ export interface SweeperDeps {
   readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Told about every key about to be deleted, before anything is destroyed (the audit trail
+   * records the intent). When it rejects, the key is left for the next sweep: nothing is deleted
+   * that the trail does not hold. `deletionId` is the same in both calls for one deletion.
+   */
+  readonly onDeleting?: (key: KeyRecord, deletionId: string) => Promise<void>;
   /** Told about every key deleted (the audit trail records a DeleteKey service event). */
-  readonly onDeleted?: (key: KeyRecord, backingKeyDestroyed: boolean | 'store not connected') => Promise<void>;
+  readonly onDeleted?: (key: KeyRecord, backingKeyDestroyed: boolean | 'store not connected', deletionId: string) => Promise<void>;
 }
 
 /** Deletes every due key; returns the ids deleted. A failure on one key does not stop the rest. */
@@ -22,6 +29,8 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
   const deleted: string[] = [];
   for (const key of await deps.store.keysDueForDeletion(deps.clock.now())) {
     try {
+      const deletionId = randomUUID();
+      await deps.onDeleting?.(key, deletionId);
       let destroyed: boolean | 'store not connected';
       if (deps.keyStores.isConnected(key.customKeyStoreId)) {
         destroyed = await deps.keyStores.hsmFor(key).destroySymmetricKey({ id: key.backingKeyId, label: key.arn });
@@ -32,7 +41,7 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
       }
       await deps.store.deleteKey(key.keyId);
       deleted.push(key.keyId);
-      await deps.onDeleted?.(key, destroyed).catch((err: unknown) => {
+      await deps.onDeleted?.(key, destroyed, deletionId).catch((err: unknown) => {
         // The key is gone either way; the missing record is the audit trail's failure to report.
         deps.logger.error({ err, keyId: key.keyId }, 'the audit trail could not record a key deletion');
       });

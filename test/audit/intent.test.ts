@@ -104,6 +104,40 @@ describe('intent records', () => {
     assert.equal(exported(join(dir, 'all')).filter((r) => r.eventType === 'KeybridgeIntent').length, 1);
   });
 
+  test('a service intent (the sweeper\'s DeleteKey) is resolved by the event whose eventID it names, and only by that', async () => {
+    const dir = mkdtempSync(join(SANDBOX, 'service-'));
+    const path = join(dir, 'audit.db');
+    const trail = await AuditTrail.open({ path, logger });
+    const at = (second: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, second));
+    const other = { arn: 'arn:aws:kms:us-east-1:111122223333:key/k2', accountId: '111122223333' };
+    await trail.serviceIntent({ eventName: 'DeleteKey', time: at(1), region: 'us-east-1', key: KEY, eventId: 'deletion-1' });
+    await trail.serviceEvent({ eventName: 'DeleteKey', time: at(2), region: 'us-east-1', key: KEY, eventId: 'deletion-1' });
+    await trail.serviceIntent({ eventName: 'DeleteKey', time: at(3), region: 'us-east-1', key: other, eventId: 'deletion-2' }); // never completed
+    await trail.serviceEvent({ eventName: 'DeleteKey', time: at(4), region: 'us-east-1', key: other, eventId: 'unrelated' });
+    await trail.close();
+
+    const db = new Database(path, { readonly: true });
+    const intent = JSON.parse(db.prepare<[], string>("SELECT record FROM audit_records WHERE seq = 1").pluck().get()!) as CloudTrailEvent;
+    db.close();
+    assert.equal(intent.eventType, 'KeybridgeIntent');
+    assert.equal(intent.responseElements, null);
+    assert.notEqual(intent.eventID, 'deletion-1');
+    assert.equal((intent.additionalEventData as { outcomeEventID?: string }).outcomeEventID, 'deletion-1');
+    assert.deepEqual(intent.resources, [{ accountId: KEY.accountId, type: 'AWS::KMS::Key', ARN: KEY.arn }]);
+
+    const out = join(dir, 'out');
+    const result = exportAuditFile(path, out);
+    assert.deepEqual(
+      exported(out).map((r) => [r.eventType, r.resources?.[0]?.ARN]),
+      [
+        ['AwsServiceEvent', KEY.arn],
+        ['KeybridgeIntent', other.arn],
+        ['AwsServiceEvent', other.arn],
+      ],
+    );
+    assert.deepEqual([result.intentsOmitted, result.intentsWithoutOutcome], [1, 1]);
+  });
+
   test('tail marks intents as INTENT', async () => {
     const dir = mkdtempSync(join(SANDBOX, 'tail-'));
     const trail = await AuditTrail.open({ path: join(dir, 'audit.db'), logger });
