@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import { MAX_ALIASES_PER_KEY, type KeyRecord } from '../domain/key.js';
+import { aliasArn } from '../domain/arn.js';
 import type { OperationDeps } from './operation.js';
 
 export const aliasNameMember = z.string().min(1).max(256).regex(/^[a-zA-Z0-9:/_-]+$/);
@@ -37,4 +38,12 @@ export async function assertAliasCapacity(deps: OperationDeps, key: KeyRecord): 
   if ((await deps.store.countAliases(key.keyId)) >= MAX_ALIASES_PER_KEY) {
     throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
   }
+}
+
+/**
+ * UpdateAlias and DeleteAlias change an alias only while it points at the key they were
+ * authorized on; another request re-pointed it in between (a compare-and-set that lost).
+ */
+export function aliasChanged(deps: OperationDeps, aliasName: string): KmsError {
+  return new KmsError('ConflictException', `Alias ${aliasArn(deps.account, aliasName)} was changed by another request while this one was processed. Retry the request.`);
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { aliasArn } from '../domain/arn.js';
-import { KmsError } from '../domain/errors.js';
-import { aliasNameMember, checkAliasPrefix } from './alias-name.js';
+import { aliasNameMember, aliasChanged, checkAliasPrefix } from './alias-name.js';
+import { aliasNotFound, keyOfAlias } from './key-access.js';
 import { defineOperation } from './operation.js';
 
 export const deleteAlias = defineOperation({
@@ -11,8 +10,9 @@ export const deleteAlias = defineOperation({
     checkAliasPrefix(input.AliasName);
   },
   async run(_ctx, deps, input) {
-    const deleted = await deps.store.deleteAlias(input.AliasName);
-    if (!deleted) throw new KmsError('NotFoundException', `Alias ${aliasArn(deps.account, input.AliasName)} is not found.`);
-    return undefined;
+    // Deleted only while it still points at the key the request was authorized on.
+    const decided = keyOfAlias(deps, input.AliasName);
+    if (await deps.store.deleteAlias(input.AliasName, decided.keyId)) return undefined;
+    throw (await deps.store.getAlias(input.AliasName)) === undefined ? aliasNotFound(deps, input.AliasName) : aliasChanged(deps, input.AliasName);
   },
 });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { assertNotPendingDeletion } from '../domain/key.js';
-import { aliasNameMember, assertAliasCapacity, checkAliasPrefix, checkTargetIsKey } from './alias-name.js';
-import { keyOfAlias, resolveKeyById } from './key-access.js';
+import { StoreError } from '../ports/store.js';
+import { aliasChanged, aliasNameMember, assertAliasCapacity, checkAliasPrefix, checkTargetIsKey } from './alias-name.js';
+import { aliasNotFound, keyOfAlias, resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { keyIdMember } from './wire.js';
 
@@ -19,7 +20,13 @@ export const updateAlias = defineOperation({
     assertNotPendingDeletion(key);
     if (current.keyId === key.keyId) return undefined;
     await assertAliasCapacity(deps, key);
-    await deps.store.updateAlias(input.AliasName, key.keyId, deps.clock.now());
+    try {
+      // Only from the key the request was authorized on (compare-and-set).
+      await deps.store.updateAlias(input.AliasName, key.keyId, deps.clock.now(), current.keyId);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'NOT_FOUND')) throw err;
+      throw (await deps.store.getAlias(input.AliasName)) === undefined ? aliasNotFound(deps, input.AliasName) : aliasChanged(deps, input.AliasName);
+    }
     return undefined;
   },
 });

@@ -70,10 +70,13 @@ export interface MetadataStore {
   getAlias(aliasName: string): Promise<AliasRecord | undefined>;
   /** CONFLICT if the alias exists. */
   createAlias(alias: AliasRecord): Promise<void>;
-  /** NOT_FOUND if the alias does not exist. */
-  updateAlias(aliasName: string, keyId: string, updatedAt: number): Promise<void>;
-  /** Resolves false if the alias did not exist. */
-  deleteAlias(aliasName: string): Promise<boolean>;
+  /**
+   * NOT_FOUND if the alias does not exist, or — given `expectedKeyId` — no longer points at that
+   * key (compare-and-set: a request changes the alias only as it was authorized to).
+   */
+  updateAlias(aliasName: string, keyId: string, updatedAt: number, expectedKeyId?: string): Promise<void>;
+  /** Resolves false if the alias did not exist, or — given `expectedKeyId` — points at another key. */
+  deleteAlias(aliasName: string, expectedKeyId?: string): Promise<boolean>;
   /** Aliases ordered by name, strictly after `afterAliasName`, optionally only those of one key. */
   listAliases(options: { keyId?: string; afterAliasName?: string; limit: number }): Promise<AliasRecord[]>;
   countAliases(keyId: string): Promise<number>;

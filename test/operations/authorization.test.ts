@@ -102,6 +102,32 @@ describe('an alias re-pointed between the decision and the operation', () => {
     }
   });
 
+  test('UpdateAlias and DeleteAlias change the alias only while it points at the key they were authorized on', async () => {
+    const deps = server.keybridge.deps;
+    const first = (await must('CreateKey', { Description: 'first' })).KeyMetadata;
+    const second = (await must('CreateKey', { Description: 'second' })).KeyMetadata;
+    const third = (await must('CreateKey', { Description: 'third' })).KeyMetadata;
+    await must('CreateAlias', { AliasName: 'alias/cas', TargetKeyId: first.KeyId });
+
+    for (const [name, body] of [
+      ['UpdateAlias', { AliasName: 'alias/cas', TargetKeyId: third.KeyId }],
+      ['DeleteAlias', { AliasName: 'alias/cas' }],
+    ] as const) {
+      await must('UpdateAlias', { AliasName: 'alias/cas', TargetKeyId: first.KeyId });
+      const operation = OPERATIONS_BY_NAME.get(name)!;
+      const input = parseInput(operation.input, body);
+      const decision = await authorizeRequest(rootContext(), deps, name, input as Record<string, unknown>);
+      assert.equal(decision.key?.keyId, first.KeyId, 'decided on the alias\'s target at the time');
+      await must('UpdateAlias', { AliasName: 'alias/cas', TargetKeyId: second.KeyId });
+      await assert.rejects(operation.run(rootContext(), withResolvedKeys(deps, decision.keys), input), (err: KmsError) => {
+        assert.equal(err.kmsName, 'ConflictException', `${name}: ${err.message}`);
+        return true;
+      });
+      const alias = await deps.store.getAlias('alias/cas');
+      assert.equal(alias?.keyId, second.KeyId, `${name} left the re-pointed alias alone`);
+    }
+  });
+
   test('a key that does not exist is refused by the decision itself (NotFoundException), not left to the operation', async () => {
     const deps = server.keybridge.deps;
     await assert.rejects(authorizeRequest(rootContext(), deps, 'Encrypt', { KeyId: 'alias/no-such-alias', Plaintext: Buffer.from('x') }), (err: KmsError) => {

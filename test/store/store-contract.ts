@@ -406,6 +406,25 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           assert.deepEqual(await store.getAlias('alias/app'), alias('alias/app', a.keyId));
         }));
 
+      test('updateAlias and deleteAlias with an expected key change the alias only while it points there', () =>
+        withStore(async (store) => {
+          const a = makeKey();
+          const b = makeKey();
+          const c = makeKey();
+          for (const k of [a, b, c]) await store.createKey(k, []);
+          await store.createAlias(alias('alias/app', a.keyId, T0));
+          // Expected b, but it points at a: nothing changes.
+          await assertStoreError(store.updateAlias('alias/app', c.keyId, T0 + 1, b.keyId), 'NOT_FOUND');
+          assert.equal(await store.deleteAlias('alias/app', b.keyId), false);
+          assert.deepEqual(await store.getAlias('alias/app'), alias('alias/app', a.keyId, T0));
+          // Expected a, and it points at a.
+          await store.updateAlias('alias/app', c.keyId, T0 + 2, a.keyId);
+          assert.equal((await store.getAlias('alias/app'))?.keyId, c.keyId);
+          assert.equal(await store.deleteAlias('alias/app', c.keyId), true);
+          assert.equal(await store.getAlias('alias/app'), undefined);
+          await assertStoreError(store.updateAlias('alias/app', a.keyId, T0 + 3, c.keyId), 'NOT_FOUND');
+        }));
+
       test('updateAlias of an unknown alias is NOT_FOUND', () =>
         withStore(async (store) => {
           const a = makeKey();

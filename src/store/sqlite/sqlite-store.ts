@@ -247,15 +247,22 @@ export class SqliteStore implements MetadataStore {
     );
   }
 
-  async updateAlias(aliasName: string, keyId: string, updatedAt: number): Promise<void> {
+  async updateAlias(aliasName: string, keyId: string, updatedAt: number, expectedKeyId?: string): Promise<void> {
     this.#guard('updateAlias', () => {
-      const { changes } = this.#stmts.updateAlias.run(keyId, updatedAt, aliasName);
-      if (changes === 0) throw new StoreError('NOT_FOUND', `alias ${aliasName} does not exist`);
+      const { changes } =
+        expectedKeyId === undefined
+          ? this.#stmts.updateAlias.run(keyId, updatedAt, aliasName)
+          : this.#stmts.updateAliasFrom.run(keyId, updatedAt, aliasName, expectedKeyId);
+      if (changes === 0) {
+        throw new StoreError('NOT_FOUND', expectedKeyId === undefined ? `alias ${aliasName} does not exist` : `alias ${aliasName} does not point at key ${expectedKeyId}`);
+      }
     });
   }
 
-  async deleteAlias(aliasName: string): Promise<boolean> {
-    return this.#guard('deleteAlias', () => this.#stmts.deleteAlias.run(aliasName).changes > 0);
+  async deleteAlias(aliasName: string, expectedKeyId?: string): Promise<boolean> {
+    return this.#guard('deleteAlias', () =>
+      (expectedKeyId === undefined ? this.#stmts.deleteAlias.run(aliasName) : this.#stmts.deleteAliasOf.run(aliasName, expectedKeyId)).changes > 0,
+    );
   }
 
   async listAliases(options: {

@@ -62,6 +62,10 @@ export function prepareStatements(db: Database.Database) {
       'UPDATE aliases SET key_id = ?, updated_at = ? WHERE alias_name = ?',
     ),
     deleteAlias: db.prepare<[string]>('DELETE FROM aliases WHERE alias_name = ?'),
+    updateAliasFrom: db.prepare<[string, number, string, string]>(
+      'UPDATE aliases SET key_id = ?, updated_at = ? WHERE alias_name = ? AND key_id = ?',
+    ),
+    deleteAliasOf: db.prepare<[string, string]>('DELETE FROM aliases WHERE alias_name = ? AND key_id = ?'),
     listAliases: db.prepare<[number], AliasRow>(
       `SELECT ${ALIAS_COLS} FROM aliases ORDER BY alias_name LIMIT ?`,
     ),
