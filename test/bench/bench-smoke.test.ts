@@ -45,6 +45,7 @@ test('npm run bench in smoke mode prints every row with zero errors', { timeout:
       'Encrypt 4 KiB',
       'Decrypt 32 B',
       'GenerateDataKey AES_256',
+      'TagResource (intent + outcome)',
       'Encrypt 32 B @ 1,800 rps',
       'Encrypt 32 B, network HSM (5 ms/call, 32 sessions)',
     ];
