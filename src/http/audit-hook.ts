@@ -10,6 +10,7 @@ import type { Account } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import type { Principal } from '../ports/principals.js';
+import { ADMIN_TARGET_PREFIX } from '../admin/registry.js';
 import { needsIntent as operationNeedsIntent } from '../audit/operation-rules.js';
 
 declare module 'fastify' {
@@ -67,10 +68,8 @@ export async function recordCall(
  * admin operations included.
  */
 export function needsIntent(eventName: string): boolean {
-  return operationNeedsIntent(eventName.startsWith(ADMIN_PREFIX) ? eventName.slice(ADMIN_PREFIX.length) : eventName);
+  return operationNeedsIntent(eventName.startsWith(ADMIN_TARGET_PREFIX) ? eventName.slice(ADMIN_TARGET_PREFIX.length) : eventName);
 }
-
-const ADMIN_PREFIX = 'KeybridgeAdmin.';
 
 /**
  * Writes the intent record of a call that is about to change state. Throws KMSInternalException

@@ -21,7 +21,7 @@
 // policies allow. A key id or alias name it sends names a key of its own account, which does
 // not exist here.
 
-import { KmsError } from '../domain/errors.js';
+import { KmsError, wireMemberPath } from '../domain/errors.js';
 import { grantAllows, normaliseConstraints, type GrantConstraints, type GrantOperation, GRANT_OPERATIONS } from '../domain/grant.js';
 import type { KeyRecord } from '../domain/key.js';
 import { isKeyId } from '../domain/key-ref.js';
@@ -286,7 +286,7 @@ async function resolveFor(ctx: RequestContext, deps: OperationDeps, keys: Resolv
   switch (source.kind) {
     case 'member': {
       const text = input[source.member];
-      if (typeof text !== 'string') throw new KmsError('ValidationException', `1 validation error detected: Value null at '${camel(source.member)}' failed to satisfy constraint: Member must not be null`);
+      if (typeof text !== 'string') throw memberMissing(source.member);
       assertNamesThisAccount(ctx, deps, text, source.allowAlias);
       return keys.resolve(deps, text, source.allowAlias);
     }
@@ -297,12 +297,12 @@ async function resolveFor(ctx: RequestContext, deps: OperationDeps, keys: Resolv
         return keys.resolve(deps, text, true);
       }
       const blob = input[source.blobMember];
-      if (!Buffer.isBuffer(blob)) throw new KmsError('ValidationException', `1 validation error detected: Value null at '${camel(source.blobMember)}' failed to satisfy constraint: Member must not be null`);
+      if (!Buffer.isBuffer(blob)) throw memberMissing(source.blobMember);
       return keys.resolveCiphertext(deps, blob);
     }
     case 'alias': {
       const name = input[source.member];
-      if (typeof name !== 'string') throw new KmsError('ValidationException', `1 validation error detected: Value null at '${camel(source.member)}' failed to satisfy constraint: Member must not be null`);
+      if (typeof name !== 'string') throw memberMissing(source.member);
       if (ctx.principal.accountId !== deps.account.accountId) throw aliasOfCallerNotFound(ctx, deps, name);
       return keys.resolveAlias(deps, name);
     }
@@ -337,8 +337,9 @@ function otherAccountDenied(ctx: RequestContext, deps: OperationDeps, action: st
   );
 }
 
-function camel(member: string): string {
-  return member[0]!.toLowerCase() + member.slice(1);
+/** The schema left an optional member absent that this operation needs (as the operation would say). */
+function memberMissing(member: string): KmsError {
+  return new KmsError('ValidationException', `1 validation error detected: Value null at '${wireMemberPath(member)}' failed to satisfy constraint: Member must not be null`);
 }
 
 async function decide(

@@ -85,7 +85,10 @@ after(async () => {
 });
 
 describe('tenancy: a principal of another account', { skip: awsCliMissing }, () => {
-  test('set-up: a key shared with account 444455556666 in its key policy, a private key with an alias and a grant, a custom key store', async () => {
+  // A key shared with account 444455556666 in its key policy, a private key with an alias and a
+  // grant, a custom key store. Every test below reads this state and changes none of it (the
+  // grants test adds a grant on the shared key only), so each can run alone.
+  before(async () => {
     await createPrincipal(OTHER, 'mallory', EVERYTHING);
     await createPrincipal(OTHER, 'peggy'); // no identity policy at all
     const policy = JSON.stringify({

@@ -183,34 +183,36 @@ describe('the audit trail unwritable at each point of a state-changing request',
   });
 });
 
+/** The DeleteKey records (intent and service event) of one key, in trail order. */
+function deleteKeyRecordsOf(keyArn: string): Array<{ eventType: string; eventID: string; additionalEventData?: { outcomeEventID?: string } }> {
+  const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
+  try {
+    return db
+      .prepare<[string], string>("SELECT record FROM audit_records WHERE json_extract(record, '$.eventName') = 'DeleteKey' AND json_extract(record, '$.resources[0].ARN') = ? ORDER BY seq")
+      .pluck()
+      .all(keyArn)
+      .map((text) => JSON.parse(text));
+  } finally {
+    db.close();
+  }
+}
+
 describe('the deletion sweeper with the trail unwritable', () => {
   test('intent refused → the key is not deleted (retried later); outcome refused → deleted, and the trail holds its intent', async () => {
     const doomed = (await must('CreateKey', { Description: 'doomed' })).KeyMetadata;
     await must('ScheduleKeyDeletion', { KeyId: doomed.KeyId, PendingWindowInDays: 7 });
     server.clock.advance(8 * 86_400_000);
-    const intentsOf = () => {
-      const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
-      try {
-        return db
-          .prepare<[string], string>("SELECT record FROM audit_records WHERE json_extract(record, '$.eventName') = 'DeleteKey' AND json_extract(record, '$.resources[0].ARN') = ? ORDER BY seq")
-          .pluck()
-          .all(doomed.Arn)
-          .map((text) => JSON.parse(text) as { eventType: string; eventID: string; additionalEventData?: { outcomeEventID?: string } });
-      } finally {
-        db.close();
-      }
-    };
 
     const refused = await withTrailRefusing('KeybridgeIntent', () => server.keybridge.sweeper.sweepOnce());
     assert.deepEqual(refused, [], 'nothing was deleted');
     assert.equal((await must('DescribeKey', { KeyId: doomed.KeyId })).KeyMetadata.KeyState, 'PendingDeletion');
-    assert.deepEqual(intentsOf(), []);
+    assert.deepEqual(deleteKeyRecordsOf(doomed.Arn), []);
 
     const deleted = await withTrailRefusing('AwsServiceEvent', () => server.keybridge.sweeper.sweepOnce());
     assert.deepEqual(deleted, [doomed.KeyId]);
     const gone = await call('TrentService.DescribeKey', { KeyId: doomed.KeyId });
     assert.equal(gone.json.__type, 'NotFoundException');
-    const records = intentsOf();
+    const records = deleteKeyRecordsOf(doomed.Arn);
     assert.deepEqual(records.map((r) => r.eventType), ['KeybridgeIntent'], 'the deletion is in the trail as an intent');
     assert.match(records[0]!.additionalEventData?.outcomeEventID ?? '', /^[0-9a-f-]{36}$/);
   });
@@ -220,17 +222,8 @@ describe('the deletion sweeper with the trail unwritable', () => {
     await must('ScheduleKeyDeletion', { KeyId: doomed.KeyId, PendingWindowInDays: 7 });
     server.clock.advance(8 * 86_400_000);
     assert.ok((await server.keybridge.sweeper.sweepOnce()).includes(doomed.KeyId));
-    const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
-    try {
-      const records = db
-        .prepare<[string], string>("SELECT record FROM audit_records WHERE json_extract(record, '$.eventName') = 'DeleteKey' AND json_extract(record, '$.resources[0].ARN') = ? ORDER BY seq")
-        .pluck()
-        .all(doomed.Arn)
-        .map((text) => JSON.parse(text) as { eventType: string; eventID: string; additionalEventData?: { outcomeEventID?: string } });
-      assert.deepEqual(records.map((r) => r.eventType), ['KeybridgeIntent', 'AwsServiceEvent']);
-      assert.equal(records[0]!.additionalEventData?.outcomeEventID, records[1]!.eventID);
-    } finally {
-      db.close();
-    }
+    const records = deleteKeyRecordsOf(doomed.Arn);
+    assert.deepEqual(records.map((r) => r.eventType), ['KeybridgeIntent', 'AwsServiceEvent']);
+    assert.equal(records[0]!.additionalEventData?.outcomeEventID, records[1]!.eventID);
   });
 });
