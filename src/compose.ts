@@ -12,7 +12,7 @@ import type { Config, TokenConfig } from './config/schema.js';
 import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from './config/clusters.js';
 import { readSecret } from './config/secrets.js';
 import { rootPrincipalArn, type Account } from './domain/arn.js';
-import { ClusterConnectError, ClusterHsm, type ClusterObserver } from './hsm/cluster-hsm.js';
+import { ClusterConnectError, ClusterHsm, type ClusterObserver } from './hsm/cluster/cluster-hsm.js';
 import type { VendorProfile } from './hsm/vendor-profile.js';
 import { AuditTrail } from './audit/audit-store.js';
 import type { AuditKey } from './audit/event.js';

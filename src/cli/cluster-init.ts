@@ -10,7 +10,7 @@ import { join, resolve as resolvePath } from 'node:path';
 
 import { defaultHsmConfigDir, loadClusters } from '../config/clusters.js';
 import { readSecret } from '../config/secrets.js';
-import { installClusterWrappingKey, wrappingKeyStatus } from '../hsm/cluster-wrapping-key.js';
+import { installClusterWrappingKey, wrappingKeyStatus } from '../hsm/pkcs11/cluster-wrapping-key.js';
 import { UsageError } from './args.js';
 import { type Command, req, str } from './command.js';
 

@@ -19,9 +19,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 import { ADMIN_OPERATIONS, ADMIN_TARGET_PREFIX } from '../admin/registry.js';
 import { KMS_ERRORS } from '../domain/errors.js';
-import type { ClusterObserver, ClusterStatus } from '../hsm/cluster-hsm.js';
-import type { MemberState } from '../hsm/cluster-member.js';
-import type { SessionPoolStats } from '../hsm/session-pool.js';
+import type { ClusterObserver, ClusterStatus } from '../hsm/cluster/cluster-hsm.js';
+import type { MemberState } from '../hsm/cluster/member.js';
+import type { SessionPoolStats } from '../hsm/pkcs11/session-pool.js';
 import { OPERATIONS } from '../operations/registry.js';
 
 const STATES: readonly MemberState[] = ['ACTIVE', 'DEGRADED', 'UNAVAILABLE'];

@@ -1,5 +1,5 @@
 // Turning a classified HSM failure into what the client is told. The HSM adapter already decided
-// the KMS error name (src/hsm/ckr.ts); here we only choose client-safe wording and keep the cause
+// the KMS error name (src/hsm/pkcs11/ckr.ts); here we only choose client-safe wording and keep the cause
 // for the log.
 
 import { KmsError } from '../domain/errors.js';

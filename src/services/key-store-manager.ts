@@ -16,7 +16,7 @@ import {
 } from '../domain/custom-key-store.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
-import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster-hsm.js';
+import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster/cluster-hsm.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';

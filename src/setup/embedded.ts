@@ -17,8 +17,8 @@ import type { Logger } from 'pino';
 import { generateAccessKey, readCredentialsFile, writeCredentialsProfile } from '../auth/credentials-file.js';
 import type { ClusterDefinition, Config, TokenConfig } from '../config/schema.js';
 import { readSecret } from '../config/secrets.js';
-import { installClusterWrappingKey } from '../hsm/cluster-wrapping-key.js';
-import { initializeToken, tokenExists } from '../hsm/token-init.js';
+import { installClusterWrappingKey } from '../hsm/pkcs11/cluster-wrapping-key.js';
+import { initializeToken, tokenExists } from '../hsm/pkcs11/token-init.js';
 
 export const EMBEDDED_TOKEN_LABEL = 'keybridge';
 

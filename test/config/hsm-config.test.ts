@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from '../../src/config/clusters.js';
-import { ckrCodes } from '../../src/hsm/ckr.js';
+import { ckrCodes } from '../../src/hsm/pkcs11/ckr.js';
 
 const profilesDir = defaultHsmConfigDir('profiles');
 const clustersDir = defaultHsmConfigDir('clusters');

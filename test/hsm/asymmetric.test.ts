@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { createHash, createPublicKey, diffieHellman, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11-hsm.js';
-import { missingMechanism, type MechanismTable } from '../../src/hsm/mechanisms.js';
-import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/hsm/spki.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { missingMechanism, type MechanismTable } from '../../src/hsm/pkcs11/mechanisms.js';
+import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/hsm/pkcs11/spki.js';
 import pkcs11js from 'pkcs11js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import pkcs11js from 'pkcs11js';
 
 import { KMS_ERRORS } from '../../src/domain/errors.js';
-import { CKR, ckrCodes, ckrRule, toHsmError, type CkrName } from '../../src/hsm/ckr.js';
-import { aesBackingKeyTemplate, findByRefTemplate } from '../../src/hsm/key-templates.js';
-import { padTokenLabel, tokenText } from '../../src/hsm/pkcs11-module.js';
+import { CKR, ckrCodes, ckrRule, toHsmError, type CkrName } from '../../src/hsm/pkcs11/ckr.js';
+import { aesBackingKeyTemplate, findByRefTemplate } from '../../src/hsm/pkcs11/key-templates.js';
+import { padTokenLabel, tokenText } from '../../src/hsm/pkcs11/module.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { loadVendorProfile, newBackingKeyRef } from '../support/softhsm.js';
 

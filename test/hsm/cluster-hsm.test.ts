@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import pkcs11js from 'pkcs11js';
 
 import type { ConnectionErrorCode } from '../../src/domain/custom-key-store.js';
-import { CKR } from '../../src/hsm/ckr.js';
+import { CKR } from '../../src/hsm/pkcs11/ckr.js';
 import {
   ClusterConnectError,
   ClusterHsm,
@@ -16,9 +16,9 @@ import {
   type ClusterConnectOptions,
   type ClusterMember,
   type ClusterMemberFailure,
-} from '../../src/hsm/cluster-hsm.js';
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11-hsm.js';
-import { acquireModule, describeModule, padTokenLabel } from '../../src/hsm/pkcs11-module.js';
+} from '../../src/hsm/cluster/cluster-hsm.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { acquireModule, describeModule, padTokenLabel } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';

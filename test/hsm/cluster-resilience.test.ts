@@ -12,11 +12,11 @@ import { after, before, describe, test } from 'node:test';
 
 import pkcs11js from 'pkcs11js';
 
-import { CKR } from '../../src/hsm/ckr.js';
-import { ClusterHsm, type ClusterConnectOptions, type ClusterObserver } from '../../src/hsm/cluster-hsm.js';
-import { installClusterWrappingKey, wrappingKeyStatus } from '../../src/hsm/cluster-wrapping-key.js';
-import { acquireModule } from '../../src/hsm/pkcs11-module.js';
-import { replicableAesTemplate } from '../../src/hsm/replication-templates.js';
+import { CKR } from '../../src/hsm/pkcs11/ckr.js';
+import { ClusterHsm, type ClusterConnectOptions, type ClusterObserver } from '../../src/hsm/cluster/cluster-hsm.js';
+import { installClusterWrappingKey, wrappingKeyStatus } from '../../src/hsm/pkcs11/cluster-wrapping-key.js';
+import { acquireModule } from '../../src/hsm/pkcs11/module.js';
+import { replicableAesTemplate } from '../../src/hsm/pkcs11/replication-templates.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import type { MemberState } from '../../src/ports/key-stores.js';

@@ -5,9 +5,9 @@ import { after, before, test } from 'node:test';
 
 import pkcs11js from 'pkcs11js';
 
-import { CKR } from '../../src/hsm/ckr.js';
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11-hsm.js';
-import { acquireModule, describeModule, type ModuleLease } from '../../src/hsm/pkcs11-module.js';
+import { CKR } from '../../src/hsm/pkcs11/ckr.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { acquireModule, describeModule, type ModuleLease } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';

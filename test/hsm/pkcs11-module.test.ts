@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 
 import pkcs11js from 'pkcs11js';
 
-import { CKR } from '../../src/hsm/ckr.js';
-import { acquireModule, describeModule, tokenText } from '../../src/hsm/pkcs11-module.js';
+import { CKR } from '../../src/hsm/pkcs11/ckr.js';
+import { acquireModule, describeModule, tokenText } from '../../src/hsm/pkcs11/module.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { createSoftHsm, type SoftHsmFixture } from '../support/softhsm.js';
 

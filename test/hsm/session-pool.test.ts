@@ -6,8 +6,8 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino';
 import pkcs11js from 'pkcs11js';
 
-import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11-hsm.js';
-import { acquireModule, describeModule } from '../../src/hsm/pkcs11-module.js';
+import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11/token.js';
+import { acquireModule, describeModule } from '../../src/hsm/pkcs11/module.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 

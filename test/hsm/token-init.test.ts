@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11-hsm.js';
-import { acquireModule, describeModule } from '../../src/hsm/pkcs11-module.js';
-import { initializeToken, tokenExists } from '../../src/hsm/token-init.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { acquireModule, describeModule } from '../../src/hsm/pkcs11/module.js';
+import { initializeToken, tokenExists } from '../../src/hsm/pkcs11/token-init.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { describeModule } from '../../src/hsm/pkcs11-module.js';
+import { describeModule } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import type { BackingKeyRef } from '../../src/ports/hsm.js';
 

@@ -11,11 +11,11 @@ import { performance } from 'node:perf_hooks';
 
 import type { Logger } from 'pino';
 
-import { HsmError } from '../ports/hsm.js';
-import { toHsmError } from './ckr.js';
+import { HsmError } from '../../ports/hsm.js';
+import { toHsmError } from '../pkcs11/ckr.js';
 import type { ClusterMember } from './cluster-hsm.js';
-import type { Pkcs11Hsm } from './pkcs11-hsm.js';
-import type { MemberState, MemberStatus } from '../ports/key-stores.js';
+import type { Pkcs11Hsm } from '../pkcs11/token.js';
+import type { MemberState, MemberStatus } from '../../ports/key-stores.js';
 
 export type { MemberState, MemberStatus };
 

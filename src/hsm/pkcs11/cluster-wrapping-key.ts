@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 
 import pkcs11js from 'pkcs11js';
 
-import { HsmError } from '../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 import { toHsmError } from './ckr.js';
-import { acquireModule, type Handle, type ModuleLease } from './pkcs11-module.js';
+import { acquireModule, type Handle, type ModuleLease } from './module.js';
 import { clusterWrappingKeyTemplate, findWrappingKeyTemplate } from './replication-templates.js';
 
 export interface WrappingKeyMember {

@@ -8,7 +8,7 @@
 
 import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
 
-import type { AsymmetricKeySpec, EccSpec } from '../domain/key-spec.js';
+import type { AsymmetricKeySpec, EccSpec } from '../../domain/key-spec.js';
 
 /** JWK curve names per spec (Node accepts 'secp256k1' in JWK). */
 const JWK_CURVE: Record<EccSpec, string> = {

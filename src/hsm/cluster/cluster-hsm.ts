@@ -26,16 +26,16 @@ import { performance } from 'node:perf_hooks';
 
 import type { Logger } from 'pino';
 
-import type { ConnectionErrorCode } from '../domain/custom-key-store.js';
-import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
-import { HsmError, type BackingKeyRef, type GcmResult, type Hsm } from '../ports/hsm.js';
-import { AdmissionControl } from './admission-control.js';
-import { CKR, ckrName, ckrRule, toHsmError } from './ckr.js';
+import type { ConnectionErrorCode } from '../../domain/custom-key-store.js';
+import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
+import { HsmError, type BackingKeyRef, type GcmResult, type Hsm } from '../../ports/hsm.js';
+import { AdmissionControl } from './admission.js';
+import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
 import { CANARY_REF, deepCheck } from './canary.js';
-import type { ClusterStatus } from '../ports/key-stores.js';
-import { MemberRuntime, type MemberTransition } from './cluster-member.js';
-import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from './pkcs11-hsm.js';
-import type { VendorProfile } from './vendor-profile.js';
+import type { ClusterStatus } from '../../ports/key-stores.js';
+import { MemberRuntime, type MemberTransition } from './member.js';
+import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from '../pkcs11/token.js';
+import type { VendorProfile } from '../vendor-profile.js';
 
 export interface ClusterMember {
   /** Unique within the cluster; used in logs and by activeMembers(). */

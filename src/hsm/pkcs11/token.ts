@@ -6,10 +6,10 @@ import { endianness } from 'node:os';
 import pkcs11js from 'pkcs11js';
 import type { Logger } from 'pino';
 
-import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
-import { isHmacSpec, isRsaSpec } from '../domain/key-spec.js';
-import type { BackingKeyRef, GcmResult, Hsm } from '../ports/hsm.js';
-import { HsmError } from '../ports/hsm.js';
+import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
+import { isHmacSpec, isRsaSpec } from '../../domain/key-spec.js';
+import type { BackingKeyRef, GcmResult, Hsm } from '../../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 import { CKR, ckrCodes, ckrName, ckrOf, ckrRule, toHsmError } from './ckr.js';
 import {
   AES_KEY_GEN,
@@ -22,7 +22,7 @@ import {
   findByIdTemplate,
   findByRefTemplate,
 } from './key-templates.js';
-import { acquireModule, type Handle, type Pkcs11 } from './pkcs11-module.js';
+import { acquireModule, type Handle, type Pkcs11 } from './module.js';
 import * as asymmetric from './asymmetric-ops.js';
 import {
   REQUIRED_PRIVATE_KEY_FLAGS,
@@ -56,7 +56,7 @@ import {
   type KeyObjectKind,
 } from './replication-templates.js';
 import { SessionPool } from './session-pool.js';
-import type { VendorProfile } from './vendor-profile.js';
+import type { VendorProfile } from '../vendor-profile.js';
 
 export interface Pkcs11HsmOptions {
   readonly modulePath: string;

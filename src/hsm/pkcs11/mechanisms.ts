@@ -4,10 +4,10 @@
 
 import pkcs11js from 'pkcs11js';
 
-import type { KeySpec, KeyUsage } from '../domain/key-spec.js';
-import { HMAC_KEY_BYTES, RSA_BITS, isEccSpec, isHmacSpec, isRsaSpec } from '../domain/key-spec.js';
+import type { KeySpec, KeyUsage } from '../../domain/key-spec.js';
+import { HMAC_KEY_BYTES, RSA_BITS, isEccSpec, isHmacSpec, isRsaSpec } from '../../domain/key-spec.js';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, CURVE_BITS } from './asymmetric-templates.js';
-import type { Handle, Pkcs11 } from './pkcs11-module.js';
+import type { Handle, Pkcs11 } from './module.js';
 
 export interface MechanismInfo {
   readonly minKeySize: number;

@@ -5,9 +5,9 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 
-import { HsmError, type BackingKeyRef } from '../ports/hsm.js';
-import { INTERNAL_KEY_LABEL_PREFIX } from './key-templates.js';
-import type { Pkcs11Hsm } from './pkcs11-hsm.js';
+import { HsmError, type BackingKeyRef } from '../../ports/hsm.js';
+import { INTERNAL_KEY_LABEL_PREFIX } from '../pkcs11/key-templates.js';
+import type { Pkcs11Hsm } from '../pkcs11/token.js';
 
 const CANARY_LABEL = `${INTERNAL_KEY_LABEL_PREFIX}canary`;
 

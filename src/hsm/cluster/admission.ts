@@ -5,7 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 
-import { HsmError } from '../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 
 export class AdmissionControl {
   private tokens: number;

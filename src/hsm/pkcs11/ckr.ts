@@ -6,8 +6,8 @@
 
 import pkcs11js from 'pkcs11js';
 
-import type { KmsErrorName } from '../domain/errors.js';
-import { HsmError, type HsmErrorCode } from '../ports/hsm.js';
+import type { KmsErrorName } from '../../domain/errors.js';
+import { HsmError, type HsmErrorCode } from '../../ports/hsm.js';
 
 /**
  * What happens to the session that returned the code.

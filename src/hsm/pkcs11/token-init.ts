@@ -3,9 +3,9 @@
 
 import pkcs11js from 'pkcs11js';
 
-import { HsmError } from '../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 import { toHsmError } from './ckr.js';
-import { acquireModule, padTokenLabel, type Handle, type ModuleLease } from './pkcs11-module.js';
+import { acquireModule, padTokenLabel, type Handle, type ModuleLease } from './module.js';
 
 export interface InitializeTokenOptions {
   readonly modulePath: string;

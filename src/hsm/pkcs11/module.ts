@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 
 import pkcs11js from 'pkcs11js';
 
-import { HsmError } from '../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 import { CKR, ckrOf, toHsmError } from './ckr.js';
 
 export type Pkcs11 = pkcs11js.PKCS11;

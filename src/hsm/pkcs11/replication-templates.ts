@@ -9,9 +9,9 @@
 
 import pkcs11js from 'pkcs11js';
 
-import type { AsymmetricKeySpec, HmacSpec } from '../domain/key-spec.js';
-import { HMAC_KEY_BYTES } from '../domain/key-spec.js';
-import type { BackingKeyRef } from '../ports/hsm.js';
+import type { AsymmetricKeySpec, HmacSpec } from '../../domain/key-spec.js';
+import { HMAC_KEY_BYTES } from '../../domain/key-spec.js';
+import type { BackingKeyRef } from '../../ports/hsm.js';
 import { dataKeyPairTemplates, REQUIRED_PRIVATE_KEY_FLAGS } from './asymmetric-templates.js';
 import { aesBackingKeyTemplate, backingKeyId, REQUIRED_KEY_FLAGS } from './key-templates.js';
 

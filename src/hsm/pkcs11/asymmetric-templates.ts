@@ -11,10 +11,10 @@
 
 import pkcs11js from 'pkcs11js';
 
-import type { AsymmetricKeySpec, EccSpec, HmacSpec, KeyUsage } from '../domain/key-spec.js';
-import { HMAC_KEY_BYTES, RSA_BITS, isRsaSpec } from '../domain/key-spec.js';
-import type { BackingKeyRef } from '../ports/hsm.js';
-import { HsmError } from '../ports/hsm.js';
+import type { AsymmetricKeySpec, EccSpec, HmacSpec, KeyUsage } from '../../domain/key-spec.js';
+import { HMAC_KEY_BYTES, RSA_BITS, isRsaSpec } from '../../domain/key-spec.js';
+import type { BackingKeyRef } from '../../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 import { BACKING_KEY_LABEL_PREFIX, backingKeyId, INTERNAL_KEY_LABEL_PREFIX } from './key-templates.js';
 
 // PKCS#11 v3.0 numbers (pkcs11t.h); SoftHSM2 2.6.1 implements them.

@@ -9,12 +9,12 @@
 
 import pkcs11js from 'pkcs11js';
 
-import type { AsymmetricKeySpec, EccSpec, HashName, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
-import { isRsaSpec, macHash, signingScheme } from '../domain/key-spec.js';
-import { HsmError } from '../ports/hsm.js';
+import type { AsymmetricKeySpec, EccSpec, HashName, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
+import { isRsaSpec, macHash, signingScheme } from '../../domain/key-spec.js';
+import { HsmError } from '../../ports/hsm.js';
 import { CKM_EDDSA, CKZ_DATA_SPECIFIED, EC_PARAMS, dataKeyPairTemplates, keyPairMechanism, sharedSecretTemplate } from './asymmetric-templates.js';
 import { ckrOf } from './ckr.js';
-import type { Handle, Pkcs11 } from './pkcs11-module.js';
+import type { Handle, Pkcs11 } from './module.js';
 import { COORDINATE_BYTES, ecdsaDerToRaw, ecdsaRawToDer, pkcs8Der, spkiDer, unwrapEcPoint, type PublicKeyParts } from './spki.js';
 
 const CKR_SIGNATURE_INVALID = 0xc0;

@@ -3,8 +3,8 @@
 
 import pkcs11js from 'pkcs11js';
 
-import type { BackingKeyRef } from '../ports/hsm.js';
-import { HsmError } from '../ports/hsm.js';
+import type { BackingKeyRef } from '../../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 
 /** CKA_ID of a backing key: 32 bytes, written as 64 hex digits in BackingKeyRef.id. */
 export const BACKING_KEY_ID_BYTES = 32;

@@ -10,9 +10,9 @@ import { performance } from 'node:perf_hooks';
 import pkcs11js from 'pkcs11js';
 import type { Logger } from 'pino';
 
-import { HsmError } from '../ports/hsm.js';
+import { HsmError } from '../../ports/hsm.js';
 import { CKR, ckrOf, ckrRule, toHsmError } from './ckr.js';
-import type { Handle, ModuleLease, Pkcs11 } from './pkcs11-module.js';
+import type { Handle, ModuleLease, Pkcs11 } from './module.js';
 
 // CK_STATE values (PKCS#11 v2.40 §5.7.1); pkcs11js does not export them.
 const CKS_RO_USER_FUNCTIONS = 1;
