@@ -17,7 +17,7 @@ import { parseDigest } from '../../src/audit/digest.js';
 import type { CloudTrailEvent } from '../../src/audit/event.js';
 import { buildApiCallEvent } from '../../src/audit/record.js';
 import { verifyAuditFile, type VerifyResult } from '../../src/audit/verify.js';
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { AuditSigningKey } from '../../src/services/audit-signing-key.js';
 import { runCli } from '../support/cli.js';
 import { createSoftHsm, loadVendorProfile, type SoftHsmFixture } from '../support/softhsm.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, createPublicKey, diffieHellman, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { missingMechanism, type MechanismTable } from '../../src/hsm/pkcs11/mechanisms.js';
 import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/hsm/pkcs11/spki.js';
 import pkcs11js from 'pkcs11js';

@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
 
 import { CKR } from '../../src/hsm/pkcs11/ckr.js';
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule, type ModuleLease } from '../../src/hsm/pkcs11/module.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv, slotIdOf, type CkrName, type FaultRule } from '../support/faulty-pkcs11.js';

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import pkcs11js from 'pkcs11js';
 
 import { CKR } from '../../src/hsm/pkcs11/ckr.js';
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule, type ModuleLease } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
@@ -168,11 +168,11 @@ test('a ciphertext does not decrypt under another key', async () => {
 test('200 concurrent encryptions over 4 sessions all succeed and round-trip', async () => {
   const inputs = Array.from({ length: 200 }, (_, i) => randomBytes(32 + (i % 64)));
   const results = await Promise.all(inputs.map((plaintext) => hsm.encrypt(key, plaintext, Buffer.from('ctx'))));
-  assert.ok(hsm.sessionPool.stats().open <= 4);
+  assert.ok(hsm.stats().open <= 4);
   const decrypted = await Promise.all(results.map((r) => hsm.decrypt(key, r.iv, r.ciphertext, r.tag, Buffer.from('ctx'))));
   decrypted.forEach((plaintext, i) => assert.deepEqual(plaintext, inputs[i]));
   assert.equal(new Set(results.map((r) => r.iv.toString('hex'))).size, 200, 'IVs must not repeat');
-  const stats = hsm.sessionPool.stats();
+  const stats = hsm.stats();
   assert.equal(stats.leased, 0);
   assert.equal(stats.waiting, 0);
 });
@@ -267,7 +267,7 @@ test('a second instance on the same token shares the login; closing it keeps the
   const sealed = await second.encrypt(key, Buffer.from('shared'), Buffer.alloc(0));
   await second.close();
   assert.deepEqual(await hsm.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, Buffer.alloc(0)), Buffer.from('shared'));
-  assert.equal(hsm.sessionPool.stats().generation, 0, 'closing the second instance must not have logged us out');
+  assert.equal(hsm.stats().generation, 0, 'closing the second instance must not have logged us out');
 });
 
 test('close() then open again: keys persist, the closed instance refuses work, a wrong PIN reaches the token', async () => {

@@ -6,7 +6,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino';
 import pkcs11js from 'pkcs11js';
 
-import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11/token.js';
+import { Pkcs11Token, type Pkcs11TokenOptions } from '../../src/hsm/pkcs11/token.js';
 import { acquireModule, describeModule } from '../../src/hsm/pkcs11/module.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
@@ -42,8 +42,8 @@ function capture(): { lines: LogLine[]; raw: string[]; logger: pino.Logger } {
   return { lines, raw, logger };
 }
 
-function open(overrides: Partial<Pkcs11HsmOptions> = {}): Promise<Pkcs11Hsm> {
-  return Pkcs11Hsm.open({
+function open(overrides: Partial<Pkcs11TokenOptions> = {}): Promise<Pkcs11Token> {
+  return Pkcs11Token.open({
     modulePath: fx.modulePath,
     tokenLabel: fx.tokenLabel,
     pin: fx.userPin,
@@ -61,13 +61,13 @@ function isHsmError(code: HsmErrorCode, kms?: string) {
   };
 }
 
-async function roundTrip(hsm: Pkcs11Hsm, text = 'payload'): Promise<void> {
+async function roundTrip(hsm: Pkcs11Token, text = 'payload'): Promise<void> {
   const sealed = await hsm.encrypt(key, Buffer.from(text), Buffer.from('aad'));
   assert.equal((await hsm.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, Buffer.from('aad'))).toString(), text);
 }
 
 /** Holds `count` sessions of the pool until the returned function is called. */
-async function holdSessions(hsm: Pkcs11Hsm, count: number): Promise<() => Promise<void>> {
+async function holdSessions(hsm: Pkcs11Token, count: number): Promise<() => Promise<void>> {
   let unblock!: () => void;
   const gate = new Promise<void>((resolve) => (unblock = resolve));
   const holders = Array.from({ length: count }, () => hsm.sessionPool.withSession(() => gate));

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11/token.js';
+import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule } from '../../src/hsm/pkcs11/module.js';
 import { initializeToken, tokenExists } from '../../src/hsm/pkcs11/token-init.js';
 import { HsmError } from '../../src/ports/hsm.js';
@@ -75,7 +75,7 @@ test('a second token can be made while the first is open in this process', async
     const second = await useToken('second', secondPin);
     await second.close();
     // The first token's login survived the SO login/logout on the second.
-    assert.equal(first.sessionPool.stats().generation, 0);
+    assert.equal(first.stats().generation, 0);
     const key = newBackingKeyRef();
     await first.generateSymmetricKey(key);
   } finally {

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import { HsmError, type BackingKeyRef } from '../../ports/hsm.js';
 import { INTERNAL_KEY_LABEL_PREFIX } from '../pkcs11/key-templates.js';
-import type { Pkcs11Hsm } from '../pkcs11/token.js';
+import type { Pkcs11Hsm } from '../pkcs11/pkcs11-hsm.js';
 
 const CANARY_LABEL = `${INTERNAL_KEY_LABEL_PREFIX}canary`;
 

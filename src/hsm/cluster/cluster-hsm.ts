@@ -34,7 +34,7 @@ import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
 import { CANARY_REF, deepCheck } from './canary.js';
 import type { ClusterStatus } from '../../ports/key-stores.js';
 import { MemberRuntime, type MemberTransition } from './member.js';
-import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from '../pkcs11/token.js';
+import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from '../pkcs11/pkcs11-hsm.js';
 import type { VendorProfile } from '../vendor-profile.js';
 
 export interface ClusterMember {
@@ -539,7 +539,7 @@ export class ClusterHsm implements Hsm {
 
   private async callOn<T>(member: MemberRuntime, op: (hsm: Pkcs11Hsm) => Promise<T>, operation: string): Promise<T> {
     const hsm = member.hsm;
-    const limit = this.options.maxOutstandingPerMember ?? hsm.sessionPool.stats().limit * 4;
+    const limit = this.options.maxOutstandingPerMember ?? hsm.stats().limit * 4;
     if (member.outstanding >= limit) {
       throw new HsmError('HSM_BUSY', `cluster member ${member.name} has ${member.outstanding} calls in flight`, 'ThrottlingException');
     }

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { HsmError } from '../../ports/hsm.js';
 import { toHsmError } from '../pkcs11/ckr.js';
 import type { ClusterMember } from './cluster-hsm.js';
-import type { Pkcs11Hsm } from '../pkcs11/token.js';
+import type { Pkcs11Hsm } from '../pkcs11/pkcs11-hsm.js';
 import type { MemberState, MemberStatus } from '../../ports/key-stores.js';
 
 export type { MemberState, MemberStatus };
@@ -161,7 +161,7 @@ export class MemberRuntime {
       reason: this.why,
       since: new Date(this.sinceMs).toISOString(),
       outstanding: this.outstanding,
-      pool: this.current?.sessionPool.stats(),
+      pool: this.current?.stats(),
       lastCheck: this.check,
       resets: this.resetCount,
     };

@@ -68,7 +68,7 @@ function signingInput(algorithm: SigningAlgorithm, input: Buffer): { mechanism: 
 export async function sign(pkcs11: Pkcs11, session: Handle, privateKey: Handle, algorithm: SigningAlgorithm, input: Buffer): Promise<Buffer> {
   const { mechanism, data } = signingInput(algorithm, input);
   pkcs11.C_SignInit(session, mechanism, privateKey);
-  const out = Buffer.from(await pkcs11.C_SignAsync(session, data, Buffer.alloc(MAX_SIGNATURE_BYTES)));
+  const out = Buffer.from(await pkcs11.C_Sign(session, data, Buffer.alloc(MAX_SIGNATURE_BYTES)));
   return signingScheme(algorithm).family === 'ecdsa' ? ecdsaRawToDer(out) : out;
 }
 
@@ -95,7 +95,7 @@ export async function verify(
 
 async function verifyCall(pkcs11: Pkcs11, session: Handle, data: Buffer, signature: Buffer): Promise<boolean> {
   try {
-    return await pkcs11.C_VerifyAsync(session, data, signature);
+    return await pkcs11.C_Verify(session, data, signature);
   } catch (err) {
     // C_Verify ends the operation whatever it returns, so the session is clean again.
     const code = ckrOf(err);
@@ -113,17 +113,17 @@ function oaep(hash: 'sha1' | 'sha256'): pkcs11js.Mechanism {
 /** RSAES-OAEP with MGF1 over the same hash and an empty label, as AWS and OpenSSL default to. */
 export async function rsaEncrypt(pkcs11: Pkcs11, session: Handle, publicKey: Handle, hash: 'sha1' | 'sha256', plaintext: Buffer): Promise<Buffer> {
   pkcs11.C_EncryptInit(session, oaep(hash), publicKey);
-  return Buffer.from(await pkcs11.C_EncryptAsync(session, plaintext, Buffer.alloc(MAX_SIGNATURE_BYTES)));
+  return Buffer.from(await pkcs11.C_Encrypt(session, plaintext, Buffer.alloc(MAX_SIGNATURE_BYTES)));
 }
 
 export async function rsaDecrypt(pkcs11: Pkcs11, session: Handle, privateKey: Handle, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
   pkcs11.C_DecryptInit(session, oaep(hash), privateKey);
-  return Buffer.from(await pkcs11.C_DecryptAsync(session, ciphertext, Buffer.alloc(MAX_SIGNATURE_BYTES)));
+  return Buffer.from(await pkcs11.C_Decrypt(session, ciphertext, Buffer.alloc(MAX_SIGNATURE_BYTES)));
 }
 
 export async function hmac(pkcs11: Pkcs11, session: Handle, key: Handle, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {
   pkcs11.C_SignInit(session, { mechanism: HMAC_MECHANISM[algorithm] }, key);
-  return Buffer.from(await pkcs11.C_SignAsync(session, message, Buffer.alloc(64)));
+  return Buffer.from(await pkcs11.C_Sign(session, message, Buffer.alloc(64)));
 }
 
 export async function hmacVerify(pkcs11: Pkcs11, session: Handle, key: Handle, algorithm: MacAlgorithm, message: Buffer, mac: Buffer): Promise<boolean> {
@@ -142,7 +142,7 @@ const HMAC_BYTES: Record<HashName, number> = { sha1: 20, sha224: 28, sha256: 32,
  */
 export async function ecdh(pkcs11: Pkcs11, session: Handle, privateKey: Handle, peerPoint: Buffer, length: number): Promise<Buffer> {
   const parameter: pkcs11js.ECDH1 = { type: pkcs11js.CK_PARAMS_EC_DH, kdf: pkcs11js.CKD_NULL, publicData: peerPoint };
-  const secret = await pkcs11.C_DeriveKeyAsync(session, { mechanism: pkcs11js.CKM_ECDH1_DERIVE, parameter }, privateKey, sharedSecretTemplate(length));
+  const secret = await pkcs11.C_DeriveKey(session, { mechanism: pkcs11js.CKM_ECDH1_DERIVE, parameter }, privateKey, sharedSecretTemplate(length));
   try {
     const value = pkcs11.C_GetAttributeValue(session, secret, [{ type: pkcs11js.CKA_VALUE }])[0]?.value;
     if (value?.length !== length) throw new HsmError('HSM_FAILED', 'the derived secret has an unexpected length', 'KMSInternalException');
@@ -174,7 +174,7 @@ export async function generateKeyPair(
   spec: AsymmetricKeySpec,
   templates: { publicKey: pkcs11js.Template; privateKey: pkcs11js.Template },
 ): Promise<pkcs11js.KeyPair> {
-  return pkcs11.C_GenerateKeyPairAsync(session, keyPairMechanism(spec), templates.publicKey, templates.privateKey);
+  return pkcs11.C_GenerateKeyPair(session, keyPairMechanism(spec), templates.publicKey, templates.privateKey);
 }
 
 /**

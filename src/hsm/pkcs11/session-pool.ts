@@ -25,6 +25,8 @@ export interface SessionPoolOptions {
   /** The pool takes the lease over once open() succeeds and releases it at the end of close(). */
   readonly module: ModuleLease;
   readonly slot: Handle;
+  /** The token's key in the process-wide login count (loginKey()). */
+  readonly tokenKey: string;
   readonly pin: string;
   /** Work sessions, not counting the anchor. Clamped to what the token reports it allows. */
   readonly maxSessions: number;
@@ -69,6 +71,7 @@ export class SessionPool {
   private closing: Promise<void> | undefined;
   private onDrained: (() => void) | undefined;
   private teardownDeferred = false;
+  private logoutOnClose = false;
 
   private constructor(
     private readonly options: SessionPoolOptions,
@@ -91,21 +94,21 @@ export class SessionPool {
       throw new TypeError('maxSessions must be a positive integer');
     }
     const { pkcs11 } = options.module;
-    const releaseLogin = options.module.holdLogin(options.slot, options.pin);
+    const releaseLogin = options.module.holdLogin(options.tokenKey, options.pin);
     let anchor: Handle;
     try {
-      anchor = pkcs11.C_OpenSession(options.slot, WORK_SESSION_FLAGS);
+      anchor = options.module.exclusive(() => pkcs11.C_OpenSession(options.slot, WORK_SESSION_FLAGS));
     } catch (err) {
       releaseLogin();
       throw toHsmError(err, 'C_OpenSession (anchor)');
     }
     try {
-      loginUser(pkcs11, anchor, options.pin);
+      loginUser(options.module, anchor, options.pin);
     } catch (err) {
       // WARNING: no C_Logout here even if we were the first holder: the failed C_Login logged
       // nobody in, and a logout would log out anybody else in this process using the token.
       releaseLogin();
-      closeQuietly(pkcs11, anchor);
+      closeQuietly(options.module, anchor);
       throw toHsmError(err, 'C_Login');
     }
     return new SessionPool(options, anchor, Math.min(options.maxSessions, tokenSessionLimit(pkcs11, options.slot)), releaseLogin);
@@ -200,7 +203,10 @@ export class SessionPool {
    * other pool in this process still needs the login on this token), closes the anchor and
    * releases the module. Idempotent.
    */
-  close(): Promise<void> {
+  close(options: { logout?: boolean } = {}): Promise<void> {
+    // In an executor worker the process-wide login count lives on the main thread, which says here
+    // whether this pool's close is the token's last (see module.ts).
+    if (options.logout === true) this.logoutOnClose = true;
     this.closing ??= this.shutdown();
     return this.closing;
   }
@@ -234,14 +240,14 @@ export class SessionPool {
   }
 
   private teardown(): void {
-    if (this.releaseLogin()) {
+    if (this.releaseLogin() || this.logoutOnClose) {
       try {
-        this.pkcs11.C_Logout(this.anchor);
+        this.options.module.exclusive(() => this.pkcs11.C_Logout(this.anchor));
       } catch {
         // Already logged out (or the device is gone); closing the anchor is all that is left.
       }
     }
-    closeQuietly(this.pkcs11, this.anchor);
+    closeQuietly(this.options.module, this.anchor);
     this.options.module.release();
   }
 
@@ -290,7 +296,7 @@ export class SessionPool {
     if (this.opened >= this.limit) return undefined;
     let handle: Handle;
     try {
-      handle = this.pkcs11.C_OpenSession(this.options.slot, WORK_SESSION_FLAGS);
+      handle = this.options.module.exclusive(() => this.pkcs11.C_OpenSession(this.options.slot, WORK_SESSION_FLAGS));
     } catch (err) {
       if (ckrOf(err) === CKR.CKR_SESSION_COUNT && this.opened > 0) {
         // The token allows fewer sessions than configured (other applications hold some): shrink
@@ -367,7 +373,7 @@ export class SessionPool {
 
   private discard(session: WorkSession): void {
     this.opened -= 1;
-    closeQuietly(this.pkcs11, session.handle);
+    closeQuietly(this.options.module, session.handle);
   }
 
   private discardIdle(): void {
@@ -392,13 +398,13 @@ export class SessionPool {
   private relogin(): void {
     this.loginGeneration += 1;
     try {
-      loginUser(this.pkcs11, this.anchor, this.options.pin);
+      loginUser(this.options.module, this.anchor, this.options.pin);
     } catch (err) {
       if (ckrRule(ckrOf(err) ?? -1).recovery !== 'new-session') throw toHsmError(err, 'C_Login');
-      closeQuietly(this.pkcs11, this.anchor);
+      closeQuietly(this.options.module, this.anchor);
       try {
-        this.anchor = this.pkcs11.C_OpenSession(this.options.slot, WORK_SESSION_FLAGS);
-        loginUser(this.pkcs11, this.anchor, this.options.pin);
+        this.anchor = this.options.module.exclusive(() => this.pkcs11.C_OpenSession(this.options.slot, WORK_SESSION_FLAGS));
+        loginUser(this.options.module, this.anchor, this.options.pin);
       } catch (reopenErr) {
         throw toHsmError(reopenErr, 'C_OpenSession/C_Login (anchor)');
       }
@@ -409,17 +415,17 @@ export class SessionPool {
 
 // CKR_USER_ALREADY_LOGGED_IN means another of our sessions (or another part of this process) holds
 // the login already, which is all we need.
-function loginUser(pkcs11: Pkcs11, session: Handle, pin: string): void {
+function loginUser(module: ModuleLease, session: Handle, pin: string): void {
   try {
-    pkcs11.C_Login(session, pkcs11js.CKU_USER, pin);
+    module.exclusive(() => module.pkcs11.C_Login(session, pkcs11js.CKU_USER, pin));
   } catch (err) {
     if (ckrOf(err) !== CKR.CKR_USER_ALREADY_LOGGED_IN) throw err;
   }
 }
 
-function closeQuietly(pkcs11: Pkcs11, session: Handle): void {
+function closeQuietly(module: ModuleLease, session: Handle): void {
   try {
-    pkcs11.C_CloseSession(session);
+    module.exclusive(() => module.pkcs11.C_CloseSession(session));
   } catch {
     // Already closed beneath us; nothing to give back.
   }

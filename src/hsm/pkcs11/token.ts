@@ -1,5 +1,11 @@
-// The Hsm port over one PKCS#11 token: AES-256-GCM with non-extractable token keys, random bytes,
-// and the lifecycle of backing key objects.
+// One PKCS#11 token as seen from one executor worker thread: AES-256-GCM with non-extractable token
+// keys, asymmetric and HMAC keys, random bytes, replication copies and the lifecycle of backing key
+// objects, each method one whole operation on a leased session (find or cached handle, init, call).
+//
+// The serving process never uses this class on its main thread: Pkcs11Hsm (pkcs11-hsm.ts) runs it
+// in worker threads (worker.ts) through the executor, so every PKCS#11 call here is synchronous —
+// a slow or hung device holds one worker, never the event loop. Tests and set-up tools may use it
+// directly.
 
 import { endianness } from 'node:os';
 
@@ -22,7 +28,7 @@ import {
   findByIdTemplate,
   findByRefTemplate,
 } from './key-templates.js';
-import { acquireModule, type Handle, type Pkcs11 } from './module.js';
+import { acquireModule, loginKey, type Handle, type Pkcs11 } from './module.js';
 import * as asymmetric from './asymmetric-ops.js';
 import {
   REQUIRED_PRIVATE_KEY_FLAGS,
@@ -58,7 +64,7 @@ import {
 import { SessionPool } from './session-pool.js';
 import type { VendorProfile } from '../vendor-profile.js';
 
-export interface Pkcs11HsmOptions {
+export interface Pkcs11TokenOptions {
   readonly modulePath: string;
   readonly tokenLabel: string;
   /** Disambiguates tokens that share a label. */
@@ -98,7 +104,7 @@ interface CachedHandle {
   readonly generation: number;
 }
 
-export class Pkcs11Hsm implements Hsm {
+export class Pkcs11Token implements Hsm {
   // Object handles by backing key id (hex), tagged with the pool's login generation: a handle
   // found before a logout may be dead, or (on devices that reuse numbers) name another object.
   private readonly handles = new Map<string, CachedHandle>();
@@ -125,7 +131,7 @@ export class Pkcs11Hsm implements Hsm {
    * Loads the library (shared per process), finds the token by label, logs in and starts the pool.
    * Throws HsmError: HSM_UNAVAILABLE (library missing), HSM_TOKEN_NOT_FOUND, HSM_LOGIN_FAILED.
    */
-  static async open(options: Pkcs11HsmOptions): Promise<Pkcs11Hsm> {
+  static async open(options: Pkcs11TokenOptions): Promise<Pkcs11Token> {
     let badTagCodes: ReadonlySet<number>;
     try {
       badTagCodes = ckrCodes(options.profile.badTagCkrs);
@@ -135,12 +141,12 @@ export class Pkcs11Hsm implements Hsm {
     const logger = options.logger?.child({ component: 'hsm', token: options.tokenLabel });
     const module = acquireModule(options.modulePath);
     try {
-      const slot = module.findSlot(
-        options.tokenSerial === undefined ? { label: options.tokenLabel } : { label: options.tokenLabel, serial: options.tokenSerial },
-      );
+      const selector = options.tokenSerial === undefined ? { label: options.tokenLabel } : { label: options.tokenLabel, serial: options.tokenSerial };
+      const slot = module.findSlot(selector);
       const pool = SessionPool.open({
         module,
         slot,
+        tokenKey: loginKey(selector),
         pin: options.pin,
         maxSessions: options.maxSessions ?? options.profile.defaultMaxSessions,
         acquireTimeoutMs: options.acquireTimeoutMs ?? options.profile.acquireTimeoutMs,
@@ -149,7 +155,7 @@ export class Pkcs11Hsm implements Hsm {
         logger,
       });
       logger?.info({ profile: options.profile.name, limit: pool.stats().limit }, 'pkcs11 token opened');
-      return new Pkcs11Hsm(module.pkcs11, pool, options.profile, badTagCodes, logger);
+      return new Pkcs11Token(module.pkcs11, pool, options.profile, badTagCodes, logger);
     } catch (err) {
       module.release();
       throw toHsmError(err, 'opening the token');
@@ -228,7 +234,7 @@ export class Pkcs11Hsm implements Hsm {
         if (this.findObjects(session, findByIdTemplate(id), 1).length > 0) {
           throw new HsmError('HSM_FAILED', 'a key object with this CKA_ID already exists', 'KMSInternalException');
         }
-        const handle = await this.pkcs11.C_GenerateKeyAsync(session, AES_KEY_GEN, template);
+        const handle = await this.pkcs11.C_GenerateKey(session, AES_KEY_GEN, template);
         try {
           this.verifyKeyAttributes(session, handle, requiredFlags);
         } catch (err) {
@@ -248,7 +254,7 @@ export class Pkcs11Hsm implements Hsm {
         // WARNING: pkcs11js passes pIv (and pAAD) as pointers into these Buffers; they must stay
         // referenced until the async call has returned — `iv` is read again below, which keeps it.
         this.pkcs11.C_EncryptInit(session, gcm(iv, aad), key);
-        const out = await this.pkcs11.C_EncryptAsync(session, nonNullData(plaintext), Buffer.alloc(plaintext.length + TAG_BYTES));
+        const out = await this.pkcs11.C_Encrypt(session, nonNullData(plaintext), Buffer.alloc(plaintext.length + TAG_BYTES));
         if (out.length !== plaintext.length + TAG_BYTES) {
           throw new HsmError('HSM_FAILED', 'C_Encrypt returned an unexpected length', 'KMSInternalException');
         }
@@ -279,7 +285,7 @@ export class Pkcs11Hsm implements Hsm {
           // WARNING: the output buffer must be as long as the whole input (ciphertext‖tag).
           // SoftHSM2 2.6.1 answers CKR_BUFFER_TOO_SMALL otherwise, and that leaves the operation
           // active on the session.
-          out = await this.pkcs11.C_DecryptAsync(session, input, Buffer.alloc(input.length));
+          out = await this.pkcs11.C_Decrypt(session, input, Buffer.alloc(input.length));
         } catch (err) {
           const code = ckrOf(err);
           if (code !== undefined && (this.badTagCodes.has(code) || ckrRule(code).code === 'HSM_DECRYPT_FAILED')) {
@@ -465,7 +471,7 @@ export class Pkcs11Hsm implements Hsm {
         this.pool.withSession(async (session) => {
           const id = backingKeyId(ref);
           this.assertIdUnused(session, id);
-          const handle = await this.pkcs11.C_GenerateKeyAsync(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, template);
+          const handle = await this.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, template);
           try {
             this.checkFlags(session, handle, requiredFlags);
           } catch (err) {
@@ -506,7 +512,7 @@ export class Pkcs11Hsm implements Hsm {
           let key: Handle;
           try {
             if (isHmacSpec(spec)) {
-              key = await this.pkcs11.C_GenerateKeyAsync(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, hmacWrapProbeTemplate(spec));
+              key = await this.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, hmacWrapProbeTemplate(spec));
               made.push(key);
             } else {
               // Wrappability is a matter of key type, not size: probe RSA with the quickest size.
@@ -707,8 +713,9 @@ export class Pkcs11Hsm implements Hsm {
     });
   }
 
-  async close(): Promise<void> {
-    await guard('closing the token', () => this.pool.close());
+  /** Closes the sessions; `logout` when the caller knows this is the token's last user in the process. */
+  async close(options: { logout?: boolean } = {}): Promise<void> {
+    await guard('closing the token', () => this.pool.close(options));
     this.handles.clear();
     this.logger?.info('pkcs11 token closed');
   }
