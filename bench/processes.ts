@@ -106,7 +106,15 @@ export async function startKeybridge(
   };
 }
 
-/** moto's KMS, when moto is installed in the machine's Python; undefined otherwise. */
+/**
+ * moto's KMS, when moto is installed in the machine's Python; undefined otherwise.
+ *
+ * Started as users run it: `python3 -m moto.server` already serves concurrently (Werkzeug's
+ * run_simple with threaded=True; moto_server has no option for threads or processes), and
+ * Werkzeug answers every request with `Connection: close`. So the peer row needs a client that
+ * reconnects after each answer — bench/peer.ts, not autocannon, which keeps writing on the closed
+ * connection and stalls (one answer per connection per run: the old ~13 req/s).
+ */
 export async function startMoto(): Promise<Service | undefined> {
   const port = await freePort();
   const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });

@@ -246,9 +246,8 @@ export class ClusterHsm implements Hsm {
    * TypeError for options that can never describe a cluster (no members, duplicate members,
    * minMembers not a positive integer).
    *
-   * NOTE: the opens are started together, but Pkcs11Hsm.open makes its PKCS#11 calls
-   * synchronously (pkcs11js has no async C_Login/C_OpenSession), so they run one after the other
-   * on the event-loop thread; a member whose library hangs holds up the process meanwhile.
+   * The opens run in parallel, each in its member's executor (worker threads): a member whose
+   * library hangs costs its own open timeout, never the event loop or the other members.
    */
   static async connect(options: ClusterConnectOptions): Promise<ClusterHsm> {
     validate(options);
@@ -266,6 +265,8 @@ export class ClusterHsm implements Hsm {
               pin: options.pin,
               profile: member.profile,
               closeTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+              // The executor's own deadline: a call past it fails and its worker is written off.
+              callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
               ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
               ...(options.acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.acquireTimeoutMs }),
               ...(logger === undefined ? {} : { logger: logger.child({ member: member.name }) }),
