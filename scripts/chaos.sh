@@ -9,5 +9,4 @@ kb_require_node
 kb_require_packages softhsm2 gcc libc6-dev
 kb_require_npm_deps
 kb_build
-export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-16}"
 exec node dist/bench/chaos.js "$@"

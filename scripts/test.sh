@@ -14,7 +14,4 @@ rm -rf dist
 kb_build
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 [ ${#files[@]} -gt 0 ] || kb_die "no test files found under dist/test"
-# PKCS#11 crypto runs on libuv's thread pool (pkcs11js async calls). A hung or slow HSM member
-# holds threads until its calls return; 4 (the default) would let one member starve the others.
-export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-16}"
 exec node --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"

@@ -121,9 +121,9 @@ export const configSchema = z
     sqlitePath: z.string().min(1).optional(),
     softhsmModule: z.string().min(1).default('/usr/lib/softhsm/libsofthsm2.so'),
     /**
-     * Work sessions the embedded token's pool may open (the vendor profile's defaultMaxSessions,
-     * 8 for SoftHSM2, when absent). Each in-flight HSM call holds one; raise it, with
-     * UV_THREADPOOL_SIZE, when the module behind softhsmModule adds latency per call.
+     * HSM calls the embedded token runs at once: its executor's worker threads, each with a work
+     * session and a login anchor (the vendor profile's defaultMaxSessions, 8 for SoftHSM2, when
+     * absent). Raise it when the module behind softhsmModule adds latency per call.
      */
     embeddedMaxSessions: z.number().int().min(1).max(1024).optional(),
     profilesDir: z.string().min(1).optional(),

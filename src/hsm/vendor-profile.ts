@@ -14,7 +14,10 @@ export interface VendorProfile {
    *   pkcs11js passes by pointer, so we read it back after C_Encrypt (AWS CloudHSM).
    */
   readonly ivGeneration: 'caller' | 'hsm';
-  /** Work sessions per token when the deployment does not say (the anchor session is extra). */
+  /**
+   * HSM calls at once per token when the deployment does not say: the executor's worker threads,
+   * each holding a work session and a login anchor (so at most half the token's session limit).
+   */
   readonly defaultMaxSessions: number;
   /** Return values of C_Decrypt that mean "the GCM tag did not verify" on this device. */
   readonly badTagCkrs: readonly string[];

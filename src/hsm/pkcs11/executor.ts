@@ -252,6 +252,9 @@ export class HsmExecutor {
         this.options.logger?.[message.level](message.fields, message.msg);
         return;
       case 'ready':
+        // Each worker holds two sessions (its work session and its login anchor): a token that
+        // allows N sessions in all runs at most N / 2 workers.
+        this.limit = Math.max(1, Math.min(this.limit, Math.floor((message.tokenSessionLimit + 1) / 2)));
         if (thread.state === 'starting') thread.state = 'idle';
         thread.onReady?.(message);
         this.dispatch();

@@ -44,6 +44,8 @@ export interface SessionPoolStats {
   readonly waiting: number;
   readonly limit: number;
   readonly generation: number;
+  /** Work sessions the token itself allows this application besides the anchor (Infinity: no limit known). */
+  readonly tokenLimit: number;
 }
 
 interface WorkSession {
@@ -77,6 +79,7 @@ export class SessionPool {
     private readonly options: SessionPoolOptions,
     anchor: Handle,
     limit: number,
+    private readonly tokenLimit: number,
     releaseLogin: () => boolean,
   ) {
     this.pkcs11 = options.module.pkcs11;
@@ -111,7 +114,8 @@ export class SessionPool {
       closeQuietly(options.module, anchor);
       throw toHsmError(err, 'C_Login');
     }
-    return new SessionPool(options, anchor, Math.min(options.maxSessions, tokenSessionLimit(pkcs11, options.slot)), releaseLogin);
+    const tokenLimit = tokenSessionLimit(pkcs11, options.slot);
+    return new SessionPool(options, anchor, Math.min(options.maxSessions, tokenLimit), tokenLimit, releaseLogin);
   }
 
   /**
@@ -130,6 +134,7 @@ export class SessionPool {
       waiting: this.waiters.length,
       limit: this.limit,
       generation: this.loginGeneration,
+      tokenLimit: this.tokenLimit,
     };
   }
 

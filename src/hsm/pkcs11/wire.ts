@@ -71,7 +71,8 @@ export type ToWorker =
   | { readonly kind: 'close'; readonly logout: boolean; readonly finalize: boolean };
 
 export type FromWorker =
-  | { readonly kind: 'ready'; readonly initializedByUs: boolean; readonly sessionLimit: number }
+  /** `tokenSessionLimit`: work sessions the token allows besides one anchor (Infinity when unknown). */
+  | { readonly kind: 'ready'; readonly initializedByUs: boolean; readonly tokenSessionLimit: number }
   | { readonly kind: 'open-failed'; readonly error: WireError }
   | { readonly kind: 'done'; readonly id: number; readonly value: unknown; readonly generation: number }
   | { readonly kind: 'failed'; readonly id: number; readonly error: WireError; readonly generation: number }

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     lease.release();
     return;
   }
-  post({ kind: 'ready', initializedByUs, sessionLimit: token.sessionPool.stats().limit });
+  post({ kind: 'ready', initializedByUs, tokenSessionLimit: token.sessionPool.stats().tokenLimit });
 
   port!.on('message', (message: ToWorker) => {
     if (message.kind === 'close') {
