@@ -304,8 +304,8 @@ test('hang blocks an async call until the rule is cleared, then forwards it (pkc
 
 test('hang on the crypto scope holds Pkcs11Hsm calls (even synchronous ones) until cleared, then they succeed', LIMIT, async () => {
   await inject([{ label: labelA, scope: 'crypto', hang: true }]);
-  // The first crypto call (C_GenerateRandom for the IV) is synchronous: it blocks this thread, so
-  // the clear comes from a worker.
+  // Pkcs11Hsm's calls run in its executor's worker threads; the clear still comes from a worker so
+  // that the test would also hold for a PKCS#11 client that blocks the calling thread.
   const cleared = clearFromWorkerAfter(200);
   const started = performance.now();
   await hsmRoundTrip(hsmA);
@@ -313,7 +313,7 @@ test('hang on the crypto scope holds Pkcs11Hsm calls (even synchronous ones) unt
   assert.ok(performance.now() - started >= 190, 'held until the clear');
   assert.ok(clearedAt - started >= 190);
 
-  // An async call held on the pool: the event loop keeps running.
+  // A call held in a worker: the event loop keeps running.
   await inject([{ label: labelA, scope: ['C_Encrypt'], hang: true }]);
   let settled = false;
   const pending = hsmA.encrypt(keyA, Buffer.from('held'), Buffer.alloc(0)).finally(() => {

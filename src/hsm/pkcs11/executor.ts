@@ -51,6 +51,8 @@ export interface ExecutorStats {
   readonly leased: number;
   /** Jobs waiting for a worker. */
   readonly waiting: number;
+  /** Workers opening their session (loading the library, logging in). */
+  readonly starting: number;
   readonly limit: number;
   /** Workers written off after a deadline whose threads have not ended yet (their sessions are lost). */
   readonly lost: number;
@@ -113,12 +115,14 @@ export class HsmExecutor {
     let open = 0;
     let idle = 0;
     let leased = 0;
+    let starting = 0;
     for (const thread of this.threads) {
+      if (thread.state === 'starting') starting += 1;
       if (thread.state === 'idle') idle += 1;
       if (thread.state === 'busy') leased += 1;
       if (thread.state === 'idle' || thread.state === 'busy') open += 1;
     }
-    return { open, idle, leased, waiting: this.queue.length, limit: this.limit, lost: this.lost.size, generation: this.generation };
+    return { open, idle, leased, waiting: this.queue.length, starting, limit: this.limit, lost: this.lost.size, generation: this.generation };
   }
 
   /**
