@@ -78,7 +78,7 @@ async function unsupportedByHsm<T>(algorithm: string, call: () => Promise<T>): P
   try {
     return await call();
   } catch (err) {
-    if (err instanceof HsmError && err.kms === 'UnsupportedOperationException') {
+    if (err instanceof HsmError && err.code === 'HSM_UNSUPPORTED') {
       throw new KmsError('UnsupportedOperationException', `The HSM of this key store does not support ${algorithm}.`, { cause: err });
     }
     throw err;

@@ -62,7 +62,7 @@ async function generateKeyMaterial(hsm: Hsm, key: KeyRecord): Promise<string | n
   try {
     return (await hsm.generateKeyPair(ref, spec, key.keyUsage)).toString('base64');
   } catch (err) {
-    if (err instanceof HsmError && err.kms === 'UnsupportedOperationException') {
+    if (err instanceof HsmError && err.code === 'HSM_UNSUPPORTED') {
       throw new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} is not supported by the HSM of this key store: it refused the curve.`, { cause: err });
     }
     throw toKmsError(err);

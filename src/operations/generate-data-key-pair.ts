@@ -61,7 +61,7 @@ export async function makeDataKeyPair(deps: OperationDeps, input: z.output<typeo
   try {
     pair = await hsm.generateDataKeyPair(spec);
   } catch (err) {
-    if (err instanceof HsmError && err.kms === 'UnsupportedOperationException') {
+    if (err instanceof HsmError && err.code === 'HSM_UNSUPPORTED') {
       throw new KmsError('UnsupportedOperationException', `KeyPairSpec ${spec} is not supported by the HSM of this key store.`, { cause: err });
     }
     throw toKmsError(err);

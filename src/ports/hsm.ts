@@ -2,9 +2,9 @@
 //
 // Owned by the composition root, which opens it before serving and closes it after the HTTP server
 // has drained. Every method may be called concurrently; the adapter serialises per PKCS#11 session.
-// Every method throws only HsmError (below); the `kms` field says what the client should see.
+// Every method throws only HsmError (below), which says what happened in HSM terms (an outcome
+// code); the operations decide what the client is told (src/operations/hsm-errors.ts, one table).
 
-import type { KmsErrorName } from '../domain/errors.js';
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
 
 /** A backing key object in the token: CKA_ID = id (hex), CKA_LABEL = label (the key ARN). */
@@ -54,7 +54,7 @@ export interface Hsm {
   /**
    * Generates a persistent key pair: the private key sensitive and non-extractable, each object
    * allowed only what `usage` needs. Resolves the public key as DER SubjectPublicKeyInfo.
-   * HSM_FAILED with kms UnsupportedOperationException when the token refuses the curve.
+   * HSM_UNSUPPORTED when the token refuses the curve.
    */
   generateKeyPair(ref: BackingKeyRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<Buffer>;
 
@@ -100,12 +100,25 @@ export interface Hsm {
 }
 
 export type HsmErrorCode =
+  /** The ciphertext did not decrypt (bad GCM tag, bad OAEP padding, wrong lengths). */
   | 'HSM_DECRYPT_FAILED'
+  /** A signature or MAC did not verify where a call cannot answer "false". */
+  | 'HSM_BAD_SIGNATURE'
+  /** No key object with this id on the token. */
   | 'HSM_KEY_NOT_FOUND'
+  /** No session (worker) became free in time, or the token allows no more sessions. */
   | 'HSM_BUSY'
+  /** The device did not answer within the call's deadline. */
+  | 'HSM_TIMEOUT'
+  /** The device is gone for now (removed, not present, its client lost it): retrying may succeed. */
+  | 'HSM_DEVICE_GONE'
+  /** The device or its library failed (device error, session lost, library missing, closed). */
   | 'HSM_UNAVAILABLE'
   | 'HSM_LOGIN_FAILED'
   | 'HSM_TOKEN_NOT_FOUND'
+  /** The token cannot do what was asked (a curve, a hash, a parameter it lacks). */
+  | 'HSM_UNSUPPORTED'
+  /** Anything else the token refused or failed. */
   | 'HSM_FAILED'
   /** Every member of the cluster is UNAVAILABLE: answered at once, never by waiting. */
   | 'HSM_NO_ACTIVE_MEMBER'
@@ -113,19 +126,17 @@ export type HsmErrorCode =
   | 'HSM_THROTTLED';
 
 /**
- * An HSM failure, already classified. `ckr` is the PKCS#11 return value when there is one; it and
- * `cause` are for logs. `kms` is the error the client receives.
+ * An HSM failure, already classified by outcome. `ckr` is the PKCS#11 return value when there is
+ * one; it and `cause` are for logs.
  */
 export class HsmError extends Error {
   readonly code: HsmErrorCode;
-  readonly kms: KmsErrorName;
   readonly ckr: number | undefined;
 
-  constructor(code: HsmErrorCode, message: string, kms: KmsErrorName, options?: { ckr?: number; cause?: unknown }) {
+  constructor(code: HsmErrorCode, message: string, options?: { ckr?: number; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HsmError';
     this.code = code;
-    this.kms = kms;
     this.ckr = options?.ckr;
   }
 }

@@ -7,6 +7,7 @@ import { KMS_ERRORS } from '../../src/domain/errors.js';
 import { CKR, ckrCodes, ckrRule, toHsmError, type CkrName } from '../../src/hsm/pkcs11/ckr.js';
 import { aesBackingKeyTemplate, findByRefTemplate } from '../../src/hsm/pkcs11/key-templates.js';
 import { padTokenLabel, tokenText } from '../../src/hsm/pkcs11/module.js';
+import { kmsErrorNameOf } from '../../src/operations/hsm-errors.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { loadVendorProfile, newBackingKeyRef } from '../support/softhsm.js';
 
@@ -34,26 +35,30 @@ test('login, handle, device and pin codes are classified as the port expects', (
   for (const name of ['CKR_DEVICE_ERROR', 'CKR_DEVICE_REMOVED', 'CKR_TOKEN_NOT_PRESENT', 'CKR_CRYPTOKI_NOT_INITIALIZED'] as const) {
     const rule = ckrRule(CKR[name]);
     assert.equal(rule.session, 'reset', name);
-    assert.equal(rule.code, 'HSM_UNAVAILABLE', name);
-    assert.ok(rule.kms === 'KMSInternalException' || rule.kms === 'DependencyTimeoutException', name);
+    assert.equal(rule.code, name === 'CKR_DEVICE_ERROR' ? 'HSM_UNAVAILABLE' : 'HSM_DEVICE_GONE', name);
   }
   for (const name of ['CKR_PIN_INCORRECT', 'CKR_PIN_LOCKED'] as const) {
     assert.equal(ckrRule(CKR[name]).code, 'HSM_LOGIN_FAILED', name);
   }
-  assert.equal(ckrRule(CKR.CKR_ENCRYPTED_DATA_INVALID).kms, 'InvalidCiphertextException');
+  assert.equal(ckrRule(CKR.CKR_ENCRYPTED_DATA_INVALID).code, 'HSM_DECRYPT_FAILED');
+  assert.equal(ckrRule(CKR.CKR_SIGNATURE_INVALID).code, 'HSM_BAD_SIGNATURE');
 });
 
 test('unknown codes evict and surface as internal errors with a readable name', () => {
   const rule = ckrRule(0x8000_0001);
   assert.equal(rule.session, 'evict');
   assert.equal(rule.code, 'HSM_FAILED');
-  assert.equal(rule.kms, 'KMSInternalException');
+  assert.equal(kmsErrorNameOf(new HsmError(rule.code, 'x')), 'KMSInternalException');
   assert.equal(rule.name, 'CKR_0x80000001');
 });
 
-test('every rule names a real KMS error', () => {
+test('every rule\'s outcome is answered with a real KMS error (the operations\' one table)', () => {
   for (const code of Object.values(CKR)) {
-    assert.ok(Object.hasOwn(KMS_ERRORS, ckrRule(code).kms), ckrRule(code).name);
+    assert.ok(Object.hasOwn(KMS_ERRORS, kmsErrorNameOf(new HsmError(ckrRule(code).code, 'x'))), ckrRule(code).name);
+  }
+  // Dependency-shaped outcomes are 503s, which SDKs retry.
+  for (const code of ['HSM_BUSY', 'HSM_TIMEOUT', 'HSM_DEVICE_GONE'] as const) {
+    assert.equal(kmsErrorNameOf(new HsmError(code, 'x')), 'DependencyTimeoutException', code);
   }
 });
 
@@ -63,7 +68,7 @@ test('toHsmError keeps the CKR and the cause and passes HsmError through', () =>
   assert.equal(err.code, 'HSM_LOGIN_FAILED');
   assert.equal(err.ckr, CKR.CKR_PIN_INCORRECT);
   assert.equal(err.cause, raw);
-  const already = new HsmError('HSM_BUSY', 'busy', 'DependencyTimeoutException');
+  const already = new HsmError('HSM_BUSY', 'busy');
   assert.equal(toHsmError(already, 'x'), already);
   const other = toHsmError(new TypeError('boom'), 'step');
   assert.equal(other.code, 'HSM_FAILED');

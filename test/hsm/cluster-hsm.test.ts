@@ -417,7 +417,7 @@ test('options that cannot describe a cluster are refused before anything opens',
   }));
 
 test('per-member classification follows HsmError.code and .ckr (codes SoftHSM2 never returns included)', () => {
-  const login = (ckr: number): HsmError => new HsmError('HSM_LOGIN_FAILED', 'C_Login failed', 'KMSInternalException', { ckr });
+  const login = (ckr: number): HsmError => new HsmError('HSM_LOGIN_FAILED', 'C_Login failed', { ckr });
   const cases: [HsmError, ConnectionErrorCode][] = [
     [login(CKR.CKR_PIN_INCORRECT), 'INVALID_CREDENTIALS'],
     [login(CKR.CKR_PIN_INVALID), 'INVALID_CREDENTIALS'],
@@ -427,17 +427,17 @@ test('per-member classification follows HsmError.code and .ckr (codes SoftHSM2 n
     [login(CKR.CKR_USER_TYPE_INVALID), 'USER_NOT_FOUND'],
     [login(CKR.CKR_USER_ANOTHER_ALREADY_LOGGED_IN), 'USER_LOGGED_IN'],
     [login(CKR.CKR_PIN_EXPIRED), 'INTERNAL_ERROR'],
-    [new HsmError('HSM_UNAVAILABLE', 'cannot load', 'KMSInternalException'), 'CLUSTER_NOT_FOUND'],
-    [new HsmError('HSM_TOKEN_NOT_FOUND', 'no token', 'KMSInternalException'), 'CLUSTER_NOT_FOUND'],
-    [new HsmError('HSM_FAILED', 'C_OpenSession failed', 'KMSInternalException', { ckr: CKR.CKR_GENERAL_ERROR }), 'INTERNAL_ERROR'],
-    [new HsmError('HSM_BUSY', 'C_OpenSession failed', 'DependencyTimeoutException', { ckr: CKR.CKR_SESSION_COUNT }), 'INTERNAL_ERROR'],
+    [new HsmError('HSM_UNAVAILABLE', 'cannot load'), 'CLUSTER_NOT_FOUND'],
+    [new HsmError('HSM_TOKEN_NOT_FOUND', 'no token'), 'CLUSTER_NOT_FOUND'],
+    [new HsmError('HSM_FAILED', 'C_OpenSession failed', { ckr: CKR.CKR_GENERAL_ERROR }), 'INTERNAL_ERROR'],
+    [new HsmError('HSM_BUSY', 'C_OpenSession failed', { ckr: CKR.CKR_SESSION_COUNT }), 'INTERNAL_ERROR'],
   ];
   for (const [err, expected] of cases) assert.equal(connectionErrorCodeOf(err), expected, `${err.code} ${String(err.ckr)}`);
 
   const fail = (name: string, connectionErrorCode: ConnectionErrorCode): ClusterMemberFailure => ({
     member: name,
     connectionErrorCode,
-    error: new HsmError('HSM_FAILED', 'x', 'KMSInternalException'),
+    error: new HsmError('HSM_FAILED', 'x'),
   });
   // The first credentials-class code in member order wins over everything else.
   assert.equal(clusterConnectionErrorCode(1, [fail('a', 'CLUSTER_NOT_FOUND'), fail('b', 'USER_LOCKED_OUT'), fail('c', 'INVALID_CREDENTIALS')]), 'USER_LOCKED_OUT');

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
+import { kmsErrorNameOf } from '../../src/operations/hsm-errors.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
@@ -90,7 +91,7 @@ test('workers start on demand: one at open, at most maxSessions under load, all 
   }
 });
 
-test('a call past its deadline fails with DependencyTimeoutException; its worker is written off and replaced; the loop never waits', LIMIT, async () => {
+test('a call past its deadline fails (HSM_TIMEOUT: DependencyTimeoutException); its worker is written off and replaced; the loop never waits', LIMIT, async () => {
   const hsm = await open(labelA);
   const loop = monitorEventLoopDelay({ resolution: 5 });
   try {
@@ -100,8 +101,8 @@ test('a call past its deadline fails with DependencyTimeoutException; its worker
     const started = performance.now();
     await assert.rejects(hsm.encrypt(key, Buffer.from('x'), Buffer.alloc(0)), (err: unknown) => {
       assert.ok(err instanceof HsmError);
-      assert.equal(err.code, 'HSM_UNAVAILABLE');
-      assert.equal(err.kms, 'DependencyTimeoutException');
+      assert.equal(err.code, 'HSM_TIMEOUT');
+      assert.equal(kmsErrorNameOf(err), 'DependencyTimeoutException');
       return true;
     });
     const waited = performance.now() - started;

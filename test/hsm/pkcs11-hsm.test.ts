@@ -9,6 +9,7 @@ import { CKR } from '../../src/hsm/pkcs11/ckr.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule, type ModuleLease } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
+import { kmsErrorNameOf } from '../../src/operations/hsm-errors.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -38,7 +39,7 @@ function isHsmError(code: HsmErrorCode, kms?: string) {
   return (err: unknown): boolean => {
     assert.ok(err instanceof HsmError, `expected HsmError, got ${String(err)}`);
     assert.equal(err.code, code);
-    if (kms !== undefined) assert.equal(err.kms, kms);
+    if (kms !== undefined) assert.equal(kmsErrorNameOf(err), kms);
     return true;
   };
 }

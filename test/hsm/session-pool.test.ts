@@ -8,6 +8,7 @@ import pkcs11js from 'pkcs11js';
 
 import { Pkcs11Token, type Pkcs11TokenOptions } from '../../src/hsm/pkcs11/token.js';
 import { acquireModule, describeModule } from '../../src/hsm/pkcs11/module.js';
+import { kmsErrorNameOf } from '../../src/operations/hsm-errors.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -56,7 +57,7 @@ function isHsmError(code: HsmErrorCode, kms?: string) {
   return (err: unknown): boolean => {
     assert.ok(err instanceof HsmError, `expected HsmError, got ${String(err)}`);
     assert.equal(err.code, code);
-    if (kms !== undefined) assert.equal(err.kms, kms);
+    if (kms !== undefined) assert.equal(kmsErrorNameOf(err), kms);
     return true;
   };
 }

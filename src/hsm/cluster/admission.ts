@@ -23,7 +23,7 @@ export class AdmissionControl {
     this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.refilledAt) / 1000) * this.perSecond);
     this.refilledAt = now;
     if (this.tokens < 1) {
-      throw new HsmError('HSM_THROTTLED', `the key store's quota of ${this.perSecond} requests per second is used up`, 'ThrottlingException');
+      throw new HsmError('HSM_THROTTLED', `the key store's quota of ${this.perSecond} requests per second is used up`);
     }
     this.tokens -= 1;
   }

@@ -23,5 +23,5 @@ export async function deepCheck(hsm: Pkcs11Hsm): Promise<void> {
   const probe = randomBytes(16);
   const sealed = await hsm.encrypt(CANARY_REF, probe, AAD);
   const opened = await hsm.decrypt(CANARY_REF, sealed.iv, sealed.ciphertext, sealed.tag, AAD);
-  if (!opened.equals(probe)) throw new HsmError('HSM_FAILED', 'the deep check decrypted something else than it encrypted', 'KMSInternalException');
+  if (!opened.equals(probe)) throw new HsmError('HSM_FAILED', 'the deep check decrypted something else than it encrypted');
 }

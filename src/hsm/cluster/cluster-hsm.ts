@@ -152,7 +152,7 @@ export function connectionErrorCodeOf(err: HsmError): ConnectionErrorCode {
   if (credentials !== undefined) return credentials;
   // At open, HSM_UNAVAILABLE means the library could not be loaded or initialised (or the device
   // is gone), HSM_TOKEN_NOT_FOUND that no token (or more than one) matches the label/serial.
-  if (err.code === 'HSM_UNAVAILABLE' || err.code === 'HSM_TOKEN_NOT_FOUND') return 'CLUSTER_NOT_FOUND';
+  if (err.code === 'HSM_UNAVAILABLE' || err.code === 'HSM_DEVICE_GONE' || err.code === 'HSM_TIMEOUT' || err.code === 'HSM_TOKEN_NOT_FOUND') return 'CLUSTER_NOT_FOUND';
   return 'INTERNAL_ERROR';
 }
 
@@ -196,6 +196,8 @@ type FailureClass =
 function classify(error: HsmError): FailureClass {
   switch (error.code) {
     case 'HSM_DECRYPT_FAILED':
+    case 'HSM_BAD_SIGNATURE':
+    case 'HSM_UNSUPPORTED':
     case 'HSM_THROTTLED':
     case 'HSM_NO_ACTIVE_MEMBER':
       return 'request';
@@ -203,6 +205,9 @@ function classify(error: HsmError): FailureClass {
       return 'missing-key';
     case 'HSM_BUSY':
       return 'busy';
+    case 'HSM_TIMEOUT':
+    case 'HSM_DEVICE_GONE':
+      return 'device';
     case 'HSM_UNAVAILABLE':
     case 'HSM_TOKEN_NOT_FOUND':
       return error.ckr === undefined || ckrRule(error.ckr).session === 'reset' ? 'device' : 'member';
@@ -542,7 +547,7 @@ export class ClusterHsm implements Hsm {
     const hsm = member.hsm;
     const limit = this.options.maxOutstandingPerMember ?? hsm.stats().limit * 4;
     if (member.outstanding >= limit) {
-      throw new HsmError('HSM_BUSY', `cluster member ${member.name} has ${member.outstanding} calls in flight`, 'ThrottlingException');
+      throw new HsmError('HSM_THROTTLED', `cluster member ${member.name} has ${member.outstanding} calls in flight`);
     }
     const started = performance.now();
     member.outstanding += 1;
@@ -575,7 +580,7 @@ export class ClusterHsm implements Hsm {
     if (best === undefined) return undefined;
     const limit = this.options.maxOutstandingPerMember;
     if (limit !== undefined && best.outstanding >= limit) {
-      throw new HsmError('HSM_THROTTLED', `every member of cluster ${this.clusterId} is at its concurrency limit`, 'ThrottlingException');
+      throw new HsmError('HSM_THROTTLED', `every member of cluster ${this.clusterId} is at its concurrency limit`);
     }
     return best;
   }
@@ -589,7 +594,7 @@ export class ClusterHsm implements Hsm {
 
   private noMemberError(cause?: HsmError): HsmError {
     const reasons = this.members.map((member) => `${member.name}: ${member.status().reason ?? member.state}`).join('; ');
-    return new HsmError('HSM_NO_ACTIVE_MEMBER', `no member of cluster ${this.clusterId} is available (${reasons})`, 'KMSInvalidStateException', {
+    return new HsmError('HSM_NO_ACTIVE_MEMBER', `no member of cluster ${this.clusterId} is available (${reasons})`, {
       ...(cause === undefined ? {} : { cause }),
     });
   }
@@ -646,7 +651,7 @@ export class ClusterHsm implements Hsm {
     if (holders.length < Math.max(quorum, 1)) {
       await this.undoGenerate(ref, [...holders, ...partial]);
       const why = missed.map(({ member, error }) => `${member.name}: ${error.message}`).join('; ');
-      throw new HsmError('HSM_UNAVAILABLE', `the new key reached ${holders.length} of ${quorum} members (${why})`, 'KMSInternalException', { cause: missed[0]?.error });
+      throw new HsmError('HSM_UNAVAILABLE', `the new key reached ${holders.length} of ${quorum} members (${why})`, { cause: missed[0]?.error });
     }
     this.madeHere.add(ref.id);
     for (const { member, error } of missed) {
@@ -832,7 +837,7 @@ export class ClusterHsm implements Hsm {
 
   private assertOpen(): void {
     if (this.closing !== undefined) {
-      throw new HsmError('HSM_UNAVAILABLE', `the connection to cluster ${this.clusterId} is closed`, 'KMSInternalException');
+      throw new HsmError('HSM_UNAVAILABLE', `the connection to cluster ${this.clusterId} is closed`);
     }
   }
 }
@@ -849,7 +854,7 @@ function rank(member: MemberRuntime): number {
 function withDeadline<T>(work: Promise<T>, ms: number, member: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new HsmError('HSM_UNAVAILABLE', `cluster member ${member} did not answer within ${ms} ms`, 'DependencyTimeoutException'));
+      reject(new HsmError('HSM_TIMEOUT', `cluster member ${member} did not answer within ${ms} ms`));
     }, ms);
     work.then(
       (value) => {

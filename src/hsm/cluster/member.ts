@@ -64,7 +64,7 @@ export class MemberRuntime {
   /** The open connection. Throws HSM_UNAVAILABLE when the member is not open. */
   get hsm(): Pkcs11Hsm {
     if (this.current === undefined) {
-      throw new HsmError('HSM_UNAVAILABLE', `cluster member ${this.name} is not connected (${this.why ?? 'unknown reason'})`, 'KMSInternalException');
+      throw new HsmError('HSM_UNAVAILABLE', `cluster member ${this.name} is not connected (${this.why ?? 'unknown reason'})`);
     }
     return this.current;
   }

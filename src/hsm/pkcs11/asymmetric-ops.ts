@@ -58,7 +58,7 @@ function signingInput(algorithm: SigningAlgorithm, input: Buffer): { mechanism: 
       return { mechanism: { mechanism: pkcs11js.CKM_ECDSA }, data: input };
     case 'ed25519':
       if (scheme.hash !== undefined) {
-        throw new HsmError('HSM_FAILED', 'Ed25519ph needs CK_EDDSA_PARAMS, which this PKCS#11 binding cannot pass', 'UnsupportedOperationException');
+        throw new HsmError('HSM_UNSUPPORTED', 'Ed25519ph needs CK_EDDSA_PARAMS, which this PKCS#11 binding cannot pass');
       }
       return { mechanism: { mechanism: CKM_EDDSA }, data: input };
   }
@@ -145,7 +145,7 @@ export async function ecdh(pkcs11: Pkcs11, session: Handle, privateKey: Handle, 
   const secret = await pkcs11.C_DeriveKey(session, { mechanism: pkcs11js.CKM_ECDH1_DERIVE, parameter }, privateKey, sharedSecretTemplate(length));
   try {
     const value = pkcs11.C_GetAttributeValue(session, secret, [{ type: pkcs11js.CKA_VALUE }])[0]?.value;
-    if (value?.length !== length) throw new HsmError('HSM_FAILED', 'the derived secret has an unexpected length', 'KMSInternalException');
+    if (value?.length !== length) throw new HsmError('HSM_FAILED', 'the derived secret has an unexpected length');
     return Buffer.from(value);
   } finally {
     destroyQuietly(pkcs11, session, secret);

@@ -50,7 +50,7 @@ export function keyPairMechanism(spec: AsymmetricKeySpec): pkcs11js.Mechanism {
 function checkLabel(ref: BackingKeyRef): void {
   // Internal key pairs (the audit trail's digest-signing key) carry keybridge's internal prefix.
   if (!ref.label.startsWith(BACKING_KEY_LABEL_PREFIX) && !ref.label.startsWith(INTERNAL_KEY_LABEL_PREFIX)) {
-    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN (or an internal key label)', 'KMSInternalException');
+    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN (or an internal key label)');
   }
 }
 

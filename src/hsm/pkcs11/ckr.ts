@@ -1,12 +1,12 @@
 // The CKR table: for every PKCS#11 return value we expect to see, what happens to the session that
-// produced it, how (if at all) the call is recovered, and what the caller and the client see.
+// produced it, how (if at all) the call is recovered, and which HSM outcome (HsmErrorCode) the
+// caller sees. What the client is told follows from the outcome (src/operations/hsm-errors.ts).
 //
 // Branch on the numeric code only. pkcs11js builds `Pkcs11Error.message` by parsing native text;
 // the number is the contract, the message is for logs.
 
 import pkcs11js from 'pkcs11js';
 
-import type { KmsErrorName } from '../../domain/errors.js';
 import { HsmError, type HsmErrorCode } from '../../ports/hsm.js';
 
 /**
@@ -33,7 +33,6 @@ export interface CkrRule {
   readonly session: SessionFate;
   readonly recovery?: Recovery;
   readonly code: HsmErrorCode;
-  readonly kms: KmsErrorName;
 }
 
 // PKCS#11 v2.40 return values (section 3.6 of the base specification). Numbers are the contract.
@@ -108,10 +107,10 @@ type RuleBody = Omit<CkrRule, 'name'>;
 
 const internal = (session: SessionFate, recovery?: Recovery): RuleBody =>
   recovery === undefined
-    ? { session, code: 'HSM_FAILED', kms: 'KMSInternalException' }
-    : { session, recovery, code: 'HSM_FAILED', kms: 'KMSInternalException' };
-const loginFailed: RuleBody = { session: 'keep', code: 'HSM_LOGIN_FAILED', kms: 'KMSInternalException' };
-const badCiphertext: RuleBody = { session: 'keep', code: 'HSM_DECRYPT_FAILED', kms: 'InvalidCiphertextException' };
+    ? { session, code: 'HSM_FAILED' }
+    : { session, recovery, code: 'HSM_FAILED' };
+const loginFailed: RuleBody = { session: 'keep', code: 'HSM_LOGIN_FAILED' };
+const badCiphertext: RuleBody = { session: 'keep', code: 'HSM_DECRYPT_FAILED' };
 
 const RULES: Partial<Record<CkrName, RuleBody>> = {
   // The session is gone: open another one and try again.
@@ -137,18 +136,19 @@ const RULES: Partial<Record<CkrName, RuleBody>> = {
   CKR_USER_ANOTHER_ALREADY_LOGGED_IN: loginFailed,
 
   // Object handles die with logout and re-initialisation; the key itself may still be there.
-  CKR_OBJECT_HANDLE_INVALID: { session: 'keep', recovery: 'refind', code: 'HSM_KEY_NOT_FOUND', kms: 'KMSInternalException' },
-  CKR_KEY_HANDLE_INVALID: { session: 'keep', recovery: 'refind', code: 'HSM_KEY_NOT_FOUND', kms: 'KMSInternalException' },
+  CKR_OBJECT_HANDLE_INVALID: { session: 'keep', recovery: 'refind', code: 'HSM_KEY_NOT_FOUND' },
+  CKR_KEY_HANDLE_INVALID: { session: 'keep', recovery: 'refind', code: 'HSM_KEY_NOT_FOUND' },
 
-  // The device or the library went away. Dependency-shaped failures are 503 so SDKs retry.
-  CKR_DEVICE_ERROR: { session: 'reset', code: 'HSM_UNAVAILABLE', kms: 'KMSInternalException' },
-  CKR_DEVICE_REMOVED: { session: 'reset', code: 'HSM_UNAVAILABLE', kms: 'DependencyTimeoutException' },
-  CKR_TOKEN_NOT_PRESENT: { session: 'reset', code: 'HSM_UNAVAILABLE', kms: 'DependencyTimeoutException' },
-  CKR_TOKEN_NOT_RECOGNIZED: { session: 'reset', code: 'HSM_UNAVAILABLE', kms: 'DependencyTimeoutException' },
+  // The device or the library went away. HSM_DEVICE_GONE is answered as a dependency failure (503),
+  // which SDKs retry.
+  CKR_DEVICE_ERROR: { session: 'reset', code: 'HSM_UNAVAILABLE' },
+  CKR_DEVICE_REMOVED: { session: 'reset', code: 'HSM_DEVICE_GONE' },
+  CKR_TOKEN_NOT_PRESENT: { session: 'reset', code: 'HSM_DEVICE_GONE' },
+  CKR_TOKEN_NOT_RECOGNIZED: { session: 'reset', code: 'HSM_DEVICE_GONE' },
   // Thales/SafeNet clients report a lost network HSM this way after hanging (Pkcs11Interop#214).
-  CKR_CRYPTOKI_NOT_INITIALIZED: { session: 'reset', code: 'HSM_UNAVAILABLE', kms: 'DependencyTimeoutException' },
+  CKR_CRYPTOKI_NOT_INITIALIZED: { session: 'reset', code: 'HSM_DEVICE_GONE' },
 
-  CKR_SESSION_COUNT: { session: 'keep', code: 'HSM_BUSY', kms: 'DependencyTimeoutException' },
+  CKR_SESSION_COUNT: { session: 'keep', code: 'HSM_BUSY' },
 
   // Unambiguous ciphertext failures. Vendor-specific "bad tag" codes come from the profile.
   CKR_ENCRYPTED_DATA_INVALID: badCiphertext,
@@ -180,8 +180,8 @@ const RULES: Partial<Record<CkrName, RuleBody>> = {
   CKR_WRAPPED_KEY_LEN_RANGE: internal('keep'),
   CKR_WRAPPING_KEY_HANDLE_INVALID: internal('keep'),
   // Verify with a signature or MAC that does not match: a client-visible outcome, not a failure.
-  CKR_SIGNATURE_INVALID: { session: 'keep', code: 'HSM_FAILED', kms: 'KMSInvalidSignatureException' },
-  CKR_SIGNATURE_LEN_RANGE: { session: 'keep', code: 'HSM_FAILED', kms: 'KMSInvalidSignatureException' },
+  CKR_SIGNATURE_INVALID: { session: 'keep', code: 'HSM_BAD_SIGNATURE' },
+  CKR_SIGNATURE_LEN_RANGE: { session: 'keep', code: 'HSM_BAD_SIGNATURE' },
   CKR_RANDOM_NO_RNG: internal('keep'),
   CKR_HOST_MEMORY: internal('keep'),
   CKR_DEVICE_MEMORY: internal('keep'),
@@ -231,8 +231,8 @@ export function toHsmError(err: unknown, what: string): HsmError {
   if (err instanceof HsmError) return err;
   const code = ckrOf(err);
   if (code === undefined) {
-    return new HsmError('HSM_FAILED', `${what} failed`, 'KMSInternalException', { cause: err });
+    return new HsmError('HSM_FAILED', `${what} failed`, { cause: err });
   }
   const rule = ckrRule(code);
-  return new HsmError(rule.code, `${what} failed: ${rule.name}`, rule.kms, { ckr: code, cause: err });
+  return new HsmError(rule.code, `${what} failed: ${rule.name}`, { ckr: code, cause: err });
 }

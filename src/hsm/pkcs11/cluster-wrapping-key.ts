@@ -51,7 +51,6 @@ export async function installClusterWrappingKey(members: readonly WrappingKeyMem
     throw new HsmError(
       'HSM_FAILED',
       `the wrapping key is on ${present} of ${members.length} members (missing on ${missing.join(', ')}); a new key would not match — use --replace to install a new one on every member`,
-      'KMSInternalException',
     );
   }
   const value = randomBytes(AES_256_BYTES);

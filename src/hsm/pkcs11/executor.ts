@@ -6,7 +6,7 @@
 // synchronous. On the event loop, a network HSM's round trip on each of them stalls every request
 // and a hung device freezes the process. Here the main thread only posts jobs and keeps time:
 // - a job waiting longer than queueTimeoutMs for a worker fails with HSM_BUSY;
-// - a job running longer than callTimeoutMs fails with HSM_UNAVAILABLE (DependencyTimeoutException),
+// - a job running longer than callTimeoutMs fails with HSM_TIMEOUT (DependencyTimeoutException),
 //   and its worker is written off: terminated (the thread ends once the device returns, if ever),
 //   its session counted as lost, and a new worker takes its place — within the token's limit, which
 //   the written-off workers still hold until they really end, so a device that hangs every call
@@ -64,6 +64,7 @@ interface Job {
   readonly id: number;
   readonly method: TokenMethod;
   readonly args: readonly unknown[];
+  readonly timeoutMs: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: HsmError) => void;
   timer: NodeJS.Timeout | undefined;
@@ -106,7 +107,7 @@ export class HsmExecutor {
     if (ready.kind !== 'ready') {
       throw ready.kind === 'open-failed'
         ? errorFromWire(ready.error)
-        : new HsmError('HSM_UNAVAILABLE', `the PKCS#11 token ${options.name} did not open within ${options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS} ms`, 'KMSInternalException');
+        : new HsmError('HSM_UNAVAILABLE', `the PKCS#11 token ${options.name} did not open within ${options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS} ms`);
     }
     return { executor, initializedByUs: ready.initializedByUs };
   }
@@ -126,18 +127,18 @@ export class HsmExecutor {
   }
 
   /**
-   * Runs `method` of the worker's Pkcs11Token with `args` (Buffers are copied, never detached).
-   * Rejects only with HsmError.
+   * Runs `method` of the worker's Pkcs11Token with `args` (Buffers are copied, never detached),
+   * allowing it `timeoutMs` in the device (callTimeoutMs unless given). Rejects only with HsmError.
    */
-  run<T>(method: TokenMethod, args: readonly unknown[]): Promise<T> {
+  run<T>(method: TokenMethod, args: readonly unknown[], timeoutMs = this.options.callTimeoutMs): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, method, args, resolve: resolve as (value: unknown) => void, reject, timer: undefined };
+      const job: Job = { id: this.nextId++, method, args, timeoutMs, resolve: resolve as (value: unknown) => void, reject, timer: undefined };
       job.timer = setTimeout(() => {
         const at = this.queue.indexOf(job);
         if (at < 0) return;
         this.queue.splice(at, 1);
-        reject(new HsmError('HSM_BUSY', `no PKCS#11 session became free within ${this.options.queueTimeoutMs} ms`, 'DependencyTimeoutException'));
+        reject(new HsmError('HSM_BUSY', `no PKCS#11 session became free within ${this.options.queueTimeoutMs} ms`));
       }, this.options.queueTimeoutMs);
       this.queue.push(job);
       this.dispatch();
@@ -216,12 +217,10 @@ export class HsmExecutor {
     job.timer = setTimeout(() => {
       if (thread.job !== job) return;
       thread.job = undefined;
-      this.writeOff(thread, `a ${job.method} call did not finish within ${this.options.callTimeoutMs} ms`);
-      job.reject(
-        new HsmError('HSM_UNAVAILABLE', `the PKCS#11 token ${this.options.name} did not answer within ${this.options.callTimeoutMs} ms`, 'DependencyTimeoutException'),
-      );
+      this.writeOff(thread, `a ${job.method} call did not finish within ${job.timeoutMs} ms`);
+      job.reject(new HsmError('HSM_TIMEOUT', `the PKCS#11 token ${this.options.name} did not answer within ${job.timeoutMs} ms`));
       this.dispatch();
-    }, this.options.callTimeoutMs);
+    }, job.timeoutMs);
     const transfer: ArrayBuffer[] = [];
     const args = toWire(job.args, transfer) as unknown[];
     thread.worker.postMessage({ kind: 'job', id: job.id, method: job.method, args } satisfies ToWorker, transfer);
@@ -326,7 +325,7 @@ export class HsmExecutor {
       thread.job = undefined;
       if (job !== undefined) {
         clearTimeout(job.timer);
-        job.reject(new HsmError('HSM_UNAVAILABLE', `the PKCS#11 worker of ${this.options.name} ended during a ${job.method} call`, 'KMSInternalException'));
+        job.reject(new HsmError('HSM_UNAVAILABLE', `the PKCS#11 worker of ${this.options.name} ended during a ${job.method} call`));
       }
       thread.onReady?.({ kind: 'closed' });
       thread.onClosed?.();
@@ -336,5 +335,5 @@ export class HsmExecutor {
 }
 
 function closedError(): HsmError {
-  return new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 session pool is closed', 'KMSInternalException');
+  return new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 session pool is closed');
 }

@@ -18,7 +18,7 @@ export const AES_KEY_GEN: pkcs11js.Mechanism = { mechanism: pkcs11js.CKM_AES_KEY
 /** The CKA_ID bytes of `ref`; throws (HSM_FAILED: a caller bug, not a client error) when malformed. */
 export function backingKeyId(ref: BackingKeyRef): Buffer {
   if (!/^[0-9a-fA-F]{64}$/u.test(ref.id)) {
-    throw new HsmError('HSM_FAILED', `a backing key id must be ${BACKING_KEY_ID_BYTES * 2} hex digits`, 'KMSInternalException');
+    throw new HsmError('HSM_FAILED', `a backing key id must be ${BACKING_KEY_ID_BYTES * 2} hex digits`);
   }
   return Buffer.from(ref.id, 'hex');
 }
@@ -31,7 +31,7 @@ export function backingKeyId(ref: BackingKeyRef): Buffer {
  */
 export function aesBackingKeyTemplate(ref: BackingKeyRef): pkcs11js.Template {
   if (!ref.label.startsWith(BACKING_KEY_LABEL_PREFIX) && !ref.label.startsWith(INTERNAL_KEY_LABEL_PREFIX)) {
-    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN (or an internal key label)', 'KMSInternalException');
+    throw new HsmError('HSM_FAILED', 'a backing key label must be the key ARN (or an internal key label)');
   }
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },

@@ -145,7 +145,7 @@ export function acquireModule(modulePath: string): ModuleLease {
       pkcs11.load(path);
     } catch (err) {
       if (entry.refs === 0) registry.delete(path);
-      throw new HsmError('HSM_UNAVAILABLE', 'cannot load the PKCS#11 library', 'KMSInternalException', { cause: err });
+      throw new HsmError('HSM_UNAVAILABLE', 'cannot load the PKCS#11 library', { cause: err });
     }
     entry.pkcs11 = pkcs11;
   }
@@ -228,7 +228,7 @@ function initialize(entry: Entry, pkcs11: Pkcs11): void {
       return;
     }
     const wrapped = toHsmError(err, 'C_Initialize');
-    throw new HsmError('HSM_UNAVAILABLE', wrapped.message, 'KMSInternalException', { ckr: wrapped.ckr, cause: err });
+    throw new HsmError('HSM_UNAVAILABLE', wrapped.message, { ckr: wrapped.ckr, cause: err });
   }
 }
 
@@ -271,7 +271,7 @@ function holdLogin(entry: Entry, key: string, pin: string): () => boolean {
   } else {
     // The held PIN was accepted by the token, so this one is wrong: say so as the token would have
     // (callers such as the cluster connect classify login failures by `ckr`).
-    throw new HsmError('HSM_LOGIN_FAILED', 'the token is already logged in in this process with a different PIN', 'KMSInternalException', {
+    throw new HsmError('HSM_LOGIN_FAILED', 'the token is already logged in in this process with a different PIN', {
       ckr: CKR.CKR_PIN_INCORRECT,
     });
   }
@@ -290,10 +290,10 @@ function holdLogin(entry: Entry, key: string, pin: string): () => boolean {
 function findSlot(pkcs11: Pkcs11, selector: TokenSelector): Handle {
   const matches = matchingSlots(pkcs11, selector);
   if (matches.length === 0) {
-    throw new HsmError('HSM_TOKEN_NOT_FOUND', 'no initialised token matches the configured label/serial', 'KMSInternalException');
+    throw new HsmError('HSM_TOKEN_NOT_FOUND', 'no initialised token matches the configured label/serial');
   }
   if (matches.length > 1) {
-    throw new HsmError('HSM_TOKEN_NOT_FOUND', 'several tokens match the configured label; configure the serial too', 'KMSInternalException');
+    throw new HsmError('HSM_TOKEN_NOT_FOUND', 'several tokens match the configured label; configure the serial too');
   }
   return matches[0]!;
 }

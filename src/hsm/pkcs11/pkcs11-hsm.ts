@@ -32,12 +32,20 @@ export interface Pkcs11HsmOptions {
   readonly closeTimeoutMs?: number;
   /** How long one call may run in the device before it fails and its worker is written off. */
   readonly callTimeoutMs?: number;
+  /**
+   * The same for generating a key pair (or the throw-away pairs of a replication probe): RSA-4096
+   * takes seconds on SoftHSM2 and longer on small devices.
+   */
+  readonly generateTimeoutMs?: number;
   /** How long opening (library, token, session, login) may take in a worker. */
   readonly openTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 2_000;
+const DEFAULT_GENERATE_TIMEOUT_MS = 60_000;
+// Calls that may generate a key pair in the device: they get generateTimeoutMs.
+const GENERATING: ReadonlySet<TokenMethod> = new Set(['generateKeyPair', 'generateReplicableKeyPair', 'generateDataKeyPair', 'replicationRefusal']);
 
 type Method<M extends TokenMethod> = Pkcs11Token[M];
 
@@ -53,6 +61,7 @@ export class Pkcs11Hsm implements Hsm {
     private readonly executor: HsmExecutor,
     private readonly module: RemoteModuleLease,
     private readonly releaseLogin: () => boolean,
+    private readonly generateTimeoutMs: number,
     private readonly logger: Logger | undefined,
   ) {}
 
@@ -95,7 +104,7 @@ export class Pkcs11Hsm implements Hsm {
       });
       if (initializedByUs) module.noteInitializedByUs();
       logger?.info({ profile: options.profile.name, limit: executor.stats().limit }, 'pkcs11 token opened');
-      return new Pkcs11Hsm(executor, module, releaseLogin, logger);
+      return new Pkcs11Hsm(executor, module, releaseLogin, options.generateTimeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS, logger);
     } catch (err) {
       // WARNING: no logout here even if we were the first holder: the failed open logged nobody in.
       releaseLogin();
@@ -110,7 +119,7 @@ export class Pkcs11Hsm implements Hsm {
   }
 
   private call<M extends TokenMethod>(method: M, ...args: Parameters<Method<M>>): ReturnType<Method<M>> {
-    return this.executor.run(method, args) as ReturnType<Method<M>>;
+    return this.executor.run(method, args, GENERATING.has(method) ? this.generateTimeoutMs : undefined) as ReturnType<Method<M>>;
   }
 
   private oneObjectChangeAtATime<T>(change: () => Promise<T>): Promise<T> {
@@ -252,7 +261,7 @@ export class Pkcs11Hsm implements Hsm {
     try {
       await done;
     } catch (err) {
-      throw err instanceof HsmError ? err : new HsmError('HSM_FAILED', 'closing the token failed', 'KMSInternalException', { cause: err });
+      throw err instanceof HsmError ? err : new HsmError('HSM_FAILED', 'closing the token failed', { cause: err });
     }
     this.logger?.info('pkcs11 token closed');
   }

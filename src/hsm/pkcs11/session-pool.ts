@@ -448,9 +448,9 @@ function tokenSessionLimit(pkcs11: Pkcs11, slot: Handle): number {
 }
 
 function busyError(timeoutMs: number): HsmError {
-  return new HsmError('HSM_BUSY', `no PKCS#11 session became free within ${timeoutMs} ms`, 'DependencyTimeoutException');
+  return new HsmError('HSM_BUSY', `no PKCS#11 session became free within ${timeoutMs} ms`);
 }
 
 function closedError(): HsmError {
-  return new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 session pool is closed', 'KMSInternalException');
+  return new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 session pool is closed');
 }

@@ -24,18 +24,18 @@ export async function initializeToken(options: InitializeTokenOptions): Promise<
   try {
     padded = padTokenLabel(options.label);
   } catch (err) {
-    throw new HsmError('HSM_FAILED', 'invalid token label', 'KMSInternalException', { cause: err });
+    throw new HsmError('HSM_FAILED', 'invalid token label', { cause: err });
   }
   // Shares the process-wide registry, so a Pkcs11Hsm opened later in this process (or already
   // open on another token) sees the new token without a second C_Initialize.
   const module = acquireModule(options.modulePath);
   try {
     if (module.matchingSlots({ label: options.label }).length > 0) {
-      throw new HsmError('HSM_FAILED', 'a token with this label exists already', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'a token with this label exists already');
     }
     const free = module.freeSlots()[0];
     if (free === undefined) {
-      throw new HsmError('HSM_TOKEN_NOT_FOUND', 'the PKCS#11 library offers no uninitialised slot', 'KMSInternalException');
+      throw new HsmError('HSM_TOKEN_NOT_FOUND', 'the PKCS#11 library offers no uninitialised slot');
     }
     // WARNING: pass the label padded with spaces; pkcs11js pads a short one with NULs.
     module.pkcs11.C_InitToken(free, options.soPin, padded);

@@ -136,7 +136,7 @@ export class Pkcs11Token implements Hsm {
     try {
       badTagCodes = ckrCodes(options.profile.badTagCkrs);
     } catch (err) {
-      throw new HsmError('HSM_FAILED', `vendor profile ${options.profile.name} is invalid`, 'KMSInternalException', { cause: err });
+      throw new HsmError('HSM_FAILED', `vendor profile ${options.profile.name} is invalid`, { cause: err });
     }
     const logger = options.logger?.child({ component: 'hsm', token: options.tokenLabel });
     const module = acquireModule(options.modulePath);
@@ -198,7 +198,7 @@ export class Pkcs11Token implements Hsm {
           // because SoftHSM2 2.6.1 leaves CKA_VALUE_LEN at 0 on unwrapped keys (and rejects it in
           // the unwrap template).
           if (wrapped.length !== AES_256_BYTES + 8) {
-            throw new HsmError('HSM_FAILED', `a wrapped AES-256 key is ${AES_256_BYTES + 8} bytes, not ${wrapped.length}`, 'KMSInternalException');
+            throw new HsmError('HSM_FAILED', `a wrapped AES-256 key is ${AES_256_BYTES + 8} bytes, not ${wrapped.length}`);
           }
           const wrappingKey = this.wrappingKey(session);
           const handle = this.pkcs11.C_UnwrapKey(session, AES_KEY_WRAP, wrappingKey, wrapped, unwrappedAesTemplate(ref));
@@ -220,7 +220,6 @@ export class Pkcs11Token implements Hsm {
       throw new HsmError(
         'HSM_FAILED',
         found.length === 0 ? 'the cluster wrapping key is not installed on this token (run `keybridge cluster init`)' : 'several cluster wrapping keys on this token',
-        'KMSInternalException',
       );
     }
     return found[0]!;
@@ -232,7 +231,7 @@ export class Pkcs11Token implements Hsm {
       await this.pool.withSession(async (session) => {
         // Two objects with one CKA_ID would make every later lookup ambiguous.
         if (this.findObjects(session, findByIdTemplate(id), 1).length > 0) {
-          throw new HsmError('HSM_FAILED', 'a key object with this CKA_ID already exists', 'KMSInternalException');
+          throw new HsmError('HSM_FAILED', 'a key object with this CKA_ID already exists');
         }
         const handle = await this.pkcs11.C_GenerateKey(session, AES_KEY_GEN, template);
         try {
@@ -256,11 +255,11 @@ export class Pkcs11Token implements Hsm {
         this.pkcs11.C_EncryptInit(session, gcm(iv, aad), key);
         const out = await this.pkcs11.C_Encrypt(session, nonNullData(plaintext), Buffer.alloc(plaintext.length + TAG_BYTES));
         if (out.length !== plaintext.length + TAG_BYTES) {
-          throw new HsmError('HSM_FAILED', 'C_Encrypt returned an unexpected length', 'KMSInternalException');
+          throw new HsmError('HSM_FAILED', 'C_Encrypt returned an unexpected length');
         }
         if (this.profile.ivGeneration === 'hsm' && iv.every((byte) => byte === 0)) {
           // WARNING: never hand out a ciphertext under an IV we cannot prove is fresh.
-          throw new HsmError('HSM_FAILED', `the token returned no GCM IV; check vendor profile ${this.profile.name}`, 'KMSInternalException');
+          throw new HsmError('HSM_FAILED', `the token returned no GCM IV; check vendor profile ${this.profile.name}`);
         }
         return {
           iv: Buffer.from(iv),
@@ -274,7 +273,7 @@ export class Pkcs11Token implements Hsm {
   async decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer> {
     return guard('decrypting', () => {
       if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
-        throw new HsmError('HSM_DECRYPT_FAILED', 'the GCM IV or tag has the wrong length', 'InvalidCiphertextException');
+        throw new HsmError('HSM_DECRYPT_FAILED', 'the GCM IV or tag has the wrong length');
       }
       const input = Buffer.concat([ciphertext, tag]);
       return this.withKey(ref, async (session, key) => {
@@ -289,12 +288,12 @@ export class Pkcs11Token implements Hsm {
         } catch (err) {
           const code = ckrOf(err);
           if (code !== undefined && (this.badTagCodes.has(code) || ckrRule(code).code === 'HSM_DECRYPT_FAILED')) {
-            throw new HsmError('HSM_DECRYPT_FAILED', `C_Decrypt failed: ${ckrName(code)}`, 'InvalidCiphertextException', { ckr: code, cause: err });
+            throw new HsmError('HSM_DECRYPT_FAILED', `C_Decrypt failed: ${ckrName(code)}`, { ckr: code, cause: err });
           }
           throw err;
         }
         if (out.length !== ciphertext.length) {
-          throw new HsmError('HSM_FAILED', 'C_Decrypt returned an unexpected length', 'KMSInternalException');
+          throw new HsmError('HSM_FAILED', 'C_Decrypt returned an unexpected length');
         }
         return Buffer.from(out);
       });
@@ -304,7 +303,7 @@ export class Pkcs11Token implements Hsm {
   async random(length: number): Promise<Buffer> {
     return guard('drawing random bytes', async () => {
       if (!Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
-        throw new HsmError('HSM_FAILED', `random length must be an integer from 0 to ${MAX_RANDOM_BYTES}`, 'KMSInternalException');
+        throw new HsmError('HSM_FAILED', `random length must be an integer from 0 to ${MAX_RANDOM_BYTES}`);
       }
       if (length === 0) return Buffer.alloc(0);
       return this.pool.withSession(async (session) => Buffer.from(this.pkcs11.C_GenerateRandom(session, Buffer.alloc(length))));
@@ -555,7 +554,7 @@ export class Pkcs11Token implements Hsm {
           const usageAttributes = USAGE_ATTRIBUTES[kind];
           const read = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_KEY_TYPE }, ...usageAttributes.map(({ type }) => ({ type }))]);
           const keyType = ulong(read[0]?.value);
-          if (keyType === undefined) throw new HsmError('HSM_FAILED', 'the token returned no CKA_KEY_TYPE', 'KMSInternalException');
+          if (keyType === undefined) throw new HsmError('HSM_FAILED', 'the token returned no CKA_KEY_TYPE');
           const usage = usageAttributes.map(({ type }, at) => ({ type, value: flag(read[at + 1]?.value) }));
           if (kind === 'public') {
             const values = this.pkcs11.C_GetAttributeValue(session, handle, publicValueAttributes(keyType).map((type) => ({ type })));
@@ -580,7 +579,7 @@ export class Pkcs11Token implements Hsm {
    */
   async importKeyObject(ref: BackingKeyRef, copy: KeyObjectCopy): Promise<void> {
     if (copy.kind === 'secret' && copy.keyType === pkcs11js.CKK_AES) {
-      if (copy.wrapped === undefined) throw new HsmError('HSM_FAILED', 'a secret key copy without its wrapped value', 'KMSInternalException');
+      if (copy.wrapped === undefined) throw new HsmError('HSM_FAILED', 'a secret key copy without its wrapped value');
       await this.importWrapped(ref, copy.wrapped);
       return;
     }
@@ -595,7 +594,7 @@ export class Pkcs11Token implements Hsm {
           if (copy.kind === 'public') {
             handle = this.pkcs11.C_CreateObject(session, publicKeyCopyTemplate(ref, copy));
           } else {
-            if (copy.wrapped === undefined) throw new HsmError('HSM_FAILED', 'a key copy without its wrapped value', 'KMSInternalException');
+            if (copy.wrapped === undefined) throw new HsmError('HSM_FAILED', 'a key copy without its wrapped value');
             handle = this.pkcs11.C_UnwrapKey(session, wrapMechanismFor(copy.kind, copy.keyType), this.wrappingKey(session), copy.wrapped, unwrappedKeyTemplate(ref, copy));
           }
           try {
@@ -621,15 +620,15 @@ export class Pkcs11Token implements Hsm {
     const identityType = copy.kind === 'private' ? privateIdentityAttribute(copy.keyType) : copy.kind === 'secret' ? pkcs11js.CKA_VALUE_LEN : pkcs11js.CKA_KEY_TYPE;
     const [keyType, identity] = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_KEY_TYPE }, { type: identityType }]);
     if (ulong(keyType?.value) !== copy.keyType) {
-      throw new HsmError('HSM_FAILED', 'the copied key has another CKA_KEY_TYPE than its source', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'the copied key has another CKA_KEY_TYPE than its source');
     }
     if (copy.kind === 'private' && copy.identity !== undefined && !identity?.value.equals(copy.identity)) {
-      throw new HsmError('HSM_FAILED', 'the unwrapped private key is not the key it was wrapped as (modulus or curve differ)', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'the unwrapped private key is not the key it was wrapped as (modulus or curve differ)');
     }
     // SoftHSM2 2.6.1 reads CKA_VALUE_LEN as 0 on unwrapped keys; RFC 5649 kept the real length.
     const valueLen = copy.kind === 'secret' ? ulong(identity?.value) : undefined;
     if (copy.kind === 'secret' && valueLen !== 0 && valueLen !== copy.valueLen) {
-      throw new HsmError('HSM_FAILED', 'the copied key has another length than its source', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'the copied key has another length than its source');
     }
   }
 
@@ -665,7 +664,7 @@ export class Pkcs11Token implements Hsm {
           } catch (err) {
             const code = ckrOf(err);
             if (code !== undefined && (this.badTagCodes.has(code) || ckrRule(code).code === 'HSM_DECRYPT_FAILED' || code === CKR.CKR_DATA_LEN_RANGE)) {
-              throw new HsmError('HSM_DECRYPT_FAILED', `C_Decrypt failed: ${ckrName(code)}`, 'InvalidCiphertextException', { ckr: code, cause: err });
+              throw new HsmError('HSM_DECRYPT_FAILED', `C_Decrypt failed: ${ckrName(code)}`, { ckr: code, cause: err });
             }
             throw err;
           }
@@ -698,7 +697,7 @@ export class Pkcs11Token implements Hsm {
   // Two objects with one CKA_ID would make every later lookup ambiguous (any object class).
   private assertIdUnused(session: Handle, id: Buffer): void {
     if (this.findObjects(session, [{ type: pkcs11js.CKA_ID, value: id }], 1).length > 0) {
-      throw new HsmError('HSM_FAILED', 'a key object with this CKA_ID already exists', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'a key object with this CKA_ID already exists');
     }
   }
 
@@ -708,7 +707,7 @@ export class Pkcs11Token implements Hsm {
     flags.forEach((flag, at) => {
       const value = attrs[at]?.value;
       if (value === undefined || (value.length > 0 && value[0] !== 0) !== flag.value) {
-        throw new HsmError('HSM_FAILED', `the token did not honour the key template (${flag.name})`, 'KMSInternalException');
+        throw new HsmError('HSM_FAILED', `the token did not honour the key template (${flag.name})`);
       }
     });
   }
@@ -750,10 +749,10 @@ export class Pkcs11Token implements Hsm {
     let found = this.findObjects(session, template, 2);
     if (found.length === 0 && this.pool.ensureLoggedIn()) found = this.findObjects(session, template, 2);
     if (found.length === 0) {
-      throw new HsmError('HSM_KEY_NOT_FOUND', 'no backing key object with this id on the token', 'KMSInternalException');
+      throw new HsmError('HSM_KEY_NOT_FOUND', 'no backing key object with this id on the token');
     }
     if (found.length > 1) {
-      throw new HsmError('HSM_FAILED', 'several key objects share this CKA_ID', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'several key objects share this CKA_ID');
     }
     this.remember(cacheKey, found[0]!);
     return found[0]!;
@@ -811,12 +810,12 @@ export class Pkcs11Token implements Hsm {
     requiredFlags.forEach((flag, at) => {
       const value = attrs[at]?.value;
       if (value === undefined || (value.length > 0 && value[0] !== 0) !== flag.value) {
-        throw new HsmError('HSM_FAILED', `the token did not honour the key template (${flag.name})`, 'KMSInternalException');
+        throw new HsmError('HSM_FAILED', `the token did not honour the key template (${flag.name})`);
       }
     });
     const valueLen = ulong(attrs[requiredFlags.length]?.value);
     if (valueLen !== AES_256_BYTES && !(unwrapped && valueLen === 0)) {
-      throw new HsmError('HSM_FAILED', 'the token did not honour the key template (CKA_VALUE_LEN)', 'KMSInternalException');
+      throw new HsmError('HSM_FAILED', 'the token did not honour the key template (CKA_VALUE_LEN)');
     }
   }
 }
@@ -867,7 +866,7 @@ async function oaepHashAsUnsupported<T>(hash: 'sha1' | 'sha256', run: () => Prom
   } catch (err) {
     const code = ckrOf(err);
     if (hash !== 'sha1' && (code === CKR.CKR_ARGUMENTS_BAD || code === CKR.CKR_MECHANISM_PARAM_INVALID)) {
-      throw new HsmError('HSM_FAILED', `the HSM does not support CKM_RSA_PKCS_OAEP with ${hash} (${ckrName(code)})`, 'UnsupportedOperationException', { ckr: code, cause: err });
+      throw new HsmError('HSM_UNSUPPORTED', `the HSM does not support CKM_RSA_PKCS_OAEP with ${hash} (${ckrName(code)})`, { ckr: code, cause: err });
     }
     throw err;
   }
@@ -879,7 +878,7 @@ async function unsupportedCurveAsUnsupported<T>(spec: AsymmetricKeySpec, generat
   } catch (err) {
     const code = ckrOf(err);
     if (code !== undefined && CURVE_REFUSED.has(code)) {
-      throw new HsmError('HSM_FAILED', `the HSM does not support the curve of ${spec} (${ckrName(code)})`, 'UnsupportedOperationException', { ckr: code, cause: err });
+      throw new HsmError('HSM_UNSUPPORTED', `the HSM does not support the curve of ${spec} (${ckrName(code)})`, { ckr: code, cause: err });
     }
     throw err;
   }

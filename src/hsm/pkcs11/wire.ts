@@ -8,7 +8,6 @@
 // (moved, not copied again). The sender's Buffer stays usable: the cluster may retry the same
 // arguments on another member.
 
-import type { KmsErrorName } from '../../domain/errors.js';
 import { HsmError, type HsmErrorCode } from '../../ports/hsm.js';
 import type { VendorProfile } from '../vendor-profile.js';
 
@@ -60,7 +59,6 @@ export interface WorkerInit {
 
 export interface WireError {
   readonly code?: HsmErrorCode;
-  readonly kms?: KmsErrorName;
   readonly ckr?: number;
   readonly message: string;
 }
@@ -110,17 +108,15 @@ export function fromWire(value: unknown): unknown {
 
 export function errorToWire(err: unknown): WireError {
   if (err instanceof HsmError) {
-    return { code: err.code, kms: err.kms, message: err.message, ...(err.ckr === undefined ? {} : { ckr: err.ckr }) };
+    return { code: err.code, message: err.message, ...(err.ckr === undefined ? {} : { ckr: err.ckr }) };
   }
   return { message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
 }
 
 /** The HsmError a worker reported; anything else it threw is an internal failure of the token layer. */
 export function errorFromWire(error: WireError): HsmError {
-  if (error.code !== undefined && error.kms !== undefined) {
-    return new HsmError(error.code, error.message, error.kms, error.ckr === undefined ? undefined : { ckr: error.ckr });
-  }
-  return new HsmError('HSM_FAILED', `the PKCS#11 worker failed: ${error.message}`, 'KMSInternalException');
+  if (error.code !== undefined) return new HsmError(error.code, error.message, error.ckr === undefined ? undefined : { ckr: error.ckr });
+  return new HsmError('HSM_FAILED', `the PKCS#11 worker failed: ${error.message}`);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
