@@ -4,8 +4,10 @@
 // Buffers: structured clone copies a typed array's *whole* ArrayBuffer, and Node's small Buffers
 // are views into a shared 8 KiB pool (a request body may be a view into a larger one), so sending
 // them as they are would copy unrelated bytes — other requests' data among them — into the other
-// thread. Every Buffer is therefore copied into an ArrayBuffer of its own, which is transferred
-// (moved, not copied again). The sender's Buffer stays usable: the cluster may retry the same
+// thread. A Buffer that is not alone in its ArrayBuffer is therefore copied into one of its own
+// first. Large ones are then transferred (moved, not copied again); small ones are cloned, which
+// measured cheaper than a transfer's detach (about 10 vs 14 µs of main-thread CPU per job for an
+// Encrypt's arguments). The sender's Buffer stays usable either way: the cluster may retry the same
 // arguments on another member.
 
 import { HsmError, type HsmErrorCode } from '../../ports/hsm.js';
@@ -77,12 +79,20 @@ export type FromWorker =
   | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly fields: Record<string, unknown>; readonly msg: string }
   | { readonly kind: 'closed' };
 
-/** `value` with every Buffer/Uint8Array replaced by an exact copy, whose memory joins `transfer`. */
+// From this size on, a copy's memory is transferred rather than cloned.
+const TRANSFER_FROM_BYTES = 64 * 1024;
+
+/**
+ * `value` ready for postMessage: every Buffer/Uint8Array alone in its memory (copied when it is a
+ * view into a larger ArrayBuffer); the memory of large copies joins `transfer`.
+ */
 export function toWire(value: unknown, transfer: ArrayBuffer[]): unknown {
   if (value instanceof Uint8Array) {
+    const alone = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength && !(value.buffer instanceof SharedArrayBuffer);
+    if (alone && value.byteLength < TRANSFER_FROM_BYTES) return value;
     const copy = new Uint8Array(value.byteLength);
     copy.set(value);
-    transfer.push(copy.buffer);
+    if (copy.byteLength >= TRANSFER_FROM_BYTES) transfer.push(copy.buffer);
     return copy;
   }
   if (Array.isArray(value)) return value.map((item) => toWire(item, transfer));
