@@ -58,7 +58,9 @@ export interface KeybridgeOptions {
 
 /**
  * keybridge on the embedded default (authorization and the audit trail on, as `npm start` runs
- * it), with UV_THREADPOOL_SIZE=16 as scripts/start.sh sets it unless options.env says otherwise.
+ * it), with UV_THREADPOOL_SIZE=16 as scripts/start.sh sets it unless options.env says otherwise
+ * (only to match `npm start`: PKCS#11 calls run on the HSM executor's worker threads, not on
+ * libuv's pool). The returned dataDir holds what the server writes there, e.g. pins/.
  */
 export async function startKeybridge(
   dist: string,

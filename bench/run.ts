@@ -1,7 +1,9 @@
 // `npm run bench`: one run, side by side on this machine — the HSM's raw rate, keybridge over
 // HTTP with real SigV4 and keep-alive, moto as a peer, a constant-rate run at AWS's per-store
-// quota, and keybridge in front of a simulated network HSM (5 ms per crypto call, 32 sessions).
-// Prints a table and writes bench/results.json. See docs/performance.md.
+// quota, keybridge in front of a simulated network HSM (1 ms and 5 ms per crypto call, 32
+// sessions), and the default key store while a member of a custom key store hangs
+// (bench/hung-member.ts). Prints a table and the targets, and writes bench/results.json.
+// See docs/performance.md.
 //
 // BENCH_SMOKE=1 (what `npm test` runs, test/bench/bench-smoke.test.ts): ~0.5 s per row, c=64 only,
 // no moto unless BENCH_MOTO=1, results to a temporary file. BENCH_SECONDS sets the row length,
@@ -14,14 +16,16 @@
 // 5-minute skew window (signatureMaxSkewMinutes), and identical signed requests are legal.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import autocannon from 'autocannon';
 import { EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { constantRate } from './constant-rate.js';
-import { createKey, REGION, signedRequest, type Credentials } from './requests.js';
+import { hungMember, type HungMemberResult } from './hung-member.js';
+import { cpuPerRequest, cpuSeconds, DURATION_S, load, logRow, metrics, SMOKE, sleep, warmUp, type Row, type SignedRequest } from './measure.js';
+import { peerLoad } from './peer.js';
+import { createKey, REGION, signedRequest } from './requests.js';
 import { startKeybridge, startMoto } from './processes.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
 
@@ -35,123 +39,36 @@ function repoRoot(from: string): string {
     if (dirname(dir) === dir) throw new Error('cannot find the repository root');
   }
 }
-const SMOKE = process.env.BENCH_SMOKE === '1';
-const DURATION_S = Number(process.env.BENCH_SECONDS ?? (SMOKE ? '0.5' : '5'));
 const CONCURRENCIES = SMOKE ? [64] : [1, 16, 64];
 const WITH_MOTO = !SMOKE || process.env.BENCH_MOTO === '1';
 const RESULTS_FILE = process.env.BENCH_RESULTS ?? (SMOKE ? join(mkdtempSync(join(tmpdir(), 'keybridge-bench-smoke-')), 'results.json') : join(ROOT, 'bench', 'results.json'));
-/** The simulated network HSM: this much latency on every crypto call, over this many sessions. */
-const NET_LATENCY_MS = 5;
+/** The simulated network HSMs: this much latency on every crypto call, over NET_SESSIONS sessions. */
+const NET_LATENCIES_MS = [1, 5] as const;
 const NET_SESSIONS = 32;
-const NET_BOUND = Math.round((NET_SESSIONS * 1000) / NET_LATENCY_MS);
+/**
+ * What the device does per Encrypt since the HSM executor: C_EncryptInit + C_Encrypt. The IV
+ * comes from a per-worker reservoir (one C_GenerateRandom per 256 Encrypts) and the key handle
+ * from a per-worker cache, so neither pays a round trip per request.
+ */
+const DEVICE_CALLS_PER_ENCRYPT = 2;
 /**
  * Which calls pay the latency: every crypto call (the issue's network HSM) unless
  * BENCH_NET_SCOPE names functions (diagnosis only, e.g. `C_EncryptInit,C_Encrypt`).
  */
 const NET_SCOPE: 'crypto' | string[] = process.env.BENCH_NET_SCOPE ? process.env.BENCH_NET_SCOPE.split(',') : 'crypto';
 
-interface Row {
-  scenario: string;
-  target: string;
-  concurrency: number;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  errors: number;
-  eventLoopP99Ms: number | null;
-  rssMiB: number | null;
-  /** CPU time the server process (all its threads) spent per answered request, in µs. */
-  cpuUsPerRequest: number | null;
+/** The most Encrypts per second NET_SESSIONS sessions can do when each device call takes `latencyMs`. */
+function latencyBound(latencyMs: number): number {
+  return Math.round((NET_SESSIONS * 1000) / (DEVICE_CALLS_PER_ENCRYPT * latencyMs));
 }
 
-/** The clock ticks per second /proc/<pid>/stat counts in. */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU seconds of a process so far (Linux /proc); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-function cpuPerRequest(before: number | undefined, after: number | undefined, requests: number): number | null {
-  if (before === undefined || after === undefined || requests <= 0) return null;
-  return Math.round(((after - before) * 1e6) / requests);
-}
-
-async function metrics(url: string, reset: boolean): Promise<{ rssBytes: number; eventLoopDelayMs: { p99: number } | null } | undefined> {
-  try {
-    const res = await fetch(`${url}/metrics?format=json${reset ? '&reset=1' : ''}`);
-    return res.ok ? ((await res.json()) as { rssBytes: number; eventLoopDelayMs: { p99: number } | null }) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Unmeasured load first, so each row measures a warmed-up server rather than whichever scenario
- * happens to run first: a fresh server spends about 1.5× the CPU per request in its first
- * seconds (JIT tiers, SQLite and SoftHSM2 caches, sessions being opened).
- */
-async function warmUp(url: string, request: { headers: Record<string, string>; body: string }): Promise<void> {
-  await autocannon({ url, method: 'POST', headers: request.headers, body: request.body, connections: 64, duration: SMOKE ? 0.5 : 3 });
-}
-
-async function load(
-  scenario: string,
-  target: string,
-  url: string,
-  request: { headers: Record<string, string>; body: string },
-  connections: number,
-  pid?: number,
-): Promise<Row> {
-  await metrics(url, true);
-  const cpuBefore = cpuSeconds(pid);
-  const result = await autocannon({
-    url,
-    method: 'POST',
-    headers: request.headers,
-    body: request.body,
-    connections,
-    pipelining: 1,
-    duration: DURATION_S,
-    // autocannon's default (10 s) would hide a stalled run as a few timeouts.
-    timeout: 30,
-  });
-  const cpuAfter = cpuSeconds(pid);
-  const after = await metrics(url, false);
-  const row: Row = {
-    scenario,
-    target,
-    concurrency: connections,
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    maxMs: result.latency.max,
-    errors: result.errors + result.timeouts + result.non2xx,
-    eventLoopP99Ms: after?.eventLoopDelayMs?.p99 ?? null,
-    rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
-    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, result.requests.total),
-  };
-  process.stderr.write(`${scenario.padEnd(26)} ${target.padEnd(10)} c=${String(connections).padEnd(3)} ${String(row.requestsPerSecond).padStart(6)} req/s  p99 ${row.p99Ms} ms  errors ${row.errors}\n`);
-  return row;
+function networkScenario(latencyMs: number): string {
+  const scope = NET_SCOPE === 'crypto' ? '' : `, only ${NET_SCOPE.join('+')}`;
+  return `Encrypt 32 B, network HSM (${latencyMs} ms/call${scope}, ${NET_SESSIONS} sessions)`;
 }
 
 /** AWS's per-key-store quota, 1,800 requests/second, as an evenly spread open-loop load. */
-async function atQuota(url: string, request: { headers: Record<string, string>; body: string }, pid?: number): Promise<Row> {
+async function atQuota(url: string, request: SignedRequest, pid?: number): Promise<Row> {
   await metrics(url, true);
   const cpuBefore = cpuSeconds(pid);
   const r = await constantRate({ url, ...request, ratePerSecond: 1800, seconds: SMOKE ? Math.max(DURATION_S, 1) : Math.max(DURATION_S, 10), maxSockets: 64 });
@@ -170,7 +87,7 @@ async function atQuota(url: string, request: { headers: Record<string, string>; 
     rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
     cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, r.completed),
   };
-  process.stderr.write(`${row.scenario.padEnd(26)} keybridge  open loop ${row.requestsPerSecond} req/s  p99 ${row.p99Ms} ms  errors ${row.errors}\n`);
+  logRow(row);
   return row;
 }
 
@@ -179,49 +96,9 @@ function rawRate(): number {
   return (JSON.parse(out.trim()) as { opsPerSecond: number }).opsPerSecond;
 }
 
-/**
- * Encrypt 32 B against a keybridge whose embedded token sits behind the fault-injecting module
- * (test/fixtures/faulty-pkcs11) with NET_LATENCY_MS on every crypto call: a network HSM's round
- * trip. NET_SESSIONS work sessions, twice as many connections to keep them busy, and a libuv pool
- * large enough that no session waits for a thread (each async PKCS#11 call holds one while the
- * module sleeps). The latency is switched on after the key exists, so only the run pays it.
- */
-async function networkHsm(): Promise<Row | undefined> {
-  let modulePath: string;
-  try {
-    modulePath = await buildFaultyPkcs11();
-  } catch (err) {
-    process.stderr.write(`network HSM row skipped: ${(err as Error).message}\n`);
-    return undefined;
-  }
-  const controlDir = mkdtempSync(join(tmpdir(), 'keybridge-bench-faulty-'));
-  const controller = new FaultController(join(controlDir, 'control'));
-  controller.clear();
-  const kb = await startKeybridge(DIST, {
-    env: { ...faultyEnv(controller.controlFile), UV_THREADPOOL_SIZE: String(NET_SESSIONS * 2) },
-    config: { softhsmModule: modulePath, embeddedMaxSessions: NET_SESSIONS },
-  });
-  try {
-    const keyId = await createKey(kb.url, kb.credentials);
-    const request = await signedRequest(kb.url, kb.credentials, 'Encrypt', { KeyId: keyId, Plaintext: Buffer.alloc(32, 1).toString('base64') });
-    await warmUp(kb.url, request);
-    controller.set([{ scope: NET_SCOPE, latencyMs: NET_LATENCY_MS }]);
-    await new Promise((r) => setTimeout(r, 50)); // the module re-reads the file within ~5 ms
-    const scope = NET_SCOPE === 'crypto' ? '' : `, only ${NET_SCOPE.join('+')}`;
-    const row = await load(`Encrypt 32 B, network HSM (${NET_LATENCY_MS} ms/call${scope}, ${NET_SESSIONS} sessions)`, 'keybridge', kb.url, request, NET_SESSIONS * 2, kb.child.pid);
-    controller.clear();
-    return row;
-  } finally {
-    await kb.stop();
-    rmSync(controlDir, { recursive: true, force: true });
-  }
-}
-
-async function main(): Promise<void> {
+/** The HSM-local rows: the embedded SoftHSM2 token, every scenario, then the at-quota run. */
+async function localRows(): Promise<Row[]> {
   const rows: Row[] = [];
-  const raw = rawRate();
-  process.stderr.write(`raw pkcs11js AES-256-GCM 32 B, 1 session, sync: ${raw} ops/s\n`);
-
   const kb = await startKeybridge(DIST);
   try {
     const keyId = await createKey(kb.url, kb.credentials);
@@ -238,9 +115,9 @@ async function main(): Promise<void> {
       // State-changing: an intent record is durable before it runs, its outcome after (two appends).
       ['TagResource (intent + outcome)', 'TagResource', { KeyId: keyId, Tags: [{ TagKey: 'bench', TagValue: 'x' }] }],
     ];
-    for (const [scenario, operation, body] of scenarios) {
+    for (const [at, [scenario, operation, body]] of scenarios.entries()) {
       const request = await signedRequest(kb.url, kb.credentials, operation, body);
-      await warmUp(kb.url, request);
+      await warmUp(kb.url, request, { fresh: at === 0 });
       for (const c of CONCURRENCIES) rows.push(await load(scenario, 'keybridge', kb.url, request, c, kb.child.pid));
     }
     const encrypt = await signedRequest(kb.url, kb.credentials, 'Encrypt', { KeyId: keyId, Plaintext: small });
@@ -248,39 +125,86 @@ async function main(): Promise<void> {
   } finally {
     await kb.stop();
   }
+  return rows;
+}
 
-  const net = await networkHsm();
-  if (net) rows.push(net);
-
-  const moto = WITH_MOTO ? await startMoto() : undefined;
-  if (moto) {
-    try {
-      const motoCreds = { accessKeyId: 'testing', secretAccessKey: 'testing' };
-      const keyId = await createKey(moto.url, motoCreds);
-      const request = await signedRequest(moto.url, motoCreds, 'Encrypt', { KeyId: keyId, Plaintext: Buffer.alloc(32, 1).toString('base64') });
-      rows.push(await load('Encrypt 32 B', 'moto', moto.url, request, 64, moto.child.pid));
-    } finally {
-      await moto.stop();
-    }
-  } else {
-    process.stderr.write(WITH_MOTO ? 'moto is not installed in this machine\'s Python: peer comparison skipped\n' : 'smoke mode: moto skipped (BENCH_MOTO=1 includes it)\n');
+/**
+ * Encrypt 32 B against a keybridge whose embedded token sits behind the fault-injecting module
+ * (test/fixtures/faulty-pkcs11) with `latencyMs` on every crypto call: a network HSM's round trip.
+ * NET_SESSIONS work sessions — so NET_SESSIONS executor workers, each making its calls
+ * synchronously on its own thread (libuv's pool is not involved, so UV_THREADPOOL_SIZE does not
+ * matter) — and twice as many connections to keep them busy. The latency is switched on after
+ * the key exists and every worker has started, so only the measured run pays it.
+ */
+async function networkHsm(modulePath: string, latencyMs: number): Promise<Row> {
+  const controlDir = mkdtempSync(join(tmpdir(), 'keybridge-bench-faulty-'));
+  const controller = new FaultController(join(controlDir, 'control'));
+  controller.clear();
+  const kb = await startKeybridge(DIST, {
+    env: faultyEnv(controller.controlFile),
+    config: { softhsmModule: modulePath, embeddedMaxSessions: NET_SESSIONS },
+  });
+  try {
+    const keyId = await createKey(kb.url, kb.credentials);
+    const request = await signedRequest(kb.url, kb.credentials, 'Encrypt', { KeyId: keyId, Plaintext: Buffer.alloc(32, 1).toString('base64') });
+    await warmUp(kb.url, request, { fresh: true });
+    controller.set([{ scope: NET_SCOPE, latencyMs }]);
+    await sleep(50); // the module re-reads the file within ~5 ms
+    const row = await load(networkScenario(latencyMs), 'keybridge', kb.url, request, NET_SESSIONS * 2, kb.child.pid);
+    controller.clear();
+    return row;
+  } finally {
+    await kb.stop();
+    rmSync(controlDir, { recursive: true, force: true });
   }
+}
 
-  const find = (scenario: string, target: string, c: number) => rows.find((r) => r.scenario === scenario && r.target === target && r.concurrency === c);
-  const kb64 = find('Encrypt 32 B', 'keybridge', 64);
-  const moto64 = find('Encrypt 32 B', 'moto', 64);
-  const quota = find('Encrypt 32 B @ 1,800 rps', 'keybridge', 64);
-  const targets = {
-    encryptC64VsRaw: { value: kb64 ? round(kb64.requestsPerSecond / raw) : null, goal: '>= 0.25' },
-    encryptC64VsMoto: { value: kb64 && moto64 ? round(kb64.requestsPerSecond / moto64.requestsPerSecond) : null, goal: '>= 30' },
-    quotaP99Ms: { value: quota?.p99Ms ?? null, goal: '<= 10 ms, 0 errors', errors: quota?.errors ?? null },
-    networkHsm: {
-      value: net ? round(net.requestsPerSecond / NET_BOUND) : null,
-      goal: `>= 0.70 of ${NET_BOUND} ops/s (${NET_SESSIONS} sessions / ${NET_LATENCY_MS} ms)`,
-      errors: net?.errors ?? null,
-    },
-    eventLoopP99Ms: { value: Math.max(...rows.filter((r) => r.target === 'keybridge').map((r) => r.eventLoopP99Ms ?? 0)), goal: '<= 20 ms' },
-  };
+/** One network-HSM row per latency; none when the fault-injecting module cannot be built. */
+async function networkRows(): Promise<Row[]> {
+  let modulePath: string;
+  try {
+    modulePath = await buildFaultyPkcs11();
+  } catch (err) {
+    process.stderr.write(`network HSM rows skipped: ${(err as Error).message}\n`);
+    return [];
+  }
+  const rows: Row[] = [];
+  for (const latencyMs of NET_LATENCIES_MS) rows.push(await networkHsm(modulePath, latencyMs));
+  return rows;
+}
+
+/**
+ * moto's Encrypt 32 B at c=64, with bench/peer.ts's client (moto closes every connection, which
+ * autocannon does not handle); after a short unmeasured run, as keybridge's rows get a warm-up.
+ */
+async function motoRow(): Promise<Row | undefined> {
+  const moto = WITH_MOTO ? await startMoto() : undefined;
+  if (!moto) {
+    process.stderr.write(WITH_MOTO ? "moto is not installed in this machine's Python: peer comparison skipped\n" : 'smoke mode: moto skipped (BENCH_MOTO=1 includes it)\n');
+    return undefined;
+  }
+  try {
+    const motoCreds = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+    const keyId = await createKey(moto.url, motoCreds);
+    const request = await signedRequest(moto.url, motoCreds, 'Encrypt', { KeyId: keyId, Plaintext: Buffer.alloc(32, 1).toString('base64') });
+    await peerLoad('Encrypt 32 B (warm-up)', 'moto', moto.url, request, 64, SMOKE ? 0.5 : 2);
+    return await peerLoad('Encrypt 32 B', 'moto', moto.url, request, 64, DURATION_S, moto.child.pid);
+  } finally {
+    await moto.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const raw = rawRate();
+  process.stderr.write(`raw pkcs11js AES-256-GCM 32 B, 1 session, sync: ${raw} ops/s\n`);
+  const rows: Row[] = await localRows();
+  rows.push(...(await networkRows()));
+  const hung = await hungMember(DIST, ROOT);
+  if (hung) rows.push(hung.baseline, hung.hung, hung.side);
+  const moto = await motoRow();
+  if (moto) rows.push(moto);
+
+  const targets = targetsOf(rows, raw, hung);
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
@@ -288,12 +212,78 @@ async function main(): Promise<void> {
     smoke: SMOKE,
     raw: { operation: 'AES-256-GCM encrypt 32 B (+12-byte IV from C_GenerateRandom), 1 session, sync', opsPerSecond: raw },
     rows,
+    hungMember: hung ? { companion: hung.companion, memberAStateAfterHang: hung.memberAStateAfterHang } : null,
     targets,
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   console.log(table(rows, raw));
   console.log(JSON.stringify(targets, null, 2));
   process.stderr.write(`results written to ${RESULTS_FILE}\n`);
+}
+
+/** Every goal of issue #13 with the run's value and whether it was met. */
+function targetsOf(rows: readonly Row[], raw: number, hung: HungMemberResult | undefined) {
+  const find = (scenario: string, target: string, c: number) => rows.find((r) => r.scenario === scenario && r.target === target && r.concurrency === c);
+  const kb64 = find('Encrypt 32 B', 'keybridge', 64);
+  const moto64 = find('Encrypt 32 B', 'moto', 64);
+  const quota = find('Encrypt 32 B @ 1,800 rps', 'keybridge', 64);
+  const vsRaw = kb64 ? round(kb64.requestsPerSecond / raw) : null;
+  const vsMoto = kb64 && moto64 ? round(kb64.requestsPerSecond / moto64.requestsPerSecond) : null;
+  const cpu = kb64?.cpuUsPerRequest ?? null;
+  return {
+    encryptC64VsRaw: { value: vsRaw, goal: '>= 0.25', met: vsRaw !== null && vsRaw >= 0.25 },
+    encryptC64CpuUsPerRequest: { value: cpu, goal: '<= 300 µs', met: cpu !== null && cpu <= 300 },
+    encryptC64VsMoto: { value: vsMoto, goal: '>= 30', met: vsMoto !== null && vsMoto >= 30 },
+    quotaP99Ms: { value: quota?.p99Ms ?? null, goal: '<= 10 ms, 0 errors', errors: quota?.errors ?? null, met: quota !== undefined && quota.p99Ms <= 10 && quota.errors === 0 },
+    ...Object.fromEntries(NET_LATENCIES_MS.map((ms) => [`networkHsm${ms}ms`, networkTarget(find(networkScenario(ms), 'keybridge', NET_SESSIONS * 2), ms, kb64?.requestsPerSecond)])),
+    hungMember: hung ? hungTargets(hung) : null,
+    eventLoopP99Ms: eventLoopTarget(rows),
+  };
+}
+
+/** rate >= 0.7 × min(latency bound, the same run's HSM-local Encrypt 32 B c=64 rate). */
+function networkTarget(row: Row | undefined, latencyMs: number, localRate: number | undefined) {
+  const bound = latencyBound(latencyMs);
+  const reference = Math.min(bound, localRate ?? bound);
+  const floor = Math.round(0.7 * reference);
+  return {
+    value: row?.requestsPerSecond ?? null,
+    goal: `>= 0.70 × min(latency bound, HSM-local Encrypt 32 B c=64) = ${floor} req/s`,
+    latencyBound: bound,
+    latencyBoundIs: `${NET_SESSIONS} sessions / (${DEVICE_CALLS_PER_ENCRYPT} device calls per Encrypt × ${latencyMs} ms)`,
+    hsmLocalRate: localRate ?? null,
+    ofReference: row ? round(row.requestsPerSecond / reference) : null,
+    errors: row?.errors ?? null,
+    met: row !== undefined && row.requestsPerSecond >= floor,
+  };
+}
+
+/** The default store while a custom store's member hangs: rate, latency, errors, liveness. */
+function hungTargets(hung: HungMemberResult) {
+  const ratio = round(hung.hung.requestsPerSecond / Math.max(1, hung.baseline.requestsPerSecond));
+  const livez = hung.companion.hung.livez;
+  return {
+    rateVsBaseline: { value: ratio, baseline: hung.baseline.requestsPerSecond, withHang: hung.hung.requestsPerSecond, goal: '>= 0.80', met: ratio >= 0.8 },
+    p99Ms: { value: hung.hung.p99Ms, goal: '<= 50 ms', met: hung.hung.p99Ms <= 50 },
+    errors: { value: hung.hung.errors, goal: '0', met: hung.hung.errors === 0 },
+    livezMaxMs: {
+      value: livez.maxMs,
+      goal: '< 50 ms',
+      probes: livez.probes,
+      failures: livez.failures,
+      baselineMaxMs: hung.companion.baseline.livez.maxMs,
+      met: livez.maxMs < 50 && livez.failures === 0 && livez.probes > 0,
+    },
+    memberAStateAfterHang: hung.memberAStateAfterHang ?? null,
+  };
+}
+
+/** The worst event-loop p99 of any keybridge row (network and hung rows included), and which rows miss. */
+function eventLoopTarget(rows: readonly Row[]) {
+  const keybridge = rows.filter((r) => r.target === 'keybridge' && r.eventLoopP99Ms !== null);
+  const value = Math.max(0, ...keybridge.map((r) => r.eventLoopP99Ms!));
+  const over = [...new Set(keybridge.filter((r) => r.eventLoopP99Ms! > 20).map((r) => `${r.scenario} c=${r.concurrency}`))];
+  return { value, goal: '<= 20 ms in every keybridge row', over, met: over.length === 0 };
 }
 
 function round(n: number): number {
@@ -307,7 +297,8 @@ function table(rows: Row[], raw: number): string {
     (r) =>
       `| ${r.scenario} | ${r.target} | ${r.concurrency} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.errors} | ${r.eventLoopP99Ms ?? '–'} | ${r.rssMiB ?? '–'} | ${r.cpuUsPerRequest ?? '–'} |`,
   );
-  return [`raw pkcs11js (1 session, sync): ${raw} ops/s; network HSM bound: ${NET_BOUND} ops/s`, '', head, sep, ...lines].join('\n');
+  const bounds = NET_LATENCIES_MS.map((ms) => `${ms} ms → ${latencyBound(ms)}`).join(', ');
+  return [`raw pkcs11js (1 session, sync): ${raw} ops/s; network HSM latency bounds (${NET_SESSIONS} sessions, ${DEVICE_CALLS_PER_ENCRYPT} calls per Encrypt): ${bounds} ops/s`, '', head, sep, ...lines].join('\n');
 }
 
 main().catch((err: unknown) => {
