@@ -8,28 +8,19 @@ import type { Logger } from 'pino';
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
 import type { BackingKeyRef, GcmResult, Hsm } from '../../ports/hsm.js';
 import { HsmError } from '../../ports/hsm.js';
-import type { VendorProfile } from '../vendor-profile.js';
 import { HsmExecutor, type ExecutorStats } from './executor.js';
 import { acquireRemoteModule, loginKey, type RemoteModuleLease } from './module.js';
-import type { KeyObjectCopy, KeyObjectKind, KeyObjectRef, Pkcs11Token } from './token.js';
+import type { KeyObjectCopy, KeyObjectKind, KeyObjectRef, Pkcs11Token, Pkcs11TokenOptions } from './token.js';
 import type { TokenMethod } from './wire.js';
 
 export type { KeyObjectCopy, KeyObjectKind, KeyObjectRef };
 
-export interface Pkcs11HsmOptions {
-  readonly modulePath: string;
-  readonly tokenLabel: string;
-  /** Disambiguates tokens that share a label. */
-  readonly tokenSerial?: string;
-  readonly pin: string;
-  readonly profile: VendorProfile;
-  /** Operations at once on this token: the executor's workers (each holds a work session and a login anchor). */
-  readonly maxSessions?: number;
-  /** How long a call waits for a free worker before HSM_BUSY. */
-  readonly acquireTimeoutMs?: number;
-  readonly validateAfterIdleMs?: number;
-  /** How long close() waits for running calls. */
-  readonly closeTimeoutMs?: number;
+/**
+ * As for one Pkcs11Token, except: `maxSessions` is the number of calls at once on this token (the
+ * executor's workers, each with a work session and a login anchor), `acquireTimeoutMs` how long a
+ * call waits for a free worker, `closeTimeoutMs` how long close() waits for running calls.
+ */
+export interface Pkcs11HsmOptions extends Pkcs11TokenOptions {
   /** How long one call may run in the device before it fails and its worker is written off. */
   readonly callTimeoutMs?: number;
   /**
@@ -39,7 +30,6 @@ export interface Pkcs11HsmOptions {
   readonly generateTimeoutMs?: number;
   /** How long opening (library, token, session, login) may take in a worker. */
   readonly openTimeoutMs?: number;
-  readonly logger?: Logger;
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 2_000;
