@@ -10,21 +10,19 @@
 //
 //   scripts/chaos.sh [--duration-ms N] [--rate N]      (npm test runs a short form)
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import {
-  ConnectCustomKeyStoreCommand,
-  CreateCustomKeyStoreCommand,
   CreateKeyCommand,
   DecryptCommand,
-  DescribeCustomKeyStoresCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
 
+import { connectFaultyStore, writeFaultyCluster } from '../test/support/faulty-cluster.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
 import { sdkClient } from '../test/support/kms-client.js';
 import { REPO_ROOT } from '../test/support/repo-root.js';
@@ -75,40 +73,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // WARNING: before anything in this process loads the faulty module.
   Object.assign(process.env, faultyEnv(controlFile));
   const faults = new FaultController(controlFile);
-  const clustersDir = join(dataDir, 'clusters');
-  mkdirSync(clustersDir, { recursive: true });
-  writeFileSync(
-    join(clustersDir, 'chaos.json'),
-    JSON.stringify({
-      clusterId: CHAOS_CLUSTER,
-      members: [
-        { name: 'a', module: faulty, tokenLabel: MEMBER_A, profile: 'softhsm2' },
-        { name: 'b', module: faulty, tokenLabel: MEMBER_B, profile: 'softhsm2' },
-      ],
-      minActiveMembersToConnect: 1,
-      minActiveMembersForCreateKey: 1,
-      embeddedSoftHsm: true,
-      replication: 'keybridge',
-      health: { intervalMs: 200, callTimeoutMs: 1000 },
-    }),
-  );
-
+  const clustersDir = writeFaultyCluster(dataDir, faulty, { clusterId: CHAOS_CLUSTER, memberA: MEMBER_A, memberB: MEMBER_B, callTimeoutMs: 1000 });
   const server = await startServer({ dataDir, settings: { clustersDir, deletionSweepIntervalMs: 3_600_000, logLevel: 'info' } });
   const kms = sdkClient(server);
   try {
-    const password = readFileSync(join(dataDir, 'pins', `${CHAOS_CLUSTER}.pin`), 'utf8').trim();
-    const ca = readFileSync(join(REPO_ROOT, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), 'utf8');
-    const { CustomKeyStoreId: storeId } = await kms.send(
-      new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'chaos', CloudHsmClusterId: CHAOS_CLUSTER, TrustAnchorCertificate: ca, KeyStorePassword: password }),
-    );
-    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId! }));
-    await until(async () => (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId! }))).CustomKeyStores?.[0]?.ConnectionState === 'CONNECTED', 20_000, 'the store to connect');
+    const storeId = await connectFaultyStore(kms, dataDir, REPO_ROOT, CHAOS_CLUSTER, 'chaos');
     const keys: string[] = [];
     for (let i = 0; i < 3; i++) {
-      keys.push((await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId!, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!);
+      keys.push((await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!);
     }
 
-    const health = () => server.keybridge.keyStores.health(storeId!);
+    const health = () => server.keybridge.keyStores.health(storeId);
     const stateOfA = () => health()?.members.find((m) => m.tokenLabel === MEMBER_A)?.state;
     const transitions: string[] = [];
     let lastA = stateOfA();
@@ -149,7 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     faults.set([{ label: MEMBER_A, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
     await until(async () => stateOfA() === 'UNAVAILABLE', options.durationMs, 'member A to be marked UNAVAILABLE');
     msToUnavailable = performance.now() - failedAt;
-    outageKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId!, Origin: 'AWS_CLOUDHSM', Description: 'made while A was away' }))).KeyMetadata!.KeyId!;
+    outageKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM', Description: 'made while A was away' }))).KeyMetadata!.KeyId!;
     keys.push(outageKey);
     await sleep(Math.max(0, started + (2 * options.durationMs) / 3 - performance.now()));
     const clearedAt = performance.now();
@@ -197,7 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const allDownMs = performance.now() - downAt;
     faults.clear();
     await until(async () => health()?.members.every((m) => m.state === 'ACTIVE') === true, 20_000, 'both members to come back');
-    await options.inspect?.(server, storeId!);
+    await options.inspect?.(server, storeId);
 
     latencies.sort((x, y) => x - y);
     const pct = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0) * 10) / 10;

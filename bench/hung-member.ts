@@ -8,24 +8,21 @@
 // Both runs have the same company — a /livez probe every LIVEZ_INTERVAL_MS and a light paced
 // Encrypt load on the custom store — so the baseline differs from the hung run by the hang only.
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 
-import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, CreateKeyCommand, DescribeCustomKeyStoresCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 
+import { connectFaultyStore, writeFaultyCluster, type FaultyCluster } from '../test/support/faulty-cluster.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
 import { startCompanion, type CompanionInit, type CompanionReport, type SideLoadReport } from './companion.js';
 import { load, sleep, warmUp, type Row, type SignedRequest } from './measure.js';
 import { startKeybridge } from './processes.js';
 import { REGION, signedRequest } from './requests.js';
 
-const CLUSTER = 'cluster-kbBenchHungMbr';
-const MEMBER_A = 'kb-bench-hung-a';
-const MEMBER_B = 'kb-bench-hung-b';
-/** The cluster's per-call deadline: a hung call fails (and its worker is written off) after this. */
-const CALL_TIMEOUT_MS = 1000;
+/** callTimeoutMs: the per-call deadline; a hung call fails (and its worker is written off) after it. */
+const CLUSTER: FaultyCluster = { clusterId: 'cluster-kbBenchHungMbr', memberA: 'kb-bench-hung-a', memberB: 'kb-bench-hung-b', callTimeoutMs: 1000 };
 const LIVEZ_INTERVAL_MS = 20;
 /** The custom store's company load: 4 connections, each pausing after every answer (≤ ~200 req/s). */
 const SIDE_CONNECTIONS = 4;
@@ -61,7 +58,7 @@ export async function hungMember(dist: string, repoRoot: string): Promise<HungMe
   const dir = mkdtempSync(join(tmpdir(), 'keybridge-bench-hung-'));
   const faults = new FaultController(join(dir, 'control'));
   faults.clear();
-  const clustersDir = writeCluster(dir, modulePath);
+  const clustersDir = writeFaultyCluster(dir, modulePath, CLUSTER);
   const kb = await startKeybridge(dist, {
     env: faultyEnv(faults.controlFile),
     config: { clustersDir, deletionSweepIntervalMs: 3_600_000 },
@@ -74,7 +71,7 @@ export async function hungMember(dist: string, repoRoot: string): Promise<HungMe
     await company.stop();
     const run = (scenario: string) => measured(scenario, kb.url, defaultEncrypt, storeEncrypt, kb.child.pid);
     const baseline = await run(HUNG_SCENARIOS.baseline);
-    faults.set([{ label: MEMBER_A, scope: 'all', hang: true }]);
+    faults.set([{ label: CLUSTER.memberA, scope: 'all', hang: true }]);
     await sleep(FAULT_PICKUP_MS);
     const hung = await run(HUNG_SCENARIOS.hung);
     const memberAStateAfterHang = await memberState(kb.url, storeId, 'a');
@@ -95,28 +92,6 @@ export async function hungMember(dist: string, repoRoot: string): Promise<HungMe
   }
 }
 
-/** The cluster definition (as bench/chaos.ts's): two embedded SoftHSM2 tokens behind the module. */
-function writeCluster(dir: string, modulePath: string): string {
-  const clustersDir = join(dir, 'clusters');
-  mkdirSync(clustersDir, { recursive: true });
-  writeFileSync(
-    join(clustersDir, 'hung.json'),
-    JSON.stringify({
-      clusterId: CLUSTER,
-      members: [
-        { name: 'a', module: modulePath, tokenLabel: MEMBER_A, profile: 'softhsm2' },
-        { name: 'b', module: modulePath, tokenLabel: MEMBER_B, profile: 'softhsm2' },
-      ],
-      minActiveMembersToConnect: 1,
-      minActiveMembersForCreateKey: 1,
-      embeddedSoftHsm: true,
-      replication: 'keybridge',
-      health: { intervalMs: 200, callTimeoutMs: CALL_TIMEOUT_MS },
-    }),
-  );
-  return clustersDir;
-}
-
 /** Creates and connects the custom store, a key in each store, and the two signed Encrypts. */
 async function prepare(
   url: string,
@@ -126,14 +101,7 @@ async function prepare(
 ): Promise<{ defaultEncrypt: SignedRequest; storeEncrypt: SignedRequest; storeId: string }> {
   const kms = new KMSClient({ region: REGION, endpoint: url, credentials, maxAttempts: 1 });
   try {
-    const password = readFileSync(join(dataDir, 'pins', `${CLUSTER}.pin`), 'utf8').trim();
-    const ca = readFileSync(join(repoRoot, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), 'utf8');
-    const created = await kms.send(
-      new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'bench-hung', CloudHsmClusterId: CLUSTER, TrustAnchorCertificate: ca, KeyStorePassword: password }),
-    );
-    const storeId = created.CustomKeyStoreId!;
-    await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-    await until(async () => (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores?.[0]?.ConnectionState === 'CONNECTED', 30_000, 'the custom key store to connect');
+    const storeId = await connectFaultyStore(kms, dataDir, repoRoot, CLUSTER.clusterId, 'bench-hung');
     const storeKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!;
     const defaultKey = (await kms.send(new CreateKeyCommand({ Description: 'bench' }))).KeyMetadata!.KeyId!;
     const plaintext = Buffer.alloc(32, 1).toString('base64');
@@ -199,13 +167,5 @@ async function memberState(url: string, storeId: string, member: string): Promis
     return line.exec(text)?.[1];
   } catch {
     return undefined;
-  }
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
   }
 }

@@ -19,28 +19,11 @@
 // Against a keep-alive server it keeps sockets open like autocannon, though its own per-request
 // cost is higher: use it for the peer row, not for keybridge's rows.
 
-import { execFileSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
-/** Structurally the Row of bench/run.ts, so `rows.push(await peerLoad(...))` type-checks there. */
-export interface PeerRow {
-  scenario: string;
-  target: string;
-  concurrency: number;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  errors: number;
-  /** moto has no event-loop or /metrics endpoint: always null, as load() reported for it. */
-  eventLoopP99Ms: number | null;
-  rssMiB: number | null;
-  /** CPU time the server process (all its threads) spent per answered request, in µs. */
-  cpuUsPerRequest: number | null;
-}
+import { cpuSeconds, type Row } from './measure.js';
 
 export interface PeerRequest {
   headers: Record<string, string>;
@@ -51,28 +34,6 @@ export interface PeerRequest {
 const TIMEOUT_MS = 30_000;
 
 class RequestTimeout extends Error {}
-
-/** The clock ticks per second /proc/<pid>/stat counts in (a copy of run.ts's: it runs main() on import). */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU seconds of a process so far (Linux /proc); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The q-quantile (0..1) of ascending-sorted values, nearest rank; 0 for no values. */
 function quantile(sorted: readonly number[], q: number): number {
@@ -96,7 +57,7 @@ export async function peerLoad(
   connections: number,
   durationSeconds: number,
   pid?: number,
-): Promise<PeerRow> {
+): Promise<Row> {
   // keepAlive so a server that does keep connections open is not forced to reconnect; a
   // `Connection: close` answer still makes the agent discard that socket (Node honours it).
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
@@ -152,7 +113,7 @@ export async function peerLoad(
 
   latencies.sort((a, b) => a - b);
   const answered = latencies.length;
-  const row: PeerRow = {
+  const row: Row = {
     scenario,
     target,
     concurrency: connections,

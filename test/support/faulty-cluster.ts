@@ -1,0 +1,62 @@
+// A custom key store on a two-member cluster of embedded SoftHSM2 tokens behind the fault-injecting
+// module (members `a` and `b`, keybridge replication): the set-up the chaos scenario, the
+// hung-member test and the hung-member benchmark rows share.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, type KMSClient } from '@aws-sdk/client-kms';
+
+export interface FaultyCluster {
+  readonly clusterId: string;
+  /** Token labels of members a and b. */
+  readonly memberA: string;
+  readonly memberB: string;
+  /** The member call deadline (health.callTimeoutMs). */
+  readonly callTimeoutMs: number;
+}
+
+/** Writes `<dataDir>/clusters/<file>.json` for `cluster`; returns the clusters directory. */
+export function writeFaultyCluster(dataDir: string, modulePath: string, cluster: FaultyCluster, healthIntervalMs = 200): string {
+  const clustersDir = join(dataDir, 'clusters');
+  mkdirSync(clustersDir, { recursive: true });
+  writeFileSync(
+    join(clustersDir, `${cluster.clusterId}.json`),
+    JSON.stringify({
+      clusterId: cluster.clusterId,
+      members: [
+        { name: 'a', module: modulePath, tokenLabel: cluster.memberA, profile: 'softhsm2' },
+        { name: 'b', module: modulePath, tokenLabel: cluster.memberB, profile: 'softhsm2' },
+      ],
+      minActiveMembersToConnect: 1,
+      minActiveMembersForCreateKey: 1,
+      embeddedSoftHsm: true,
+      replication: 'keybridge',
+      health: { intervalMs: healthIntervalMs, callTimeoutMs: cluster.callTimeoutMs },
+    }),
+  );
+  return clustersDir;
+}
+
+/**
+ * CreateCustomKeyStore for the cluster (the password keybridge generated into `<dataDir>/pins`,
+ * the example CA), ConnectCustomKeyStore, and waits for CONNECTED. Returns the store id.
+ */
+export async function connectFaultyStore(kms: KMSClient, dataDir: string, repoRoot: string, clusterId: string, name: string): Promise<string> {
+  const password = readFileSync(join(dataDir, 'pins', `${clusterId}.pin`), 'utf8').trim();
+  const ca = readFileSync(join(repoRoot, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), 'utf8');
+  const created = await kms.send(
+    new CreateCustomKeyStoreCommand({ CustomKeyStoreName: name, CloudHsmClusterId: clusterId, TrustAnchorCertificate: ca, KeyStorePassword: password }),
+  );
+  const storeId = created.CustomKeyStoreId!;
+  await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const state = (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores?.[0]?.ConnectionState;
+    if (state === 'CONNECTED') return storeId;
+    if (performance.now() > deadline) throw new Error(`custom key store ${storeId} is ${String(state)}, not CONNECTED, after 30 s`);
+    await sleep(20);
+  }
+}
