@@ -30,6 +30,8 @@ const MAX_BACKOFF_FACTOR = 8;
 
 export class MemberRuntime {
   private current: Pkcs11Hsm | undefined;
+  // The connection a reset closed: its written-off workers may still be inside the device.
+  private previous: Pkcs11Hsm | undefined;
   private memberState: MemberState = 'UNAVAILABLE';
   private why: string | undefined = 'not opened yet';
   private sinceMs = Date.now();
@@ -128,9 +130,22 @@ export class MemberRuntime {
    * new connection, which does not serve until the caller has resynced and checked it.
    */
   async reopen(baseBackoffMs: number): Promise<Pkcs11Hsm> {
+    // A device still holding calls (written off at their deadline, their threads not ended) would
+    // only hold the new connection's calls too: each attempt would start threads that hang, and
+    // their start-up costs the CPU the other members serve with. Wait until it lets them go.
+    const held = (this.current ?? this.previous)?.stats().lost ?? 0;
+    if (held > 0) {
+      const error = new HsmError('HSM_TIMEOUT', `${held} call(s) are still held by the device`);
+      this.why = `reset postponed: ${describe(error)}`;
+      this.scheduleRetry(baseBackoffMs);
+      throw error;
+    }
     const old = this.current;
     this.current = undefined;
-    if (old !== undefined) await closeQuietly(old, this.logger, this.name);
+    if (old !== undefined) {
+      this.previous = old;
+      await closeQuietly(old, this.logger, this.name);
+    }
     try {
       this.current = await this.openHsm();
       this.resetCount += 1;
