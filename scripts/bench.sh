@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: build, then run the benchmark (bench/run.ts). Writes bench/results.json.
-# The network-HSM row builds the fault-injecting PKCS#11 module (a C compiler); without one it is
-# reported as skipped. Environment: BENCH_SECONDS, BENCH_SMOKE=1, BENCH_RESULTS,
+# The network-HSM and hung-member rows build the fault-injecting PKCS#11 module (a C compiler);
+# without one they are reported as skipped. Environment: BENCH_SECONDS, BENCH_SMOKE=1, BENCH_RESULTS,
 # BENCH_SERVER_NODE_OPTIONS (see bench/run.ts); `node dist/bench/profile.js` profiles the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,7 +5,7 @@
 // When it fails, the ConnectionErrorCode (reference §4.1, fix-keystore) comes from what really
 // happened on each member, classified by HsmError.code and .ckr only (never by message text).
 //
-// At run time (cluster-member.ts for one member's states):
+// At run time (member.ts for one member's states):
 // - Replication. `vendor`: the HSM product copies keys between its members; we generate on one
 //   member and find the key by CKA_ID on whichever member serves. `keybridge`: we generate on one
 //   member (extractable only under the SO-installed trusted wrapping key), wrap it there and unwrap

@@ -1,5 +1,5 @@
 // The PKCS#11 side of asymmetric, HMAC and key-agreement operations: one function per operation,
-// each taking a leased session and the object handle(s) it works with. Pkcs11Hsm leases the
+// each taking a leased session and the object handle(s) it works with. Pkcs11Token leases the
 // session and finds the handles; these functions only make the calls.
 //
 // Sign and Verify take what the HSM signs: the digest for RSA and ECDSA (DIGEST messages as given,

@@ -16,7 +16,7 @@ import { HsmError, type HsmErrorCode } from '../../ports/hsm.js';
  * - reset: the module or device is gone; every session is suspect. The pool evicts the session and
  *   its idle siblings; a cluster member trips its circuit breaker and is reset (sessions closed,
  *   logged in again, the library finalised and re-initialised when no other member shares it)
- *   by the health checker (cluster-member.ts).
+ *   by the health checker (cluster/member.ts).
  */
 export type SessionFate = 'keep' | 'evict' | 'reset';
 

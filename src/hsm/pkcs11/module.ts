@@ -43,8 +43,8 @@ export interface ModuleLease {
   /** Slots with a present but uninitialised token (SoftHSM2 always offers one). */
   freeSlots(): Handle[];
   /**
-   * Records that a caller keeps the user logged in on the token `tokenKey` (loginKey()) with `pin`. The returned function
-   * forgets it and says whether that was the last holder in this process, i.e. whether a C_Logout
+   * Records that a caller keeps the user logged in on the token `tokenKey` (loginKey()) with `pin`.
+   * The returned function forgets it and says whether that was the last holder in this process, i.e. whether a C_Logout
    * is now ours to do (login state is shared by every session of the application on the token).
    * Throws HSM_LOGIN_FAILED with ckr CKR_PIN_INCORRECT when the slot is already held with a
    * different PIN: once logged in, C_Login answers CKR_USER_ALREADY_LOGGED_IN without checking the
@@ -60,8 +60,8 @@ export interface ModuleLease {
 /** A user whose PKCS#11 calls run in worker threads: counted here, loaded and initialised there. */
 export interface RemoteModuleLease {
   readonly path: string;
-  /** The library's C_Initialize/C_Finalize lock, for the user's worker threads (shared memory). */
-  readonly initLock: Int32Array;
+  /** The library's lifecycle lock (Entry.lifecycleLock), for the user's worker threads (shared memory). */
+  readonly lifecycleLock: Int32Array;
   /** As ModuleLease.holdLogin. */
   holdLogin(tokenKey: string, pin: string): () => boolean;
   /** A worker of this user ran C_Initialize and got CKR_OK: the process's initialisation is ours. */
@@ -95,7 +95,7 @@ interface Entry {
   // racing another thread's session calls (softhsm/SoftHSMv2#464, #688; seen here in C_CloseSession).
   // They are rare — sessions live as long as their worker — so one lock per library costs nothing
   // measurable. Shared with every worker thread (Atomics on a SharedArrayBuffer).
-  readonly initLock: Int32Array;
+  readonly lifecycleLock: Int32Array;
 }
 
 // Keyed per process so the digests kept in memory are not plain hashes of the PINs.
@@ -105,27 +105,27 @@ const registry = new Map<string, Entry>();
 
 // In an executor worker thread: the main thread decides when to log out and finalize.
 let teardownInThisThread = true;
-// In an executor worker thread: the main thread's initLock for the one library this thread uses.
-let workerInitLock: Int32Array | undefined;
+// In an executor worker thread: the main thread's lifecycleLock for the one library this thread uses.
+let workerLifecycleLock: Int32Array | undefined;
 
 /**
  * Called once by executor worker threads before they acquire a module (see the file comment), with
- * the library's initLock from the main thread (RemoteModuleLease.initLock).
+ * the library's lifecycleLock from the main thread (RemoteModuleLease.lifecycleLock).
  */
-export function leaveTeardownToMainThread(initLock: Int32Array): void {
+export function leaveTeardownToMainThread(lifecycleLock: Int32Array): void {
   teardownInThisThread = false;
-  workerInitLock = initLock;
+  workerLifecycleLock = lifecycleLock;
 }
 
-/** C_Finalize under the library's lock (see Entry.initLock). For the executor worker told to finalize. */
+/** C_Finalize under the library's lifecycle lock. For the executor worker told to finalize. */
 export function finalizeLocked(pkcs11: Pkcs11): void {
-  withInitLock(workerInitLock, () => pkcs11.C_Finalize());
+  withLifecycleLock(workerLifecycleLock, () => pkcs11.C_Finalize());
 }
 
-function withInitLock<T>(lock: Int32Array | undefined, fn: () => T): T {
+function withLifecycleLock<T>(lock: Int32Array | undefined, fn: () => T): T {
   if (lock === undefined) return fn();
-  // Not re-entrant: callers hold it for exactly one PKCS#11 call.
-  // Held for one C_Initialize or C_Finalize: milliseconds, so a bounded wait-and-retry is enough.
+  // Not re-entrant: held for exactly one lifecycle call (milliseconds), so waiting in short slices
+  // and retrying is enough.
   while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 20);
   try {
     return fn();
@@ -163,7 +163,7 @@ export function acquireRemoteModule(modulePath: string): RemoteModuleLease {
   let released = false;
   return {
     path: entry.path,
-    initLock: entry.initLock,
+    lifecycleLock: entry.lifecycleLock,
     holdLogin: (tokenKey, pin) => holdLogin(entry, tokenKey, pin),
     noteInitializedByUs: () => {
       entry.initializedByUs = true;
@@ -201,7 +201,7 @@ function entryFor(path: string): Entry {
       initializedByUs: false,
       logins: new Map(),
       finalizing: undefined,
-      initLock: new Int32Array(new SharedArrayBuffer(4)),
+      lifecycleLock: new Int32Array(new SharedArrayBuffer(4)),
     };
     registry.set(path, entry);
   }
@@ -219,7 +219,7 @@ function initialize(entry: Entry, pkcs11: Pkcs11): void {
     // WARNING: CKF_OS_LOCKING_OK is mandatory. The executor's worker threads (and pkcs11js' *Async
     // calls) use the library from several threads, and SoftHSM2 crashes under concurrent use
     // without it (softhsm/SoftHSMv2#688).
-    withInitLock(workerInitLock ?? entry.initLock, () => pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }));
+    withLifecycleLock(workerLifecycleLock ?? entry.lifecycleLock, () => pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }));
     entry.initializedByUs = true;
   } catch (err) {
     if (ckrOf(err) === CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
@@ -240,7 +240,7 @@ function lease(entry: Entry, pkcs11: Pkcs11): ModuleLease {
     findSlot: (selector) => findSlot(pkcs11, selector),
     matchingSlots: (selector) => matchingSlots(pkcs11, selector),
     freeSlots: () => freeSlots(pkcs11),
-    exclusive: (call) => withInitLock(workerInitLock ?? entry.initLock, call),
+    exclusive: (call) => withLifecycleLock(workerLifecycleLock ?? entry.lifecycleLock, call),
     holdLogin: (tokenKey, pin) => {
       const release = holdLogin(entry, tokenKey, pin);
       return teardownInThisThread ? release : () => (release(), false);
@@ -252,7 +252,7 @@ function lease(entry: Entry, pkcs11: Pkcs11): ModuleLease {
       if (entry.refs === 0 && entry.initializedByUs && teardownInThisThread) {
         entry.initializedByUs = false;
         try {
-          withInitLock(entry.initLock, () => pkcs11.C_Finalize());
+          withLifecycleLock(entry.lifecycleLock, () => pkcs11.C_Finalize());
         } catch {
           // Already finalized beneath us (device reset); there is nothing left to release.
         }

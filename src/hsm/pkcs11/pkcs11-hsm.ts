@@ -81,7 +81,7 @@ export class Pkcs11Hsm implements Hsm {
           ...(options.tokenSerial === undefined ? {} : { tokenSerial: options.tokenSerial }),
           pin: options.pin,
           profile: options.profile,
-          initLock: module.initLock,
+          lifecycleLock: module.lifecycleLock,
           ...(options.validateAfterIdleMs === undefined ? {} : { validateAfterIdleMs: options.validateAfterIdleMs }),
           ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
         },

@@ -55,8 +55,8 @@ export interface WorkerInit {
   readonly profile: VendorProfile;
   readonly validateAfterIdleMs?: number;
   readonly closeTimeoutMs?: number;
-  /** The library's C_Initialize/C_Finalize lock (module.ts), shared memory. */
-  readonly initLock: Int32Array;
+  /** The library's lifecycle lock (module.ts), shared memory. */
+  readonly lifecycleLock: Int32Array;
 }
 
 export interface WireError {

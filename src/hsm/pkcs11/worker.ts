@@ -35,7 +35,7 @@ function logger(bindings: Record<string, unknown> = {}): Logger {
 }
 
 async function main(): Promise<void> {
-  leaveTeardownToMainThread(init.initLock);
+  leaveTeardownToMainThread(init.lifecycleLock);
   let token: Pkcs11Token;
   let lease: ModuleLease;
   try {
