@@ -23,7 +23,10 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
 
-// Log records go to the main thread's logger (pino's bindings there name the member).
+// Log records go to the main thread's logger, whose bindings already name the component and the
+// token (pino would print them twice if a child here added them again).
+const BOUND_ON_MAIN: ReadonlySet<string> = new Set(['component', 'token']);
+
 function logger(bindings: Record<string, unknown> = {}): Logger {
   const at =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
@@ -31,7 +34,13 @@ function logger(bindings: Record<string, unknown> = {}): Logger {
       const record = typeof fields === 'string' ? { fields: bindings, msg: fields } : { fields: { ...bindings, ...(fields as object) }, msg: msg ?? '' };
       post({ kind: 'log', level, ...record });
     };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (more: Record<string, unknown>) => logger({ ...bindings, ...more }) } as unknown as Logger;
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more: Record<string, unknown>) => logger({ ...bindings, ...Object.fromEntries(Object.entries(more).filter(([key]) => !BOUND_ON_MAIN.has(key))) }),
+  } as unknown as Logger;
 }
 
 async function main(): Promise<void> {
