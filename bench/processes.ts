@@ -58,9 +58,7 @@ export interface KeybridgeOptions {
 
 /**
  * keybridge on the embedded default (authorization and the audit trail on, as `npm start` runs
- * it), with UV_THREADPOOL_SIZE=16 as scripts/start.sh sets it unless options.env says otherwise
- * (only to match `npm start`: PKCS#11 calls run on the HSM executor's worker threads, not on
- * libuv's pool). The returned dataDir holds what the server writes there, e.g. pins/.
+ * it). The returned dataDir holds what the server writes there, e.g. pins/.
  */
 export async function startKeybridge(
   dist: string,
@@ -74,7 +72,6 @@ export async function startKeybridge(
   delete inherited.KEYBRIDGE_LOG_LEVEL;
   const env: Record<string, string | undefined> = {
     ...inherited,
-    UV_THREADPOOL_SIZE: '16',
     KEYBRIDGE_DATA_DIR: dataDir,
     KEYBRIDGE_PORT: String(port),
     // The default log level (info: one line per request), to /dev/null, as `npm start` logs.
