@@ -545,7 +545,7 @@ export class ClusterHsm implements Hsm {
 
   private async callOn<T>(member: MemberRuntime, op: (hsm: Pkcs11Hsm) => Promise<T>, operation: string): Promise<T> {
     const hsm = member.hsm;
-    const limit = this.options.maxOutstandingPerMember ?? hsm.stats().limit * 4;
+    const limit = this.options.maxOutstandingPerMember ?? hsm.concurrency * 4;
     if (member.outstanding >= limit) {
       throw new HsmError('HSM_THROTTLED', `cluster member ${member.name} has ${member.outstanding} calls in flight`);
     }

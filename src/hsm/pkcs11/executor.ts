@@ -84,14 +84,14 @@ export class HsmExecutor {
   private readonly lost = new Set<Worker>();
   private readonly queue: Job[] = [];
   private nextId = 1;
-  private limit: number;
+  private budget: number;
   private generation = 0;
   private spawnAfter = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly options: ExecutorOptions) {
-    this.limit = options.size;
+    this.budget = options.size;
   }
 
   /**
@@ -112,6 +112,11 @@ export class HsmExecutor {
     return { executor, initializedByUs: ready.initializedByUs };
   }
 
+  /** Workers this executor may run (the session budget): cheap, for the per-call concurrency limit. */
+  get limit(): number {
+    return this.budget;
+  }
+
   stats(): ExecutorStats {
     let open = 0;
     let idle = 0;
@@ -123,7 +128,7 @@ export class HsmExecutor {
       if (thread.state === 'busy') leased += 1;
       if (thread.state === 'idle' || thread.state === 'busy') open += 1;
     }
-    return { open, idle, leased, waiting: this.queue.length, starting, limit: this.limit, lost: this.lost.size, generation: this.generation };
+    return { open, idle, leased, waiting: this.queue.length, starting, limit: this.budget, lost: this.lost.size, generation: this.generation };
   }
 
   /**
@@ -204,7 +209,7 @@ export class HsmExecutor {
     }
     let starting = 0;
     for (const thread of this.threads) if (thread.state === 'starting') starting += 1;
-    while (this.queue.length > starting && this.threads.size + this.lost.size < this.limit && performance.now() >= this.spawnAfter) {
+    while (this.queue.length > starting && this.threads.size + this.lost.size < this.budget && performance.now() >= this.spawnAfter) {
       void this.spawn();
       starting += 1;
     }
@@ -257,7 +262,7 @@ export class HsmExecutor {
       case 'ready':
         // Each worker holds two sessions (its work session and its login anchor): a token that
         // allows N sessions in all runs at most N / 2 workers.
-        this.limit = Math.max(1, Math.min(this.limit, Math.floor((message.tokenSessionLimit + 1) / 2)));
+        this.budget = Math.max(1, Math.min(this.budget, Math.floor((message.tokenSessionLimit + 1) / 2)));
         if (thread.state === 'starting') thread.state = 'idle';
         thread.onReady?.(message);
         this.dispatch();
@@ -292,8 +297,8 @@ export class HsmExecutor {
     if (error.ckr === CKR.CKR_SESSION_COUNT && others > 0) {
       // The token allows fewer sessions than configured (other applications hold some): stay at
       // the workers we have.
-      this.limit = others;
-      this.options.logger?.warn({ limit: this.limit }, 'pkcs11 token session limit reached; executor shrunk');
+      this.budget = others;
+      this.options.logger?.warn({ limit: this.budget }, 'pkcs11 token session limit reached; executor shrunk');
     } else {
       this.spawnAfter = performance.now() + SPAWN_RETRY_MS;
       this.options.logger?.warn({ hsmError: error.code, ckr: error.ckr }, 'pkcs11 worker did not open');

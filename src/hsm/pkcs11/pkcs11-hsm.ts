@@ -108,6 +108,11 @@ export class Pkcs11Hsm implements Hsm {
     return this.executor.stats();
   }
 
+  /** Calls this token may run at once (its executor's workers). */
+  get concurrency(): number {
+    return this.executor.limit;
+  }
+
   private call<M extends TokenMethod>(method: M, ...args: Parameters<Method<M>>): ReturnType<Method<M>> {
     return this.executor.run(method, args, GENERATING.has(method) ? this.generateTimeoutMs : undefined) as ReturnType<Method<M>>;
   }
