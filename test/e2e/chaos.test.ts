@@ -40,7 +40,11 @@ test('one member down and back under load: no client-visible failure, nothing lo
   assert.ok(report.allDown.ms < 1_000, `all members down took ${report.allDown.ms} ms to answer`);
   assert.ok(report.msToUnavailable !== undefined && report.msToUnavailable < 2_000);
   assert.ok(report.msToActive !== undefined && report.msToActive < 5_000);
-  assert.deepEqual(report.transitions.slice(0, 2), ['a: ACTIVE → UNAVAILABLE', 'a: UNAVAILABLE → ACTIVE']);
+  // A deep check slower than slowCheckMs on a loaded machine marks a member DEGRADED (still
+  // serving) and ACTIVE again: correct, and not what this test is about — out of service and back
+  // is. So DEGRADED counts as serving here, and serving → serving is no transition.
+  const serving = report.transitions.map((t) => t.replaceAll('DEGRADED', 'ACTIVE')).filter((t) => t !== 'a: ACTIVE → ACTIVE');
+  assert.deepEqual(serving.slice(0, 2), ['a: ACTIVE → UNAVAILABLE', 'a: UNAVAILABLE → ACTIVE']);
 
   // The health command, as a table and as JSON, after the run (both members back).
   assert.match(table, new RegExp(`\\(${CHAOS_CLUSTER}\\): CONNECTED, replication keybridge, 2 of 2 members serving`));
