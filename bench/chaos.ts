@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-kms';
 
 import { connectFaultyStore, writeFaultyCluster } from '../test/support/faulty-cluster.js';
+import { until } from '../test/support/until.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
 import { sdkClient } from '../test/support/kms-client.js';
 import { REPO_ROOT } from '../test/support/repo-root.js';
@@ -226,13 +227,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);

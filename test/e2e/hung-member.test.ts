@@ -18,6 +18,7 @@ import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty
 import { sdkClient } from '../support/kms-client.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { until } from '../support/until.js';
 
 const CLUSTER: FaultyCluster = { clusterId: 'cluster-kbHungMember', memberA: 'kb-hung-a', memberB: 'kb-hung-b', callTimeoutMs: 1_000 };
 const HANG_MS = 3_000;
@@ -110,7 +111,7 @@ test('a member hung inside C_EncryptInit holds neither the event loop nor the ot
   assert.notEqual(stateDuringHang, 'ACTIVE', 'the hung member was taken out of service');
 
   // The device answers again: the member returns without anybody's help.
-  await until(async () => memberState(CLUSTER.memberA) === 'ACTIVE', 20_000);
+  await until(() => memberState(CLUSTER.memberA) === 'ACTIVE', 20_000, 'member a to be ACTIVE again');
   for (let i = 0; i < 8; i++) assert.ok((await encrypt(storeKey)).ok);
 });
 
@@ -146,10 +147,3 @@ function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}

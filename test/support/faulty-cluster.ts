@@ -4,10 +4,10 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, type KMSClient } from '@aws-sdk/client-kms';
+
+import { until } from './until.js';
 
 export interface FaultyCluster {
   readonly clusterId: string;
@@ -52,11 +52,7 @@ export async function connectFaultyStore(kms: KMSClient, dataDir: string, repoRo
   );
   const storeId = created.CustomKeyStoreId!;
   await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    const state = (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores?.[0]?.ConnectionState;
-    if (state === 'CONNECTED') return storeId;
-    if (performance.now() > deadline) throw new Error(`custom key store ${storeId} is ${String(state)}, not CONNECTED, after 30 s`);
-    await sleep(20);
-  }
+  const state = async () => (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores?.[0]?.ConnectionState;
+  await until(async () => (await state()) === 'CONNECTED', 30_000, `custom key store ${storeId} to be CONNECTED`, 20);
+  return storeId;
 }
