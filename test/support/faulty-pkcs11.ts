@@ -1,5 +1,6 @@
 // The fault-injecting PKCS#11 module (test/fixtures/faulty-pkcs11/): builds it, and writes the
-// control file that tells it, at run time, which slot's calls to fail, hang or slow down.
+// control file that tells it, at run time, which slot's calls to fail, hang or slow down, and
+// which slot's token is gone (latched as removed until the library is finalized and initialised).
 //
 // WARNING: the module reads KEYBRIDGE_FAULTY_CONTROL when it is initialised (C_Initialize) and
 // KEYBRIDGE_FAULTY_TARGET when it is first loaded (C_GetFunctionList). Put faultyEnv() into
@@ -49,16 +50,20 @@ export type CkrName =
 
 export type FaultScope = 'all' | 'crypto' | 'login' | 'session' | 'object';
 
-/**
- * One rule (one line of the control file). Without `label` and `slot` it hits every slot; with
- * both, both must match. Rules are tried in order and the first armed match wins.
- * At least one of fail / hang / latencyMs; hang and fail do not combine; latency comes first.
- */
-export interface FaultRule {
+/** Which slots a rule hits. Without `label` and `slot`: every slot; with both, both must match. */
+interface FaultTarget {
   /** The token label (1–32 bytes, no blanks or '#'). */
   readonly label?: string;
   /** The CK_SLOT_ID (see slotIdOf() for a pkcs11js slot handle). */
   readonly slot?: number | bigint;
+}
+
+/**
+ * A rule that fails, hangs or slows the calls in its scope. Rules are tried in order and the
+ * first armed match wins. At least one of fail / hang / latencyMs; hang and fail do not combine;
+ * latency comes first.
+ */
+export interface CallFault extends FaultTarget {
   /** A group, or explicit function names such as ['C_Encrypt', 'C_Decrypt']. */
   readonly scope: FaultScope | readonly string[];
   readonly fail?: CkrName | number;
@@ -68,7 +73,26 @@ export interface FaultRule {
   readonly latencyMs?: number;
   /** Hits only the next `count` matching calls; restating the rules re-arms it. */
   readonly count?: number;
+  readonly gone?: never;
 }
+
+/**
+ * The token disappears as a real library sees it: every slot the rule matches is latched as removed
+ * the first time the module notices it (absent from C_GetSlotList, CKR_SLOT_ID_INVALID for slot
+ * calls, CKR_DEVICE_REMOVED for session calls but C_CloseSession, which is forwarded). Removing the
+ * rule does NOT bring the token back: only a C_Finalize + C_Initialize (CKR_OK) does. No scope.
+ */
+export interface GoneFault extends FaultTarget {
+  readonly gone: true;
+  readonly scope?: never;
+  readonly fail?: never;
+  readonly hang?: never;
+  readonly latencyMs?: never;
+  readonly count?: never;
+}
+
+/** One rule (one line of the control file). */
+export type FaultRule = CallFault | GoneFault;
 
 const SOURCE = join(REPO_ROOT, 'test', 'fixtures', 'faulty-pkcs11', 'faulty-pkcs11.c');
 const CACHE_DIR = join(tmpdir(), 'keybridge-faulty-pkcs11');
@@ -161,6 +185,15 @@ function ruleLine(rule: FaultRule): string {
     if (BigInt(rule.slot) < 0n) throw new TypeError('fault rule slot must not be negative');
     words.push(`slot=${BigInt(rule.slot).toString()}`);
   }
+  if (rule.gone !== undefined) {
+    // Checked at run time too: a rule built from untyped data (or a cast) must not reach the file.
+    const extra = (['scope', 'fail', 'hang', 'latencyMs', 'count'] as const).filter((key) => rule[key] !== undefined);
+    if (rule.gone !== true) throw new TypeError('gone must be true');
+    if (extra.length > 0) throw new TypeError(`a gone rule takes no ${extra.join(', ')}`);
+    words.push('gone');
+    return `${words.join(' ')}\n`;
+  }
+  if (rule.scope === undefined) throw new TypeError('a fault rule needs a scope (or gone)');
   if (typeof rule.scope === 'string') {
     if (!GROUPS.includes(rule.scope)) throw new TypeError(`unknown fault scope ${rule.scope}`);
     words.push(`scope=${rule.scope}`);
