@@ -1,12 +1,13 @@
 // The fault-injecting PKCS#11 module (test/fixtures/faulty-pkcs11/) over SoftHSM2: it forwards
 // untouched, and fails / hangs / slows exactly the calls its control file names, on the slot it
-// names, changing while the library stays loaded. Proved through raw pkcs11js calls and through
-// keybridge's Pkcs11Hsm. Assertions are about what the module guarantees (the CKR that surfaces,
-// the delay, the hang), not about how keybridge reacts to a fault.
+// names, changing while the library stays loaded; a `gone` token stays gone until the library is
+// finalized and initialised again. Proved through raw pkcs11js calls and through keybridge's
+// Pkcs11Hsm. Assertions are about what the module guarantees (the CKR that surfaces, the delay, the
+// hang, the slot list), not about how keybridge reacts to a fault.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
@@ -17,10 +18,11 @@ import pkcs11js from 'pkcs11js';
 
 import { CKR } from '../../src/hsm/pkcs11/ckr.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
-import { acquireModule, describeModule, type ModuleLease } from '../../src/hsm/pkcs11/module.js';
+import { acquireModule, describeModule, tokenText, type ModuleLease } from '../../src/hsm/pkcs11/module.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv, slotIdOf, type CkrName, type FaultRule } from '../support/faulty-pkcs11.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+import { until } from '../support/until.js';
 
 const LISTED: readonly CkrName[] = [
   'CKR_DEVICE_ERROR',
@@ -48,6 +50,8 @@ let hsmA: Pkcs11Hsm;
 let hsmB: Pkcs11Hsm;
 const keyA = newBackingKeyRef();
 const keyB = newBackingKeyRef();
+// A test that may have latched a slot as gone: afterEach finalizes and initialises the library.
+let latching = false;
 
 before(async () => {
   fx = await createSoftHsm({ extraTokens: 1 });
@@ -59,19 +63,18 @@ before(async () => {
   // Before the module's C_Initialize, which reads it.
   Object.assign(process.env, faultyEnv(controlFile, fx.modulePath));
   modulePath = await buildFaultyPkcs11();
-  const profile = loadVendorProfile('softhsm2');
-  hsmA = await Pkcs11Hsm.open({ modulePath, tokenLabel: labelA, pin: fx.userPin, profile, maxSessions: 2 });
-  hsmB = await Pkcs11Hsm.open({ modulePath, tokenLabel: labelB, pin: fx.userPin, profile, maxSessions: 2 });
+  await openAll();
   await hsmA.generateSymmetricKey(keyA);
   await hsmB.generateSymmetricKey(keyB);
-  lease = acquireModule(modulePath);
-  slotA = lease.findSlot({ label: labelA });
-  slotB = lease.findSlot({ label: labelB });
 });
 
 afterEach(async () => {
   faults.clear();
   await sleep(SETTLE_MS);
+  if (latching) {
+    latching = false;
+    await reinitialise();
+  }
 });
 
 after(async () => {
@@ -89,6 +92,38 @@ after(async () => {
 async function inject(rules: FaultRule[]): Promise<void> {
   faults.set(rules);
   await sleep(SETTLE_MS);
+}
+
+/**
+ * The lease (unless one is given), hsmA and hsmB. The first user in the process initialises the
+ * library (C_Initialize: CKR_OK).
+ */
+async function openAll(current?: ModuleLease): Promise<void> {
+  lease = current ?? acquireModule(modulePath);
+  const profile = loadVendorProfile('softhsm2');
+  hsmA = await Pkcs11Hsm.open({ modulePath, tokenLabel: labelA, pin: fx.userPin, profile, maxSessions: 2 });
+  hsmB = await Pkcs11Hsm.open({ modulePath, tokenLabel: labelB, pin: fx.userPin, profile, maxSessions: 2 });
+  slotA = lease.findSlot({ label: labelA });
+  slotB = lease.findSlot({ label: labelB });
+}
+
+/** Every user lets go (idempotent), so the last release runs C_Finalize, as keybridge does it. */
+async function closeAll(): Promise<void> {
+  lease.release();
+  await hsmA.close();
+  await hsmB.close();
+  assert.deepEqual(describeModule(modulePath), { refs: 0, initializedByUs: false }, 'the library is finalized');
+}
+
+/** C_Finalize, then a C_Initialize that returns CKR_OK; hsmA, hsmB and the lease are new. */
+async function reinitialise(): Promise<void> {
+  await closeAll();
+  await openAll();
+}
+
+/** The CK_SLOT_IDs C_GetSlotList lists (pkcs11js asks for the count, then for the list). */
+function listedIds(tokenPresent: boolean): bigint[] {
+  return lease.pkcs11.C_GetSlotList(tokenPresent).map(slotIdOf);
 }
 
 /** A session on `slot` with a fresh AES-256 session key (the tokens are logged in by the Pkcs11Hsm). */
@@ -484,6 +519,168 @@ test('under concurrent load while the rules are rewritten, every call succeeds o
   await hsmRoundTrip(hsmB);
 });
 
+test('gone by label: the slot leaves C_GetSlotList, answers CKR_SLOT_ID_INVALID, its sessions CKR_DEVICE_REMOVED; C_CloseSession is forwarded', LIMIT, async () => {
+  const pkcs11 = lease.pkcs11;
+  const [present, all] = [listedIds(true), listedIds(false)];
+  assert.ok(present.includes(slotIdOf(slotA)) && all.includes(slotIdOf(slotA)));
+  // Opened while the token is there: a logged-in session (the Pkcs11Hsm holds the login) with a key.
+  const session = pkcs11.C_OpenSession(slotA, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  const key = withSessionKey(pkcs11, session);
+  pkcs11.C_EncryptInit(session, gcm(), key);
+  latching = true;
+  await inject([{ label: labelA, gone: true }]);
+
+  // C_GetSlotList, with and without tokenPresent: one slot fewer, counted and listed.
+  assert.deepEqual(listedIds(true), present.filter((id) => id !== slotIdOf(slotA)));
+  assert.deepEqual(listedIds(false), all.filter((id) => id !== slotIdOf(slotA)));
+  assert.deepEqual(lease.matchingSlots({ label: labelA }), []);
+  assert.deepEqual(lease.matchingSlots({ label: labelB }), [slotB]);
+  // Calls naming the slot.
+  assert.throws(() => pkcs11.C_GetTokenInfo(slotA), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  assert.throws(() => pkcs11.C_GetSlotInfo(slotA), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  assert.throws(() => pkcs11.C_GetMechanismList(slotA), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  assert.throws(() => pkcs11.C_OpenSession(slotA, pkcs11js.CKF_SERIAL_SESSION), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  // Calls on a session of the slot, on libuv's pool and synchronous.
+  await assert.rejects(pkcs11.C_EncryptAsync(session, randomBytes(16), Buffer.alloc(32)), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_Encrypt(session, randomBytes(16), Buffer.alloc(32)), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_EncryptInit(session, gcm(), key), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_GenerateRandom(session, Buffer.alloc(8)), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_GetSessionInfo(session), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_Login(session, pkcs11js.CKU_USER, fx.userPin), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_FindObjectsInit(session, []), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  await assert.rejects(hsmA.random(8), hsmErrorWithCkr(CKR.CKR_DEVICE_REMOVED));
+  // C_CloseSession reaches the real library: a second close is the real library's answer.
+  pkcs11.C_CloseSession(session);
+  assert.throws(() => pkcs11.C_CloseSession(session), pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID));
+  // The other token is untouched.
+  assert.equal(tokenText(pkcs11.C_GetTokenInfo(slotB).label), labelB);
+  withSession(slotB, (p, sessionB, keyB2) => roundTrip(p, sessionB, keyB2));
+  await hsmRoundTrip(hsmB);
+});
+
+test('gone: removing the rule does not bring the token back; C_Finalize + C_Initialize does, and it works again', LIMIT, async () => {
+  const pkcs11 = lease.pkcs11;
+  const idA = slotIdOf(slotA);
+  const session = pkcs11.C_OpenSession(slotA, pkcs11js.CKF_SERIAL_SESSION);
+  latching = true;
+  await inject([{ label: labelA, gone: true }]);
+  assert.ok(!listedIds(true).includes(idA), 'latched by C_GetSlotList');
+
+  // A C_Initialize answered CKR_CRYPTOKI_ALREADY_INITIALIZED clears nothing.
+  assert.throws(() => pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }), pkcs11Error(CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED));
+  faults.clear();
+  await sleep(SETTLE_MS);
+  for (let round = 0; round < 3; round++) {
+    assert.ok(!listedIds(true).includes(idA) && !listedIds(false).includes(idA), 'still absent without its rule');
+    assert.throws(() => pkcs11.C_GetTokenInfo(slotA), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+    assert.throws(() => pkcs11.C_OpenSession(slotA, pkcs11js.CKF_SERIAL_SESSION), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+    assert.throws(() => pkcs11.C_GenerateRandom(session, Buffer.alloc(8)), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+    await sleep(SETTLE_MS);
+  }
+  await assert.rejects(
+    Pkcs11Hsm.open({ modulePath, tokenLabel: labelA, pin: fx.userPin, profile: loadVendorProfile('softhsm2') }),
+    (err: unknown) => err instanceof HsmError && err.code === 'HSM_TOKEN_NOT_FOUND',
+  );
+  pkcs11.C_CloseSession(session);
+
+  await closeAll();
+  lease = acquireModule(modulePath);
+  assert.deepEqual(describeModule(modulePath), { refs: 1, initializedByUs: true }, 'C_Initialize returned CKR_OK');
+  // Back, under the same slot id (SoftHSM2 derives it from the token's serial).
+  assert.ok(listedIds(true).includes(idA) && listedIds(false).includes(idA));
+  slotA = lease.findSlot({ label: labelA });
+  assert.equal(slotIdOf(slotA), idA);
+  assert.equal(tokenText(lease.pkcs11.C_GetTokenInfo(slotA).label), labelA);
+  // New sessions, a login and crypto: raw, then through Pkcs11Hsm with the token key made before.
+  const fresh = lease.pkcs11.C_OpenSession(slotA, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  try {
+    lease.pkcs11.C_Login(fresh, pkcs11js.CKU_USER, fx.userPin);
+    roundTrip(lease.pkcs11, fresh, withSessionKey(lease.pkcs11, fresh));
+    lease.pkcs11.C_Logout(fresh);
+  } finally {
+    lease.pkcs11.C_CloseSession(fresh);
+  }
+  await openAll(lease);
+  latching = false;
+  await hsmRoundTrip(hsmA);
+  await hsmRoundTrip(hsmB);
+  assert.deepEqual(
+    (await hsmA.listSymmetricKeys()).map((ref) => ref.id),
+    [keyA.id],
+  );
+});
+
+test('gone: a rule still in the file when the library is initialised again latches the slot again on first notice', LIMIT, async () => {
+  const idB = slotIdOf(slotB);
+  latching = true;
+  await inject([{ label: labelB, gone: true }]);
+  // Noticed by a call naming the slot (not by the slot list).
+  assert.throws(() => lease.pkcs11.C_GetTokenInfo(slotB), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  assert.ok(!listedIds(true).includes(idB));
+
+  await closeAll();
+  lease = acquireModule(modulePath);
+  assert.equal(describeModule(modulePath)?.initializedByUs, true, 'C_Initialize returned CKR_OK');
+  // The rule is still there: the first C_GetSlotList latches the slot again.
+  assert.ok(!listedIds(true).includes(idB) && !listedIds(false).includes(idB));
+  assert.throws(() => lease.pkcs11.C_GetTokenInfo(slotB), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  await assert.rejects(
+    Pkcs11Hsm.open({ modulePath, tokenLabel: labelB, pin: fx.userPin, profile: loadVendorProfile('softhsm2') }),
+    (err: unknown) => err instanceof HsmError && err.code === 'HSM_TOKEN_NOT_FOUND',
+  );
+  // Slot A came back with the initialisation.
+  assert.deepEqual(lease.findSlot({ label: labelA }), slotA);
+  const session = lease.pkcs11.C_OpenSession(slotA, pkcs11js.CKF_SERIAL_SESSION);
+  try {
+    assert.equal(lease.pkcs11.C_GenerateRandom(session, Buffer.alloc(4)).length, 4);
+  } finally {
+    lease.pkcs11.C_CloseSession(session);
+  }
+  // afterEach clears the rule, finalizes and initialises: B is back for the next tests.
+});
+
+test('gone by slot id (other rules do not apply to it); C_CloseAllSessions is forwarded; gone with neither label nor slot empties the list', LIMIT, async () => {
+  const pkcs11 = lease.pkcs11;
+  const [idA, idB] = [slotIdOf(slotA), slotIdOf(slotB)];
+  const session = pkcs11.C_OpenSession(slotB, pkcs11js.CKF_SERIAL_SESSION);
+  latching = true;
+  // Under load from both tokens' workers while B goes: A's calls all succeed, B's succeed or find
+  // the token gone (a session call: CKR_DEVICE_REMOVED; a worker opening a new session after it:
+  // CKR_SLOT_ID_INVALID).
+  let doneOnB = 0;
+  const load = Promise.allSettled(
+    Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? hsmRoundTrip(hsmA) : hsmRoundTrip(hsmB).then(() => void (doneOnB += 1)))),
+  );
+  await until(() => doneOnB >= 10, 5_000, 'round trips on B');
+  // A fail rule listed first: the gone token answers as a gone token, not with the injected CKR.
+  await inject([{ slot: idB, scope: 'all', fail: 'CKR_DEVICE_ERROR' }, { slot: idB, gone: true }]);
+  const outcomes = await load;
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') return;
+    const err: unknown = outcome.reason;
+    assert.ok(i % 2 === 1, `a call on A failed: ${String(err)}`);
+    const gone: unknown[] = [CKR.CKR_DEVICE_REMOVED, CKR.CKR_SLOT_ID_INVALID];
+    assert.ok(err instanceof HsmError && gone.includes(err.ckr), `unexpected failure on B: ${String(err)}`);
+  });
+  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected'), 'B went while loaded');
+  assert.throws(() => pkcs11.C_GenerateRandom(session, Buffer.alloc(4)), pkcs11Error(CKR.CKR_DEVICE_REMOVED));
+  assert.throws(() => pkcs11.C_GetTokenInfo(slotB), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  assert.ok(!listedIds(true).includes(idB) && listedIds(true).includes(idA));
+  withSession(slotA, (p, sessionA, key) => roundTrip(p, sessionA, key));
+  await hsmRoundTrip(hsmA);
+  // C_CloseAllSessions(slot) reaches the real library, which closes our session there.
+  pkcs11.C_CloseAllSessions(slotB);
+  assert.throws(() => pkcs11.C_GenerateRandom(session, Buffer.alloc(4)), pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID));
+  assert.throws(() => pkcs11.C_CloseSession(session), pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID));
+
+  // Neither label nor slot: every slot (the free one too) is gone, with or without tokens.
+  await inject([{ gone: true }]);
+  assert.deepEqual(listedIds(true), []);
+  assert.deepEqual(listedIds(false), []);
+  assert.throws(() => pkcs11.C_GetTokenInfo(slotA), pkcs11Error(CKR.CKR_SLOT_ID_INVALID));
+  await assert.rejects(hsmA.random(8), hsmErrorWithCkr(CKR.CKR_DEVICE_REMOVED));
+});
+
 test('FaultController refuses rules the module could not read', LIMIT, () => {
   const bad: FaultRule[] = [
     { label: 'has space', scope: 'all', fail: 'CKR_DEVICE_ERROR' },
@@ -494,6 +691,21 @@ test('FaultController refuses rules the module could not read', LIMIT, () => {
     { label: labelA, scope: 'all', fail: 0 },
     { label: labelA, scope: 'all', fail: 'CKR_DEVICE_ERROR', count: 0 },
     { label: labelA, scope: 'all', latencyMs: -1 },
+    // A gone rule takes no scope and no fault (the types say so too; these come in through casts).
+    ...[{ scope: 'all' }, { scope: ['C_Encrypt'] }, { fail: 'CKR_DEVICE_ERROR' }, { hang: true }, { latencyMs: 5 }, { latencyMs: 0 }, { count: 1 }].map(
+      (extra) => ({ label: labelA, gone: true, ...extra }) as unknown as FaultRule,
+    ),
+    { label: labelA, gone: false } as unknown as FaultRule,
   ];
   for (const rule of bad) assert.throws(() => faults.set([rule]), TypeError, JSON.stringify(rule));
+  // @ts-expect-error a gone rule has no scope
+  const typed: FaultRule = { label: labelA, gone: true, scope: 'all' };
+  // @ts-expect-error an ordinary rule needs a scope
+  const unscoped: FaultRule = { label: labelA, fail: 'CKR_DEVICE_ERROR' };
+  assert.throws(() => faults.set([typed]), TypeError);
+  assert.throws(() => faults.set([unscoped]), TypeError);
+  // Good gone rules: by label, by slot, both, neither (into a file the loaded module does not read).
+  const written = new FaultController(join(dir, 'gone-rules'));
+  written.set([{ label: labelA, gone: true }, { slot: 7, gone: true }, { label: labelA, slot: 7n, gone: true }, { gone: true }]);
+  assert.equal(readFileSync(written.controlFile, 'utf8'), `label=${labelA} gone\nslot=7 gone\nlabel=${labelA} slot=7 gone\ngone\n`);
 });
