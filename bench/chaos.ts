@@ -1,12 +1,16 @@
-// The cluster-resilience scenario (issue #4): a two-member SoftHSM2 cluster in `keybridge`
+// The cluster-resilience scenario (issues #4 and #19): a two-member SoftHSM2 cluster in `keybridge`
 // replication mode, behind the fault-injecting PKCS#11 module, under steady mixed
-// Encrypt / Decrypt / GenerateDataKey load. Member A fails (every call: CKR_DEVICE_REMOVED) at one
-// third of the run and comes back at two thirds. A key is created while A is away.
+// Encrypt / Decrypt / GenerateDataKey load, with two faults in turn:
+// - member A fails (every call: CKR_DEVICE_REMOVED) at 1/5 of the run and comes back at 2/5; a key
+//   is created while A is away;
+// - member B's token disappears at 3/5 (the module's `gone` fault: its slot leaves the slot list,
+//   and stays gone after it returns at 4/5 until keybridge re-initialises the library, as real
+//   libraries behave) — the re-initialisation pauses A, on the same library, while it serves.
 //
 // It reports client-visible failures (SDK retries off, so nothing is hidden), p50/p99 latency, the
-// time until A is marked UNAVAILABLE and until it is ACTIVE again, and afterwards: every ciphertext
-// of the run decrypts, the key created during the outage works on A alone (B failed), and with
-// every member down a request fails fast with KMSInvalidStateException.
+// time until each member is marked UNAVAILABLE and until it is ACTIVE again, and afterwards: every
+// ciphertext of the run decrypts, the key created during A's outage works on A alone (B failed),
+// and with every member down a request fails fast with KMSInvalidStateException.
 //
 //   scripts/chaos.sh [--duration-ms N] [--rate N]      (npm test runs a short form)
 
@@ -49,8 +53,11 @@ export interface ChaosReport {
   /** Client-visible failures by operation and error name, during the load. */
   readonly failures: Record<string, number>;
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** Member A (device removed): until marked UNAVAILABLE, and until ACTIVE after the fault cleared. */
   readonly msToUnavailable: number | undefined;
   readonly msToActive: number | undefined;
+  /** Member B (token gone from the slot list): the same two times. */
+  readonly tokenLoss: { readonly msToUnavailable: number; readonly msToActive: number };
   readonly ciphertexts: number;
   readonly undecryptable: number;
   /** Encrypt + Decrypt with the key made during the outage, served by member A alone. */
@@ -75,7 +82,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   Object.assign(process.env, faultyEnv(controlFile));
   const faults = new FaultController(controlFile);
   const clustersDir = writeFaultyCluster(dataDir, faulty, { clusterId: CHAOS_CLUSTER, memberA: MEMBER_A, memberB: MEMBER_B, callTimeoutMs: 1000 });
-  const server = await startServer({ dataDir, settings: { clustersDir, deletionSweepIntervalMs: 3_600_000, logLevel: 'info' } });
+  // Every token through the faulty module, the default store's too: one library, re-initialised for
+  // all of its users at once (two paths to one library would finalize it beneath the other path).
+  const server = await startServer({ dataDir, settings: { clustersDir, softhsmModule: faulty, deletionSweepIntervalMs: 3_600_000, logLevel: 'info' } });
   const kms = sdkClient(server);
   try {
     const storeId = await connectFaultyStore(kms, dataDir, REPO_ROOT, CHAOS_CLUSTER, 'chaos');
@@ -85,13 +94,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
 
     const health = () => server.keybridge.keyStores.health(storeId);
-    const stateOfA = () => health()?.members.find((m) => m.tokenLabel === MEMBER_A)?.state;
+    const stateOf = (label: string) => health()?.members.find((m) => m.tokenLabel === label)?.state;
+    const stateOfA = () => stateOf(MEMBER_A);
+    const stateOfB = () => stateOf(MEMBER_B);
     const transitions: string[] = [];
-    let lastA = stateOfA();
+    const last = { a: stateOfA(), b: stateOfB() };
     const watcher = setInterval(() => {
-      const now = stateOfA();
-      if (now !== lastA) transitions.push(`a: ${lastA} → ${now}`);
-      lastA = now;
+      for (const [name, now] of [['a', stateOfA()], ['b', stateOfB()]] as const) {
+        if (now !== last[name]) transitions.push(`${name}: ${last[name]} → ${now}`);
+        last[name] = now;
+      }
     }, 10);
 
     // --- steady load ---
@@ -116,22 +128,36 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
     const load = Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
 
-    // --- the fault: member A at 1/3, back at 2/3 ---
+    const at = (fraction: number) => sleep(Math.max(0, started + fraction * options.durationMs - performance.now()));
+
+    // --- fault 1: member A's device removed at 1/5, back at 2/5 ---
     let msToUnavailable: number | undefined;
     let msToActive: number | undefined;
     let outageKey: string | undefined;
-    await sleep(options.durationMs / 3);
+    await at(1 / 5);
     const failedAt = performance.now();
     faults.set([{ label: MEMBER_A, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
     await until(async () => stateOfA() === 'UNAVAILABLE', options.durationMs, 'member A to be marked UNAVAILABLE');
     msToUnavailable = performance.now() - failedAt;
     outageKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM', Description: 'made while A was away' }))).KeyMetadata!.KeyId!;
     keys.push(outageKey);
-    await sleep(Math.max(0, started + (2 * options.durationMs) / 3 - performance.now()));
+    await at(2 / 5);
     const clearedAt = performance.now();
     faults.clear();
     await until(async () => stateOfA() === 'ACTIVE', options.durationMs, 'member A to be ACTIVE again');
     msToActive = performance.now() - clearedAt;
+
+    // --- fault 2: member B's token leaves the slot list at 3/5, returns at 4/5 ---
+    await at(3 / 5);
+    const goneAt = performance.now();
+    faults.set([{ label: MEMBER_B, gone: true }]);
+    await until(async () => stateOfB() === 'UNAVAILABLE', options.durationMs, 'member B to be marked UNAVAILABLE');
+    const goneMsToUnavailable = performance.now() - goneAt;
+    await at(4 / 5);
+    const returnedAt = performance.now();
+    faults.clear();
+    await until(async () => stateOfB() === 'ACTIVE', options.durationMs + 30_000, 'member B to be ACTIVE again after its token returned');
+    const tokenLoss = { msToUnavailable: Math.round(goneMsToUnavailable), msToActive: Math.round(performance.now() - returnedAt) };
     await load;
     clearInterval(watcher);
 
@@ -183,6 +209,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       latencyMs: { p50: pct(50), p99: pct(99), max: Math.round((latencies[latencies.length - 1] ?? 0) * 10) / 10 },
       msToUnavailable: msToUnavailable === undefined ? undefined : Math.round(msToUnavailable),
       msToActive: msToActive === undefined ? undefined : Math.round(msToActive),
+      tokenLoss,
       ciphertexts: sealed.length,
       undecryptable,
       outageKeyWorksOnReturnedMember,
@@ -242,6 +269,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(
     `\n${report.requests} requests, ${failed} client-visible failures, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms; ` +
       `member A UNAVAILABLE after ${report.msToUnavailable} ms, ACTIVE again ${report.msToActive} ms after it came back; ` +
+      `member B's token gone: UNAVAILABLE after ${report.tokenLoss.msToUnavailable} ms, ACTIVE again ${report.tokenLoss.msToActive} ms after it returned; ` +
       `${report.ciphertexts - report.undecryptable}/${report.ciphertexts} ciphertexts decrypt; outage key on A: ${report.outageKeyWorksOnReturnedMember}; ` +
       `all members down: ${report.allDown.error} in ${report.allDown.ms} ms`,
   );

@@ -65,7 +65,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const metrics = new Metrics();
   let hsm: ClusterHsm;
   try {
-    hsm = await openToken(tokenConfig, profilesDir, logger, metrics);
+    hsm = await openToken(tokenConfig, config.defaultKeyStoreHealth, profilesDir, logger, metrics);
   } catch (err) {
     await store.close();
     throw err;
@@ -198,7 +198,7 @@ const DEFAULT_KEY_STORE = 'default';
  * reset, deep health checks and per-member metrics as a custom key store's HSMs, without a quota
  * (AWS's default key store quotas are per account and far higher than one token can serve).
  */
-async function openToken(token: TokenConfig, profilesDir: string, logger: Logger, observer: ClusterObserver): Promise<ClusterHsm> {
+async function openToken(token: TokenConfig, health: Config['defaultKeyStoreHealth'], profilesDir: string, logger: Logger, observer: ClusterObserver): Promise<ClusterHsm> {
   const profile: VendorProfile = loadVendorProfile(profilesDir, token.profile);
   try {
     return await ClusterHsm.connect({
@@ -212,6 +212,11 @@ async function openToken(token: TokenConfig, profilesDir: string, logger: Logger
       maxOutstandingPerMember: Number.POSITIVE_INFINITY,
       observer,
       logger,
+      callTimeoutMs: health.callTimeoutMs,
+      healthCheckIntervalMs: health.intervalMs,
+      slowCheckMs: health.slowCheckMs,
+      failuresToTrip: health.failuresToTrip,
+      maxRetryIntervalMs: health.maxRetryIntervalMs,
       ...(token.maxSessions !== undefined ? { maxSessions: token.maxSessions } : {}),
       ...(token.acquireTimeoutMs !== undefined ? { acquireTimeoutMs: token.acquireTimeoutMs } : {}),
     });

@@ -5,7 +5,8 @@ import { defineAdminOperation } from './operation.js';
 
 /**
  * The live health of a custom key store's cluster members (`keybridge keystore health`): state,
- * reason, last deep check, calls in flight, session pool. Only a CONNECTED store has members to
+ * reason, last deep check, calls in flight, session pool, and for an UNAVAILABLE member when it is
+ * tried again. Only a CONNECTED store has members to
  * report; any other state is answered with the state, as the store's own view.
  */
 export const describeKeyStoreHealth = defineAdminOperation({
@@ -32,6 +33,8 @@ export const describeKeyStoreHealth = defineAdminOperation({
         Pool: m.pool === undefined ? null : { InUse: m.pool.leased, Idle: m.pool.idle, Waiting: m.pool.waiting, Limit: m.pool.limit },
         LastCheck: m.lastCheck === undefined ? null : { At: m.lastCheck.at, Ok: m.lastCheck.ok, LatencyMs: m.lastCheck.latencyMs },
         Resets: m.resets,
+        NextAttempt: m.nextAttempt ?? null,
+        RecoveryAttempts: m.recoveryAttempts,
       })),
     };
   },

@@ -15,6 +15,8 @@ interface MemberHealth {
   Pool: { InUse: number; Idle: number; Waiting: number; Limit: number } | null;
   LastCheck: { At: string; Ok: boolean; LatencyMs: number } | null;
   Resets: number;
+  NextAttempt: string | null;
+  RecoveryAttempts: number;
 }
 
 interface Health {
@@ -32,7 +34,8 @@ export const keystoreHealth: Command = {
   summary: 'Show the health of a custom key store\'s HSM cluster members.',
   description:
     'For a CONNECTED store: each member\'s state (ACTIVE, DEGRADED, UNAVAILABLE) and why, since when, its last deep ' +
-    'check (a real encrypt and decrypt inside the member), calls in flight and session pool use. The store id may be ' +
+    'check (a real encrypt and decrypt inside the member), calls in flight, session pool use and, for an UNAVAILABLE ' +
+    'member, when keybridge tries to bring it back (it never stops trying while the store is connected). The store id may be ' +
     'given as `keybridge keystore health ID` or with --id. Exit status 1 when no member is ACTIVE or DEGRADED.',
   options: [{ name: 'id', kind: 'string', metavar: 'ID', required: true, description: 'The store (cks-...).' }],
   async run(ctx) {
@@ -44,7 +47,7 @@ export const keystoreHealth: Command = {
         title:
           `${health.CustomKeyStoreId} (${health.CloudHsmClusterId}): ${health.ConnectionState}` +
           (health.Replication === null ? '' : `, replication ${health.Replication}, ${serving} of ${health.Members.length} members serving`),
-        columns: ['MEMBER', 'STATE', 'SINCE', 'LAST CHECK', 'IN FLIGHT', 'SESSIONS', 'RESETS', 'REASON'],
+        columns: ['MEMBER', 'STATE', 'SINCE', 'LAST CHECK', 'IN FLIGHT', 'SESSIONS', 'RESETS', 'NEXT ATTEMPT', 'REASON'],
         rows: health.Members.map((m) => [
           m.Name,
           m.State,
@@ -53,6 +56,7 @@ export const keystoreHealth: Command = {
           m.Outstanding,
           m.Pool === null ? '-' : `${m.Pool.InUse}/${m.Pool.Limit} (+${m.Pool.Waiting} waiting)`,
           m.Resets,
+          m.NextAttempt === null ? '-' : `${m.NextAttempt} (#${m.RecoveryAttempts})`,
           m.Reason ?? '',
         ]),
       },

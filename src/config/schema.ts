@@ -18,7 +18,25 @@ export const vendorProfileSchema = z.object({
   badTagCkrs: z.array(z.string().regex(/^CKR_[A-Z0-9_]+$/)),
   acquireTimeoutMs: z.number().int().min(1),
   validateAfterIdleMs: z.number().int().min(0),
+  reinitializeOnTokenLoss: z.boolean().optional(),
 });
+
+/** How an HSM cluster's members are checked, taken out and brought back (a cluster's `health`). */
+export const memberHealthSchema = z
+  .object({
+    /** Period of the deep check (encrypt + decrypt under each member's canary key). 0 = off. */
+    intervalMs: z.number().int().min(0).default(5000),
+    /** Deadline for one call on one member; past it the member is taken out. */
+    callTimeoutMs: z.number().int().min(1).default(2000),
+    /** Deep checks slower than this leave the member DEGRADED. */
+    slowCheckMs: z.number().int().min(1).default(250),
+    /** Failures in a row that trip a member's circuit breaker. */
+    failuresToTrip: z.number().int().min(1).default(3),
+    /** Ceiling of the backoff between attempts to bring an UNAVAILABLE member back (never given up). */
+    maxRetryIntervalMs: z.number().int().min(1).default(30_000),
+  })
+  .strict()
+  .prefault({});
 
 /** One HSM of a cluster (hsm-config/clusters/*.json). */
 export const clusterMemberSchema = z
@@ -61,19 +79,7 @@ export const clusterSchema = z
     requestsPerSecond: z.number().int().min(0).default(1800),
     /** Calls in flight per member before ThrottlingException (default: 4 × its session limit). */
     maxOutstandingPerMember: z.number().int().min(1).optional(),
-    health: z
-      .object({
-        /** Period of the deep check (encrypt + decrypt under each member's canary key). 0 = off. */
-        intervalMs: z.number().int().min(0).default(5000),
-        /** Deadline for one call on one member; past it the member is taken out. */
-        callTimeoutMs: z.number().int().min(1).default(2000),
-        /** Deep checks slower than this leave the member DEGRADED. */
-        slowCheckMs: z.number().int().min(1).default(250),
-        /** Failures in a row that trip a member's circuit breaker. */
-        failuresToTrip: z.number().int().min(1).default(3),
-      })
-      .strict()
-      .prefault({}),
+    health: memberHealthSchema,
   })
   .strict()
   .refine((c) => new Set(c.members.map((m) => m.name)).size === c.members.length, { message: 'member names must be unique', path: ['members'] })
@@ -115,6 +121,8 @@ export const configSchema = z
      */
     embedded: z.boolean().default(true),
     defaultKeyStore: tokenConfig.optional(),
+    /** The default key store's token, checked and brought back like a custom key store's member. */
+    defaultKeyStoreHealth: memberHealthSchema,
     credentialsFile: z.string().min(1).optional(),
     /** The credentials-file profile whose access key the operator uses. */
     credentialsProfile: z.string().min(1).default('keybridge'),

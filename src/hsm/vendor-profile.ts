@@ -25,4 +25,11 @@ export interface VendorProfile {
   readonly acquireTimeoutMs: number;
   /** An idle session older than this is checked with C_GetSessionInfo before it is reused. */
   readonly validateAfterIdleMs: number;
+  /**
+   * Whether keybridge may re-initialise the library (C_Finalize + C_Initialize) while serving, to
+   * see a token that disappeared and came back (default true). False for a library that cannot be
+   * initialised twice in one process: a member whose token is lost then needs a restart, and its
+   * health reason says so.
+   */
+  readonly reinitializeOnTokenLoss?: boolean;
 }

@@ -25,6 +25,10 @@ export interface MemberStatus {
   readonly lastCheck: { readonly at: string; readonly ok: boolean; readonly latencyMs: number } | undefined;
   /** Controlled resets (reopen after a trip) that succeeded. */
   readonly resets: number;
+  /** When an UNAVAILABLE member is tried again (ISO 8601); undefined while it serves. */
+  readonly nextAttempt: string | undefined;
+  /** Recovery attempts since the member last served (0 while it serves). */
+  readonly recoveryAttempts: number;
 }
 
 export interface ClusterStatus {

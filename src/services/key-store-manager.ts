@@ -237,6 +237,7 @@ export class KeyStoreManager implements KeyStores {
       healthCheckIntervalMs: cluster.health.intervalMs,
       slowCheckMs: cluster.health.slowCheckMs,
       failuresToTrip: cluster.health.failuresToTrip,
+      maxRetryIntervalMs: cluster.health.maxRetryIntervalMs,
       knownBackingKeyIds: async () => new Set((await this.deps.store.allBackingKeyIds()).map((row) => row.backingKeyId)),
       ...(this.deps.observer === undefined ? {} : { observer: this.deps.observer }),
     });

@@ -1,6 +1,7 @@
 // The cluster-resilience scenario (bench/chaos.ts) in its short form: a two-member cluster in
-// keybridge replication mode under steady Encrypt / Decrypt / GenerateDataKey load, member A
-// failing at 1/3 of the run and returning at 2/3. `scripts/chaos.sh` runs the long form.
+// keybridge replication mode under steady Encrypt / Decrypt / GenerateDataKey load, member A's
+// device failing at 1/5 of the run and returning at 2/5, member B's token leaving the slot list at
+// 3/5 and returning at 4/5 (issue #19). `scripts/chaos.sh` runs the long form.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,12 +14,12 @@ function cli(server: TestServer, args: readonly string[]): Promise<CliRun> {
   return runCli(['--endpoint-url', server.url, '--data-dir', server.dataDir, ...args], { home: server.dataDir });
 }
 
-test('one member down and back under load: no client-visible failure, nothing lost, every transition visible', { timeout: 120_000 }, async () => {
+test('a member down and back, then a token gone and back, under load: no client-visible failure, nothing lost, every transition visible', { timeout: 120_000 }, async () => {
   let metrics = '';
   let table = '';
   let json: { Members: Array<{ Name: string; State: string; Resets: number }>; Replication: string } | undefined;
   const report: ChaosReport = await runChaos({
-    durationMs: 6_000,
+    durationMs: 10_000,
     rate: 80,
     async inspect(server, storeId) {
       metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -31,7 +32,7 @@ test('one member down and back under load: no client-visible failure, nothing lo
     },
   });
 
-  assert.ok(report.requests >= 400, `only ${report.requests} requests`);
+  assert.ok(report.requests >= 650, `only ${report.requests} requests`);
   assert.deepEqual(report.failures, {}, 'client-visible failures');
   assert.ok(report.ciphertexts > 100);
   assert.equal(report.undecryptable, 0, 'every ciphertext of the run decrypts');
@@ -40,11 +41,18 @@ test('one member down and back under load: no client-visible failure, nothing lo
   assert.ok(report.allDown.ms < 1_000, `all members down took ${report.allDown.ms} ms to answer`);
   assert.ok(report.msToUnavailable !== undefined && report.msToUnavailable < 2_000);
   assert.ok(report.msToActive !== undefined && report.msToActive < 5_000);
+  // B's token: out within the deep-check period, back within the backoff ceiling (30 s) — here at
+  // once, as B is retried often while its outage is short.
+  assert.ok(report.tokenLoss.msToUnavailable < 2_000, `B marked UNAVAILABLE after ${report.tokenLoss.msToUnavailable} ms`);
+  assert.ok(report.tokenLoss.msToActive < 5_000, `B ACTIVE ${report.tokenLoss.msToActive} ms after its token returned`);
   // A deep check slower than slowCheckMs on a loaded machine marks a member DEGRADED (still
   // serving) and ACTIVE again: correct, and not what this test is about — out of service and back
   // is. So DEGRADED counts as serving here, and serving → serving is no transition.
   const serving = report.transitions.map((t) => t.replaceAll('DEGRADED', 'ACTIVE')).filter((t) => t !== 'a: ACTIVE → ACTIVE');
-  assert.deepEqual(serving.slice(0, 2), ['a: ACTIVE → UNAVAILABLE', 'a: UNAVAILABLE → ACTIVE']);
+  assert.deepEqual(serving.filter((t) => t.startsWith('a:')).slice(0, 2), ['a: ACTIVE → UNAVAILABLE', 'a: UNAVAILABLE → ACTIVE']);
+  const b = serving.filter((t) => t.startsWith('b:') && t !== 'b: ACTIVE → ACTIVE');
+  assert.deepEqual(b.slice(0, 2), ['b: ACTIVE → UNAVAILABLE', 'b: UNAVAILABLE → ACTIVE'], `transitions ${serving.join(', ')}`);
+  assert.ok(serving.indexOf('a: UNAVAILABLE → ACTIVE') < serving.indexOf('b: ACTIVE → UNAVAILABLE'), 'one fault at a time');
 
   // The health command, as a table and as JSON, after the run (both members back).
   assert.match(table, new RegExp(`\\(${CHAOS_CLUSTER}\\): CONNECTED, replication keybridge, 2 of 2 members serving`));

@@ -16,6 +16,8 @@ export interface FaultyCluster {
   readonly memberB: string;
   /** The member call deadline (health.callTimeoutMs). */
   readonly callTimeoutMs: number;
+  /** The ceiling of the recovery backoff (health.maxRetryIntervalMs); keybridge's default when absent. */
+  readonly maxRetryIntervalMs?: number;
 }
 
 /** Writes `<dataDir>/clusters/<file>.json` for `cluster`; returns the clusters directory. */
@@ -34,7 +36,11 @@ export function writeFaultyCluster(dataDir: string, modulePath: string, cluster:
       minActiveMembersForCreateKey: 1,
       embeddedSoftHsm: true,
       replication: 'keybridge',
-      health: { intervalMs: healthIntervalMs, callTimeoutMs: cluster.callTimeoutMs },
+      health: {
+        intervalMs: healthIntervalMs,
+        callTimeoutMs: cluster.callTimeoutMs,
+        ...(cluster.maxRetryIntervalMs === undefined ? {} : { maxRetryIntervalMs: cluster.maxRetryIntervalMs }),
+      },
     }),
   );
   return clustersDir;

@@ -63,8 +63,16 @@ export interface ClusterConnectOptions {
   readonly replicationQuorum?: number;
   /** Deadline for one call on one member, after which the member is taken out. Default 2,000 ms. */
   readonly callTimeoutMs?: number;
-  /** Deep-check period. Default 5,000 ms; 0 disables the periodic check (tests drive checkNow()). */
+  /**
+   * Deep-check period. Default 5,000 ms; 0 disables the periodic check and the recovery of
+   * UNAVAILABLE members (tests drive checkNow()).
+   */
   readonly healthCheckIntervalMs?: number;
+  /**
+   * The ceiling of the recovery backoff: an UNAVAILABLE member is tried again at least this often
+   * (doubling from the health-check interval), for as long as the cluster is connected. Default 30,000 ms.
+   */
+  readonly maxRetryIntervalMs?: number;
   /** Deep checks slower than this leave the member DEGRADED. Default 250 ms. */
   readonly slowCheckMs?: number;
   /** Failures in a row (of any kind that is about the member) that trip its breaker. Default 3. */
@@ -176,6 +184,8 @@ export function clusterConnectionErrorCode(openedCount: number, failures: readon
 
 const DEFAULT_CALL_TIMEOUT_MS = 2_000;
 const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
+// How often due recoveries are looked for: a member comes back at most this late after its backoff.
+const RECOVERY_TICK_MS = 1_000;
 const DEFAULT_SLOW_CHECK_MS = 250;
 const DEFAULT_FAILURES_TO_TRIP = 3;
 const DEFAULT_RPS = 1_800;
@@ -232,7 +242,9 @@ export class ClusterHsm implements Hsm {
   private readonly madeHere = new Set<string>();
   private readonly destroyWhenBack = new Map<string, BackingKeyRef>();
   private healthTimer: NodeJS.Timeout | undefined;
+  private recoveryTimer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
+  private readonly recovering = new Set<MemberRuntime>();
 
   private constructor(
     readonly clusterId: string,
@@ -278,6 +290,7 @@ export class ClusterHsm implements Hsm {
             }),
           (transition) => cluster?.transitioned(transition),
           logger,
+          options.maxRetryIntervalMs,
         ),
     );
     const outcomes = await Promise.allSettled(runtimes.map((runtime) => runtime.open()));
@@ -494,6 +507,7 @@ export class ClusterHsm implements Hsm {
 
   private async shutdown(): Promise<void> {
     if (this.healthTimer !== undefined) clearInterval(this.healthTimer);
+    if (this.recoveryTimer !== undefined) clearInterval(this.recoveryTimer);
     await this.checking?.catch(() => undefined);
     const outcomes = await Promise.allSettled(this.members.map((member) => member.close()));
     let failure: HsmError | undefined;
@@ -754,6 +768,9 @@ export class ClusterHsm implements Hsm {
     if (interval <= 0) return;
     this.healthTimer = setInterval(() => void this.checkNow(), interval);
     this.healthTimer.unref();
+    // Recoveries keep their own schedule (backoff up to maxRetryIntervalMs), not the deep checks'.
+    this.recoveryTimer = setInterval(() => void this.recoverDue(), Math.min(interval, RECOVERY_TICK_MS));
+    this.recoveryTimer.unref();
   }
 
   private healthIntervalMs(): number {
@@ -775,8 +792,24 @@ export class ClusterHsm implements Hsm {
     );
   }
 
-  /** Brings an UNAVAILABLE member back: reset, resync, deep check. Failures back off. */
+  private async recoverDue(): Promise<void> {
+    if (this.closing !== undefined) return;
+    const now = performance.now();
+    await Promise.all(this.members.filter((member) => member.dueForRecovery(now)).map((member) => this.recover(member)));
+  }
+
+  /** Brings an UNAVAILABLE member back: reset, resync, deep check. Failures back off. One at a time per member. */
   private async recover(member: MemberRuntime): Promise<void> {
+    if (this.recovering.has(member)) return;
+    this.recovering.add(member);
+    try {
+      await this.recoverOnce(member);
+    } finally {
+      this.recovering.delete(member);
+    }
+  }
+
+  private async recoverOnce(member: MemberRuntime): Promise<void> {
     let hsm: Pkcs11Hsm;
     try {
       hsm = await member.reopen(this.healthIntervalMs());
@@ -843,8 +876,9 @@ export class ClusterHsm implements Hsm {
 }
 
 function rank(member: MemberRuntime): number {
-  // Outstanding work first; a DEGRADED member only wins when it is clearly less loaded.
-  return member.outstanding + (member.state === 'DEGRADED' ? 4 : 0);
+  // Outstanding work first; a DEGRADED member only wins when it is clearly less loaded. A member
+  // whose library is being re-initialised (its calls wait) is the last choice.
+  return member.outstanding + (member.state === 'DEGRADED' ? 4 : 0) + (member.connection?.paused === true ? 1_000 : 0);
 }
 
 /**

@@ -4,8 +4,10 @@
 // States: ACTIVE (healthy), DEGRADED (serving, but its last deep check was slow or a replication
 // to it failed), UNAVAILABLE (not serving: it did not open, its breaker tripped, or a deep check
 // failed). An UNAVAILABLE member comes back only through recover(): a controlled reset (close the
-// old connection, open a new one: sessions, login, handle cache), a resync of missed keys, and a
-// passing deep check — all driven by the cluster's health checker, with exponential backoff.
+// old connection, open a new one: sessions, login, handle cache — and, when the token is not found,
+// a re-initialisation of its library: Pkcs11Hsm.open), a resync of missed keys, and a passing deep
+// check — all driven by the cluster's health checker, retried with exponential backoff up to a
+// ceiling for as long as the cluster is connected: never given up.
 
 import { performance } from 'node:perf_hooks';
 
@@ -26,7 +28,8 @@ export interface MemberTransition {
   readonly reason: string | undefined;
 }
 
-const MAX_BACKOFF_FACTOR = 8;
+/** The longest wait between two recovery attempts, unless the cluster says otherwise (issue #19). */
+export const DEFAULT_MAX_RETRY_INTERVAL_MS = 30_000;
 
 export class MemberRuntime {
   private current: Pkcs11Hsm | undefined;
@@ -38,6 +41,8 @@ export class MemberRuntime {
   private failuresInARow = 0;
   private attempts = 0;
   private nextAttemptAt = 0;
+  // The same instant on the wall clock, for the health output.
+  private nextAttemptWallMs: number | undefined;
   private resetCount = 0;
   private check: MemberStatus['lastCheck'];
   /** Calls running on this member now (least-outstanding load balancing, concurrency limit). */
@@ -48,6 +53,7 @@ export class MemberRuntime {
     private readonly openHsm: () => Promise<Pkcs11Hsm>,
     private readonly onTransition: (transition: MemberTransition) => void,
     private readonly logger: Logger | undefined,
+    private readonly maxRetryIntervalMs = DEFAULT_MAX_RETRY_INTERVAL_MS,
   ) {}
 
   get name(): string {
@@ -89,6 +95,7 @@ export class MemberRuntime {
   markServing(state: 'ACTIVE' | 'DEGRADED', reason?: string): void {
     this.failuresInARow = 0;
     this.attempts = 0;
+    this.nextAttemptWallMs = undefined;
     this.setState(state, state === 'ACTIVE' ? undefined : reason);
   }
 
@@ -110,13 +117,16 @@ export class MemberRuntime {
    * Opens the breaker: no new work is routed here. In-flight calls finish or fail on their own;
    * the old connection is closed in the background (bounded by the pool's close timeout).
    */
-  trip(reason: string): void {
+  trip(reason: string, retryBaseMs = 0): void {
     if (this.memberState === 'UNAVAILABLE' && this.current === undefined) return;
     this.setState('UNAVAILABLE', reason);
     const old = this.current;
     this.current = undefined;
-    this.scheduleRetry(0);
-    if (old !== undefined) void closeQuietly(old, this.logger, this.name);
+    this.scheduleRetry(retryBaseMs);
+    if (old !== undefined) {
+      this.previous = old;
+      void closeQuietly(old, this.logger, this.name);
+    }
   }
 
   /** Whether the health checker should try to bring this member back now. */
@@ -160,8 +170,12 @@ export class MemberRuntime {
 
   /** Recovery got the member open but could not finish (resync or deep check failed). */
   recoveryFailed(reason: string, baseBackoffMs: number): void {
-    this.trip(reason);
-    this.scheduleRetry(baseBackoffMs);
+    if (this.memberState === 'UNAVAILABLE' && this.current === undefined) {
+      this.why = reason;
+      this.scheduleRetry(baseBackoffMs);
+    } else {
+      this.trip(reason, baseBackoffMs);
+    }
   }
 
   recordCheck(ok: boolean, latencyMs: number): void {
@@ -179,6 +193,8 @@ export class MemberRuntime {
       pool: this.current?.stats(),
       lastCheck: this.check,
       resets: this.resetCount,
+      nextAttempt: this.memberState === 'UNAVAILABLE' && this.nextAttemptWallMs !== undefined ? new Date(this.nextAttemptWallMs).toISOString() : undefined,
+      recoveryAttempts: this.attempts,
     };
   }
 
@@ -188,10 +204,13 @@ export class MemberRuntime {
     if (old !== undefined) await old.close();
   }
 
+  /** The next attempt: `baseMs` doubled per failed attempt in a row, never more than the ceiling. */
   private scheduleRetry(baseMs: number): void {
-    const factor = Math.min(2 ** this.attempts, MAX_BACKOFF_FACTOR);
+    const delay = Math.min(baseMs * 2 ** Math.min(this.attempts, 30), this.maxRetryIntervalMs);
     this.attempts += 1;
-    this.nextAttemptAt = performance.now() + baseMs * factor;
+    this.nextAttemptAt = performance.now() + delay;
+    this.nextAttemptWallMs = Date.now() + delay;
+    if (this.attempts > 1) this.logger?.warn({ member: this.name, attempt: this.attempts - 1, reason: this.why, retryInMs: Math.round(delay) }, 'cluster member still unavailable');
   }
 
   private setState(state: MemberState, reason: string | undefined): void {

@@ -12,6 +12,9 @@
 //   the written-off workers still hold until they really end, so a device that hangs every call
 //   cannot make us start threads without bound.
 // Workers start on demand, up to `size`, so an idle member costs one thread.
+// Around a re-initialisation of the library (module.ts) the executor is a ModuleUser: suspend()
+// holds new jobs in the queue (their queue deadline still runs) and closes every worker once its
+// job is done; resume() starts workers again, which open new sessions and log in afresh.
 
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -20,6 +23,7 @@ import type { Logger } from 'pino';
 
 import { HsmError } from '../../ports/hsm.js';
 import { CKR } from './ckr.js';
+import type { ModuleUser } from './module.js';
 import { errorFromWire, fromWire, toWire, type FromWorker, type TokenMethod, type ToWorker, type WorkerInit } from './wire.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -79,7 +83,7 @@ interface Thread {
   onClosed: (() => void) | undefined;
 }
 
-export class HsmExecutor {
+export class HsmExecutor implements ModuleUser {
   private readonly threads = new Set<Thread>();
   private readonly lost = new Set<Worker>();
   private readonly queue: Job[] = [];
@@ -87,10 +91,13 @@ export class HsmExecutor {
   private budget: number;
   private generation = 0;
   private spawnAfter = 0;
+  private suspended = false;
   private closed = false;
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly options: ExecutorOptions) {
+  /** Starts nothing yet: open() starts the first worker (attach the executor to its module in between). */
+  constructor(private readonly options: ExecutorOptions) {
+    if (!Number.isInteger(options.size) || options.size < 1) throw new TypeError('the executor size must be a positive integer');
     this.budget = options.size;
   }
 
@@ -100,16 +107,54 @@ export class HsmExecutor {
    * worker's HsmError (HSM_TOKEN_NOT_FOUND, HSM_LOGIN_FAILED, …), or HSM_UNAVAILABLE when the open
    * does not finish within openTimeoutMs — the worker is then written off, the process unharmed.
    */
-  static async start(options: ExecutorOptions): Promise<{ executor: HsmExecutor; initializedByUs: boolean }> {
-    if (!Number.isInteger(options.size) || options.size < 1) throw new TypeError('the executor size must be a positive integer');
-    const executor = new HsmExecutor(options);
-    const ready = await executor.spawn();
+  async open(): Promise<{ initializedByUs: boolean }> {
+    const ready = await this.spawn();
     if (ready.kind !== 'ready') {
       throw ready.kind === 'open-failed'
         ? errorFromWire(ready.error)
-        : new HsmError('HSM_UNAVAILABLE', `the PKCS#11 token ${options.name} did not open within ${options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS} ms`);
+        : new HsmError('HSM_UNAVAILABLE', `the PKCS#11 token ${this.options.name} did not open within ${this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS} ms`);
     }
-    return { executor, initializedByUs: ready.initializedByUs };
+    return { initializedByUs: ready.initializedByUs };
+  }
+
+  /** Written-off workers whose threads have not ended: calls the device may still be running. */
+  held(): number {
+    return this.lost.size;
+  }
+
+  /** Jobs wait in the queue while the library is re-initialised beneath this executor. */
+  get paused(): boolean {
+    return this.suspended;
+  }
+
+  /**
+   * Holds new jobs in the queue, waits for the running ones (each bounded by its own deadline: a job
+   * past it is written off and shows in held()) and for workers still opening, then closes every
+   * worker's sessions without logging out. Resolves once no thread of ours is inside the library.
+   */
+  async suspend(): Promise<void> {
+    if (this.closed) return;
+    this.suspended = true;
+    while ([...this.threads].some((t) => t.state === 'busy' || t.state === 'starting')) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      if (this.closed) return;
+    }
+    const deadline = performance.now() + (this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    const idle = [...this.threads].filter((t) => t.state === 'idle');
+    await Promise.all(idle.map((thread) => this.closeThread(thread, { logout: false, finalize: false }, deadline)));
+    // Their sessions are closed and they call the library no more; their exits are not waited for.
+    for (const thread of idle) this.threads.delete(thread);
+  }
+
+  /** Starts a worker again (new session, new login, empty handle cache) and runs the jobs that waited. */
+  resume(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    this.spawnAfter = 0;
+    if (this.closed) return;
+    // One warm worker even with nothing queued, as after open(); the queue starts more on demand.
+    if (this.queue.length === 0 && this.threads.size + this.lost.size < this.budget) void this.spawn();
+    this.dispatch();
   }
 
   /** Workers this executor may run (the session budget): cheap, for the per-call concurrency limit. */
@@ -202,7 +247,7 @@ export class HsmExecutor {
 
   /** Hands queued jobs to idle workers, oldest first, and starts workers while jobs wait. */
   private dispatch(): void {
-    if (this.closed) return;
+    if (this.closed || this.suspended) return;
     for (const thread of this.threads) {
       if (this.queue.length === 0) return;
       if (thread.state === 'idle') this.start(thread, this.queue.shift()!);
@@ -303,7 +348,8 @@ export class HsmExecutor {
       this.spawnAfter = performance.now() + SPAWN_RETRY_MS;
       this.options.logger?.warn({ hsmError: error.code, ckr: error.ckr }, 'pkcs11 worker did not open');
       // Nobody left to run the queue: say why now instead of letting the jobs time out as "busy".
-      if (others === 0) {
+      // (Not while suspended: the jobs wait for the workers resume() starts.)
+      if (others === 0 && !this.suspended) {
         for (const job of this.queue.splice(0)) {
           clearTimeout(job.timer);
           job.reject(error);

@@ -10,10 +10,18 @@
 // PKCS#11 calls run in worker threads) take one with acquireRemoteModule() and are told on release
 // whether the finalize is theirs to do. Worker threads load the library through acquireModule() too,
 // after leaveTeardownToMainThread(): there a release never finalizes and never logs out.
+//
+// Re-initialisation (reinitializeModule): a library builds its slot list at C_Initialize, so a
+// token that disappears and comes back stays invisible until C_Finalize + C_Initialize — which
+// ends every session and login of every user of the library in the process. So it is done for all
+// of them at once: every executor-backed user (ModuleUser) is suspended (calls wait, sessions
+// closed), the library re-initialised in a worker thread, and every user resumed (new sessions,
+// new logins, empty handle caches).
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 import pkcs11js from 'pkcs11js';
 
@@ -73,18 +81,44 @@ export interface RemoteModuleLease {
   release(): boolean;
   /** Records the finalize a release() of true asked for, so that a new user waits for it. */
   finalizing(done: Promise<void>): void;
-  /** Resolves once no finalize of this library is under way (await before starting workers). */
-  settled(): Promise<void>;
+  /**
+   * Waits until no finalize or re-initialisation of the library is under way, then registers
+   * `user` to be suspended and resumed around every later re-initialisation (until release()).
+   * Await it before the user starts a worker.
+   */
+  attach(user: ModuleUser): Promise<void>;
+}
+
+/** An executor-backed user of a library, as a re-initialisation pauses it (executor.ts). */
+export interface ModuleUser {
+  /** Calls the device still holds (workers written off at a deadline): the library must not be finalized under them. */
+  held(): number;
+  /** Starts no more calls, lets running ones finish (bounded by their deadlines), closes every session without logging out. */
+  suspend(): Promise<void>;
+  /** Opens sessions again (and so logs in again) and runs the calls that waited. */
+  resume(): void;
 }
 
 interface Entry {
   readonly path: string;
-  // WARNING: kept strongly referenced for the life of the process. Letting the pkcs11js object be
-  // collected (or dlclose-ing the library) while sessions or async calls exist crashes the process.
-  // Undefined while only remote users (worker threads) have the library loaded.
+  // WARNING: kept strongly referenced for the life of the process, also when only worker threads
+  // call the library. Each thread's pkcs11js object dlcloses it when the thread ends: with no
+  // reference left here, the library would be unloaded between two workers — losing its state
+  // (seen: an initialised SoftHSM2 beneath a freshly mapped wrapper that then answered
+  // CKR_CRYPTOKI_ALREADY_INITIALIZED to its own first C_Initialize), or crashing a vendor library
+  // whose own threads still run. Undefined only before the library's first user.
   pkcs11: Pkcs11 | undefined;
   refs: number;
+  // Of refs, the main-thread users holding a ModuleLease (their sessions cannot be paused).
+  direct: number;
   initializedByUs: boolean;
+  readonly users: Set<ModuleUser>;
+  // Released users whose written-off workers may still be inside the library (held() > 0).
+  readonly lingering: Set<ModuleUser>;
+  reinitializing: Promise<void> | undefined;
+  reinitializations: number;
+  // performance.now() when the last re-initialisation ended.
+  lastReinitializedAt: number;
   readonly logins: Map<string, { holders: number; pinDigest: Buffer }>;
   // A worker's C_Finalize under way: a C_Initialize racing it would be undone by it.
   finalizing: Promise<void> | undefined;
@@ -97,6 +131,11 @@ interface Entry {
   // measurable. Shared with every worker thread (Atomics on a SharedArrayBuffer).
   readonly lifecycleLock: Int32Array;
 }
+
+// After a re-initialisation the users get at least this long to serve (their workers start, their
+// queues drain) before the next one: back-to-back requests (several members missing on one library,
+// each retrying) would otherwise keep them paused for good.
+export const MIN_REINITIALIZE_INTERVAL_MS = 1_000;
 
 // Keyed per process so the digests kept in memory are not plain hashes of the PINs.
 const PIN_DIGEST_KEY = randomBytes(32);
@@ -122,6 +161,22 @@ export function finalizeLocked(pkcs11: Pkcs11): void {
   withLifecycleLock(workerLifecycleLock, () => pkcs11.C_Finalize());
 }
 
+/**
+ * C_Finalize then C_Initialize, in one hold of the library's lifecycle lock (so no other thread
+ * opens a session in between). For the thread that runs a re-initialisation (reinitialize.ts).
+ * A library that was not initialised is simply initialised. Throws the library's error.
+ */
+export function reinitializeLocked(pkcs11: Pkcs11): void {
+  withLifecycleLock(workerLifecycleLock, () => {
+    try {
+      pkcs11.C_Finalize();
+    } catch (err) {
+      if (ckrOf(err) !== CKR.CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
+    }
+    pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  });
+}
+
 function withLifecycleLock<T>(lock: Int32Array | undefined, fn: () => T): T {
   if (lock === undefined) return fn();
   // Not re-entrant: held for exactly one lifecycle call (milliseconds), so waiting in short slices
@@ -137,30 +192,41 @@ function withLifecycleLock<T>(lock: Int32Array | undefined, fn: () => T): T {
 
 /** Loads (once) and initialises (while used) the library at `modulePath`. Throws HsmError. */
 export function acquireModule(modulePath: string): ModuleLease {
-  const path = canonicalPath(modulePath);
-  const entry = entryFor(path);
-  if (entry.pkcs11 === undefined) {
-    const pkcs11 = new pkcs11js.PKCS11();
-    try {
-      pkcs11.load(path);
-    } catch (err) {
-      if (entry.refs === 0) registry.delete(path);
-      throw new HsmError('HSM_UNAVAILABLE', 'cannot load the PKCS#11 library', { cause: err });
-    }
-    entry.pkcs11 = pkcs11;
-  }
+  const entry = entryFor(canonicalPath(modulePath));
+  const pkcs11 = pin(entry);
   // Initialise when nobody in the process has (or a remote user has, which this call learns from
   // CKR_CRYPTOKI_ALREADY_INITIALIZED): C_Initialize is cheap and idempotent in effect.
-  if (entry.refs === 0 || !entry.initializedByUs) initialize(entry, entry.pkcs11);
+  if (entry.refs === 0 || !entry.initializedByUs) initialize(entry, pkcs11);
   entry.refs += 1;
-  return lease(entry, entry.pkcs11);
+  entry.direct += 1;
+  return lease(entry, pkcs11);
 }
 
-/** Counts a user whose PKCS#11 calls run in worker threads (Pkcs11Hsm). Loads nothing here. */
+/** The library loaded in this thread, for the life of the process (see Entry.pkcs11). */
+function pin(entry: Entry): Pkcs11 {
+  if (entry.pkcs11 !== undefined) return entry.pkcs11;
+  const pkcs11 = new pkcs11js.PKCS11();
+  try {
+    pkcs11.load(entry.path);
+  } catch (err) {
+    if (entry.refs === 0) registry.delete(entry.path);
+    throw new HsmError('HSM_UNAVAILABLE', 'cannot load the PKCS#11 library', { cause: err });
+  }
+  entry.pkcs11 = pkcs11;
+  return pkcs11;
+}
+
+/**
+ * Counts a user whose PKCS#11 calls run in worker threads (Pkcs11Hsm). Initialises nothing here,
+ * but loads the library once in this thread too, to pin it (see Entry.pkcs11). Throws HsmError
+ * HSM_UNAVAILABLE when the library cannot be loaded.
+ */
 export function acquireRemoteModule(modulePath: string): RemoteModuleLease {
   const entry = entryFor(canonicalPath(modulePath));
+  pin(entry);
   entry.refs += 1;
   let released = false;
+  let attached: ModuleUser | undefined;
   return {
     path: entry.path,
     lifecycleLock: entry.lifecycleLock,
@@ -171,6 +237,10 @@ export function acquireRemoteModule(modulePath: string): RemoteModuleLease {
     release: () => {
       if (released) return false;
       released = true;
+      if (attached !== undefined) {
+        entry.users.delete(attached);
+        if (attached.held() > 0) entry.lingering.add(attached);
+      }
       entry.refs -= 1;
       if (entry.refs > 0 || !entry.initializedByUs) return false;
       entry.initializedByUs = false;
@@ -182,8 +252,77 @@ export function acquireRemoteModule(modulePath: string): RemoteModuleLease {
       });
       entry.finalizing = settled;
     },
-    settled: () => entry.finalizing ?? Promise.resolve(),
+    attach: async (user) => {
+      // The check and the registration run in one synchronous step after the last wait, so a
+      // re-initialisation starting meanwhile either waits for nothing of ours or includes us.
+      for (let pending = busy(entry); pending !== undefined; pending = busy(entry)) await pending.catch(() => undefined);
+      if (released) return;
+      attached = user;
+      entry.users.add(user);
+    },
   };
+}
+
+function busy(entry: Entry): Promise<void> | undefined {
+  return entry.finalizing ?? entry.reinitializing;
+}
+
+/**
+ * Re-initialises the library at `modulePath` for every user in the process (see the file comment):
+ * suspends every attached user, runs `reinitialize` (C_Finalize + C_Initialize, in a thread of the
+ * caller's choosing, under `lifecycleLock`), resumes the users. A call while one is under way joins
+ * it. Does nothing when the library was never loaded in this process. Rejects with HSM_BUSY within
+ * MIN_REINITIALIZE_INTERVAL_MS of the last one. Throws HsmError, and re-initialises nothing, when it cannot be done safely: a
+ * main-thread lease is open (HSM_UNAVAILABLE), or a call is still held inside the device by a
+ * written-off worker (HSM_TIMEOUT) — C_Finalize would pull the library from under it.
+ */
+export function reinitializeModule(modulePath: string, reinitialize: (lifecycleLock: Int32Array) => Promise<void>): Promise<void> {
+  const entry = registry.get(canonicalPath(modulePath));
+  if (entry === undefined) return Promise.resolve();
+  if (entry.reinitializing !== undefined) return entry.reinitializing;
+  const since = performance.now() - entry.lastReinitializedAt;
+  if (since < MIN_REINITIALIZE_INTERVAL_MS) {
+    return Promise.reject(
+      new HsmError('HSM_BUSY', `the PKCS#11 library was re-initialised ${Math.round(since)} ms ago; the next re-initialisation may start in ${Math.ceil(MIN_REINITIALIZE_INTERVAL_MS - since)} ms`),
+    );
+  }
+  const run = async (): Promise<void> => {
+    // With no user left the library may still be initialised (a last user that could not finalize
+    // it): re-initialising it then costs nothing and is what the next user needs.
+    await entry.finalizing?.catch(() => undefined);
+    refuseUnsafe(entry);
+    const users = [...entry.users];
+    try {
+      await Promise.all(users.map((user) => user.suspend()));
+      refuseUnsafe(entry);
+      await reinitialize(entry.lifecycleLock);
+      entry.initializedByUs = true;
+      entry.reinitializations += 1;
+    } finally {
+      entry.lastReinitializedAt = performance.now();
+      for (const user of users) user.resume();
+    }
+  };
+  const done = run().finally(() => {
+    if (entry.reinitializing === done) entry.reinitializing = undefined;
+  });
+  entry.reinitializing = done;
+  return done;
+}
+
+function refuseUnsafe(entry: Entry): void {
+  if (entry.direct > 0) {
+    throw new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 library is also in direct use in this process (token set-up); it cannot be re-initialised now');
+  }
+  let held = 0;
+  for (const user of entry.users) held += user.held();
+  for (const user of entry.lingering) {
+    if (user.held() === 0) entry.lingering.delete(user);
+    held += user.held();
+  }
+  if (held > 0) {
+    throw new HsmError('HSM_TIMEOUT', `${held} call(s) are still held inside the PKCS#11 library; it cannot be re-initialised under them`);
+  }
 }
 
 /** The key under which logins are counted: the token's label, and its serial when configured. */
@@ -198,7 +337,13 @@ function entryFor(path: string): Entry {
       path,
       pkcs11: undefined,
       refs: 0,
+      direct: 0,
       initializedByUs: false,
+      users: new Set(),
+      lingering: new Set(),
+      reinitializing: undefined,
+      reinitializations: 0,
+      lastReinitializedAt: Number.NEGATIVE_INFINITY,
       logins: new Map(),
       finalizing: undefined,
       lifecycleLock: new Int32Array(new SharedArrayBuffer(4)),
@@ -212,6 +357,11 @@ function entryFor(path: string): Entry {
 export function describeModule(modulePath: string): { refs: number; initializedByUs: boolean } | undefined {
   const entry = registry.get(canonicalPath(modulePath));
   return entry === undefined ? undefined : { refs: entry.refs, initializedByUs: entry.initializedByUs };
+}
+
+/** How often the library was re-initialised while in use (reinitializeModule), for tests and health. */
+export function reinitializationsOf(modulePath: string): number {
+  return registry.get(canonicalPath(modulePath))?.reinitializations ?? 0;
 }
 
 function initialize(entry: Entry, pkcs11: Pkcs11): void {
@@ -249,6 +399,7 @@ function lease(entry: Entry, pkcs11: Pkcs11): ModuleLease {
       if (released) return;
       released = true;
       entry.refs -= 1;
+      entry.direct -= 1;
       if (entry.refs === 0 && entry.initializedByUs && teardownInThisThread) {
         entry.initializedByUs = false;
         try {

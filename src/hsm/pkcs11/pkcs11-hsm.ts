@@ -10,6 +10,7 @@ import type { BackingKeyRef, GcmResult, Hsm } from '../../ports/hsm.js';
 import { HsmError } from '../../ports/hsm.js';
 import { HsmExecutor, type ExecutorStats } from './executor.js';
 import { acquireRemoteModule, loginKey, type RemoteModuleLease } from './module.js';
+import { reinitializeLibrary } from './reinitialize.js';
 import type { KeyObjectCopy, KeyObjectKind, KeyObjectRef, Pkcs11Token, Pkcs11TokenOptions } from './token.js';
 import type { TokenMethod } from './wire.js';
 
@@ -33,6 +34,8 @@ export interface Pkcs11HsmOptions extends Pkcs11TokenOptions {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 2_000;
+// Open failures that may only mean the library has not noticed the token come back.
+const TOKEN_LOST: ReadonlySet<string> = new Set(['HSM_TOKEN_NOT_FOUND', 'HSM_DEVICE_GONE']);
 const DEFAULT_GENERATE_TIMEOUT_MS = 60_000;
 // Calls that may generate a key pair in the device: they get generateTimeoutMs.
 const GENERATING: ReadonlySet<TokenMethod> = new Set(['generateKeyPair', 'generateReplicableKeyPair', 'generateDataKeyPair', 'replicationRefusal']);
@@ -58,22 +61,44 @@ export class Pkcs11Hsm implements Hsm {
   /**
    * Starts the token's executor: its first worker loads the library, finds the token by label,
    * opens a session and logs in. Throws HsmError: HSM_UNAVAILABLE (library missing, or the open did
-   * not finish in time), HSM_TOKEN_NOT_FOUND, HSM_LOGIN_FAILED.
+   * not finish in time), HSM_TOKEN_NOT_FOUND, HSM_LOGIN_FAILED, HSM_DEVICE_GONE.
+   *
+   * When the token is not found or reported removed, the library may just not have noticed that it
+   * came back (a library builds its slot list at C_Initialize): unless the vendor profile forbids
+   * it, the library is re-initialised for every user in the process (reinitialize.ts) and the open
+   * tried once more.
    */
   static async open(options: Pkcs11HsmOptions): Promise<Pkcs11Hsm> {
     const logger = options.logger?.child({ component: 'hsm', token: options.tokenLabel });
+    try {
+      return await Pkcs11Hsm.openOnce(options, logger);
+    } catch (err) {
+      if (!(err instanceof HsmError) || !TOKEN_LOST.has(err.code)) throw err;
+      if (options.profile.reinitializeOnTokenLoss === false) {
+        throw new HsmError(
+          err.code,
+          `${err.message}; the ${options.profile.name} profile forbids re-initialising its PKCS#11 library while serving: restart keybridge once the token is back`,
+          { ...(err.ckr === undefined ? {} : { ckr: err.ckr }), cause: err },
+        );
+      }
+      logger?.info({ hsmError: err.code }, 'token not found: re-initialising the pkcs11 library, as it may not have noticed the token return');
+      try {
+        await reinitializeLibrary(options.modulePath, { ...(options.openTimeoutMs === undefined ? {} : { timeoutMs: options.openTimeoutMs }), logger });
+      } catch {
+        // Logged by reinitializeLibrary; what the caller must hear is still that the token is missing.
+        throw err;
+      }
+      return Pkcs11Hsm.openOnce(options, logger);
+    }
+  }
+
+  private static async openOnce(options: Pkcs11HsmOptions, logger: Logger | undefined): Promise<Pkcs11Hsm> {
     const selector = options.tokenSerial === undefined ? { label: options.tokenLabel } : { label: options.tokenLabel, serial: options.tokenSerial };
     const module = acquireRemoteModule(options.modulePath);
+    let executor: HsmExecutor;
     let releaseLogin: () => boolean;
     try {
-      await module.settled();
-      releaseLogin = module.holdLogin(loginKey(selector), options.pin);
-    } catch (err) {
-      module.release();
-      throw err;
-    }
-    try {
-      const { executor, initializedByUs } = await HsmExecutor.start({
+      executor = new HsmExecutor({
         name: options.tokenLabel,
         init: {
           modulePath: options.modulePath,
@@ -92,6 +117,15 @@ export class Pkcs11Hsm implements Hsm {
         ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
         logger,
       });
+      // Before any worker starts: a re-initialisation from now on suspends and resumes this executor.
+      await module.attach(executor);
+      releaseLogin = module.holdLogin(loginKey(selector), options.pin);
+    } catch (err) {
+      module.release();
+      throw err;
+    }
+    try {
+      const { initializedByUs } = await executor.open();
       if (initializedByUs) module.noteInitializedByUs();
       logger?.info({ profile: options.profile.name, limit: executor.stats().limit }, 'pkcs11 token opened');
       return new Pkcs11Hsm(executor, module, releaseLogin, options.generateTimeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS, logger);
@@ -99,6 +133,7 @@ export class Pkcs11Hsm implements Hsm {
       // WARNING: no logout here even if we were the first holder: the failed open logged nobody in.
       releaseLogin();
       module.release();
+      await executor.close({ logout: false, finalize: false });
       throw err;
     }
   }
@@ -106,6 +141,11 @@ export class Pkcs11Hsm implements Hsm {
   /** The executor's workers and queue, for health output, metrics and tests. */
   stats(): ExecutorStats {
     return this.executor.stats();
+  }
+
+  /** Calls wait while the token's library is re-initialised (the cluster prefers other members meanwhile). */
+  get paused(): boolean {
+    return this.executor.paused;
   }
 
   /** Calls this token may run at once (its executor's workers). */

@@ -1,0 +1,235 @@
+// Re-initialising a PKCS#11 library while it serves (issue #19; src/hsm/pkcs11/reinitialize.ts and
+// module.ts's reinitializeModule), on real SoftHSM2 tokens behind the fault-injecting module:
+// every user of the library is paused, its calls wait and then succeed; an open that finds no token
+// re-initialises the library and finds the token once it is back; and it is refused where it would
+// be unsafe (a call still inside the library, a main-thread lease) or forbidden by the profile.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { acquireModule, MIN_REINITIALIZE_INTERVAL_MS, reinitializationsOf } from '../../src/hsm/pkcs11/module.js';
+import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
+import { reinitializeLibrary } from '../../src/hsm/pkcs11/reinitialize.js';
+import { HsmError, type BackingKeyRef } from '../../src/ports/hsm.js';
+import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
+import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+import { until } from '../support/until.js';
+
+const LIMIT = { timeout: 60_000 };
+const AAD = Buffer.from('reinitialize');
+// The module re-reads its control file at most every 5 ms.
+const FAULT_PICKUP_MS = 25;
+
+let fx: SoftHsmFixture;
+let dir: string;
+let faults: FaultController;
+let modulePath: string;
+let labelA: string;
+let labelB: string;
+let hsmA: Pkcs11Hsm;
+let hsmB: Pkcs11Hsm;
+const keyA = newBackingKeyRef();
+const keyB = newBackingKeyRef();
+
+before(async () => {
+  fx = await createSoftHsm({ extraTokens: 1 });
+  [labelA, labelB] = fx.tokenLabels as [string, string];
+  dir = mkdtempSync(join(tmpdir(), 'keybridge-reinit-'));
+  faults = new FaultController(join(dir, 'faults'));
+  faults.clear();
+  Object.assign(process.env, faultyEnv(faults.controlFile, fx.modulePath));
+  modulePath = await buildFaultyPkcs11();
+  hsmA = await open(labelA);
+  hsmB = await open(labelB);
+  await hsmA.generateSymmetricKey(keyA);
+  await hsmB.generateSymmetricKey(keyB);
+});
+
+after(async () => {
+  faults?.clear();
+  await hsmA?.close();
+  await hsmB?.close();
+  await fx?.cleanup();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+function open(tokenLabel: string, overrides: Partial<Pkcs11HsmOptions> = {}): Promise<Pkcs11Hsm> {
+  return Pkcs11Hsm.open({
+    modulePath,
+    tokenLabel,
+    pin: fx.userPin,
+    profile: loadVendorProfile('softhsm2'),
+    maxSessions: 3,
+    callTimeoutMs: 1_000,
+    ...overrides,
+  });
+}
+
+async function inject(rules: Parameters<FaultController['set']>[0]): Promise<void> {
+  faults.set(rules);
+  await sleep(FAULT_PICKUP_MS);
+}
+
+async function heal(): Promise<void> {
+  faults.clear();
+  await sleep(FAULT_PICKUP_MS);
+}
+
+/** Encrypt + decrypt round trips on `loops` loops per (hsm, key) until stopped. */
+function load(targets: ReadonlyArray<readonly [Pkcs11Hsm, BackingKeyRef]>, loops: number) {
+  let running = true;
+  const failures: string[] = [];
+  let pairs = 0;
+  let slowestMs = 0;
+  const all = targets.flatMap(([hsm, key]) =>
+    Array.from({ length: loops }, async () => {
+      while (running) {
+        const started = performance.now();
+        try {
+          const plaintext = Buffer.from(`round trip ${pairs}`);
+          const sealed = await hsm.encrypt(key, plaintext, AAD);
+          assert.deepEqual(await hsm.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, AAD), plaintext);
+          pairs += 1;
+          slowestMs = Math.max(slowestMs, performance.now() - started);
+        } catch (err) {
+          failures.push(err instanceof HsmError ? `${err.code}: ${err.message}` : String(err));
+        }
+      }
+    }),
+  );
+  return {
+    failures,
+    get pairs() {
+      return pairs;
+    },
+    get slowestMs() {
+      return slowestMs;
+    },
+    async stop(): Promise<void> {
+      running = false;
+      await Promise.all(all);
+    },
+  };
+}
+
+function isHsmError(code: string, message?: RegExp): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof HsmError, `not an HsmError: ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (message !== undefined) assert.match(err.message, message);
+    return true;
+  };
+}
+
+test('re-initialising pauses every user of the library: their calls wait, then succeed on new sessions', LIMIT, async () => {
+  const before = reinitializationsOf(modulePath);
+  const work = load(
+    [
+      [hsmA, keyA],
+      [hsmB, keyB],
+    ],
+    3,
+  );
+  await sleep(200);
+  const pauses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    await reinitializeLibrary(modulePath);
+    pauses.push(performance.now() - started);
+    // The next one right away is refused: the users get their time to serve first.
+    await assert.rejects(reinitializeLibrary(modulePath), isHsmError('HSM_BUSY', /re-initialised \d+ ms ago/u));
+    await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  }
+  await sleep(200);
+  await work.stop();
+  assert.deepEqual(work.failures, [], `failed calls: ${work.failures.slice(0, 3).join(' | ')}`);
+  assert.ok(work.pairs > 50, `only ${work.pairs} round trips`);
+  assert.equal(reinitializationsOf(modulePath) - before, 3);
+  // Both tokens serve afterwards, with their keys (found again: the handle caches were dropped).
+  assert.equal(hsmA.paused, false);
+  await hsmA.encrypt(keyA, Buffer.from('after'), AAD);
+  await hsmB.encrypt(keyB, Buffer.from('after'), AAD);
+  console.log(`# re-initialisation under load: ${pauses.map((ms) => Math.round(ms)).join(', ')} ms; slowest round trip ${Math.round(work.slowestMs)} ms; ${work.pairs} round trips`);
+});
+
+test('requests for a re-initialisation while one is under way join it', LIMIT, async () => {
+  await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  const before = reinitializationsOf(modulePath);
+  await Promise.all([reinitializeLibrary(modulePath), reinitializeLibrary(modulePath), reinitializeLibrary(modulePath)]);
+  assert.equal(reinitializationsOf(modulePath) - before, 1);
+});
+
+test('a token gone from the slot list: open re-initialises the library, fails while it is gone, and finds it once it is back', LIMIT, async () => {
+  await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  const sealed = await hsmB.encrypt(keyB, Buffer.from('made before the loss'), AAD);
+  await hsmB.close();
+  await inject([{ label: labelB, gone: true }]);
+  const work = load([[hsmA, keyA]], 2);
+  try {
+    const before = reinitializationsOf(modulePath);
+    await assert.rejects(open(labelB), isHsmError('HSM_TOKEN_NOT_FOUND'));
+    assert.equal(reinitializationsOf(modulePath) - before, 1, 'the failed open re-initialised the library once');
+    // Back in the "device", but the library keeps it gone until it is re-initialised: the open does that.
+    await heal();
+    await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+    hsmB = await open(labelB);
+    assert.equal(reinitializationsOf(modulePath) - before, 2);
+    assert.deepEqual(await hsmB.decrypt(keyB, sealed.iv, sealed.ciphertext, sealed.tag, AAD), Buffer.from('made before the loss'));
+  } finally {
+    await heal();
+    await work.stop();
+  }
+  assert.deepEqual(work.failures, [], 'token A served throughout');
+});
+
+test('a profile that forbids re-initialising: no re-initialisation, and the error says to restart', LIMIT, async () => {
+  await inject([{ label: labelB, gone: true }]);
+  try {
+    const before = reinitializationsOf(modulePath);
+    const profile = { ...loadVendorProfile('softhsm2'), name: 'no-reinit', reinitializeOnTokenLoss: false };
+    await assert.rejects(open(`${labelB}`, { profile }), isHsmError('HSM_TOKEN_NOT_FOUND', /restart keybridge/u));
+    // hsmB still holds its sessions from before the fault; the gone token fails its calls.
+    await assert.rejects(hsmB.encrypt(keyB, Buffer.from('x'), AAD), (err: unknown) => err instanceof HsmError);
+    assert.equal(reinitializationsOf(modulePath), before);
+  } finally {
+    await heal();
+  }
+  await hsmB.close();
+  // The latch outlived the rule: this open re-initialises the library to see the token again.
+  await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  hsmB = await open(labelB);
+  await hsmB.encrypt(keyB, Buffer.from('back'), AAD);
+});
+
+test('refused while a main-thread lease holds the library, and while a call is still held inside it', LIMIT, async () => {
+  const before = reinitializationsOf(modulePath);
+  await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  const lease = acquireModule(modulePath);
+  try {
+    await assert.rejects(reinitializeLibrary(modulePath), isHsmError('HSM_UNAVAILABLE', /direct use/u));
+  } finally {
+    lease.release();
+  }
+
+  // A call hung in the device past its deadline: its worker is written off but still inside.
+  await inject([{ label: labelA, scope: ['C_EncryptInit'], hang: true }]);
+  try {
+    await assert.rejects(hsmA.encrypt(keyA, Buffer.from('hung'), AAD), isHsmError('HSM_TIMEOUT'));
+    assert.equal(hsmA.stats().lost, 1);
+    await assert.rejects(reinitializeLibrary(modulePath), isHsmError('HSM_TIMEOUT', /still held/u));
+    assert.equal(reinitializationsOf(modulePath), before, 'nothing was re-initialised');
+    // Refused before anything was paused: both tokens serve (A on its other workers).
+    await hsmB.encrypt(keyB, Buffer.from('x'), AAD);
+  } finally {
+    await heal();
+  }
+  await until(() => hsmA.stats().lost === 0, 10_000, 'the hung worker to end');
+  await reinitializeLibrary(modulePath);
+  assert.equal(reinitializationsOf(modulePath) - before, 1);
+  await hsmA.encrypt(keyA, Buffer.from('after'), AAD);
+});
