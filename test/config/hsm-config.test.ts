@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from '../../src/config/clusters.js';
+import { parseConfig } from '../../src/config/load.js';
 import { ckrCodes } from '../../src/hsm/pkcs11/ckr.js';
 
 const profilesDir = defaultHsmConfigDir('profiles');
@@ -41,4 +42,28 @@ test('a bad cluster definition names the file and the setting', () => {
   assert.throws(() => loadClusters(dir, profilesDir), (err: Error) => /bad\.json/.test(err.message) && /clusterId/.test(err.message) && /members/.test(err.message));
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ clusterId: 'cluster-kbUnknownProf', members: [{ name: 'a', module: '/x.so', tokenLabel: 't', profile: 'nope' }] }));
   assert.throws(() => loadClusters(dir, profilesDir), (err: Error) => /nope\.json/.test(err.message));
+});
+
+test('recovery settings: a cluster\'s health.maxRetryIntervalMs (default 30 s), the default key store\'s defaultKeyStoreHealth, a profile\'s reinitializeOnTokenLoss', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keybridge-clusters-'));
+  const member = { name: 'a', module: '/x.so', tokenLabel: 't', profile: 'softhsm2' };
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ clusterId: 'cluster-kbRetryDefault', members: [member] }));
+  assert.equal(loadClusters(dir, profilesDir).get('cluster-kbRetryDefault')?.health.maxRetryIntervalMs, 30_000);
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ clusterId: 'cluster-kbRetryDefault', members: [member], health: { maxRetryIntervalMs: 5_000 } }));
+  assert.equal(loadClusters(dir, profilesDir).get('cluster-kbRetryDefault')?.health.maxRetryIntervalMs, 5_000);
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ clusterId: 'cluster-kbRetryDefault', members: [member], health: { maxRetryIntervalMs: 0 } }));
+  assert.throws(() => loadClusters(dir, profilesDir), (err: Error) => /maxRetryIntervalMs/.test(err.message));
+
+  const defaults = parseConfig({ dataDir: dir }, dir);
+  assert.deepEqual(defaults.defaultKeyStoreHealth, { intervalMs: 5_000, callTimeoutMs: 2_000, slowCheckMs: 250, failuresToTrip: 3, maxRetryIntervalMs: 30_000 });
+  assert.equal(parseConfig({ dataDir: dir, defaultKeyStoreHealth: { maxRetryIntervalMs: 2_000 } }, dir).defaultKeyStoreHealth.maxRetryIntervalMs, 2_000);
+  assert.throws(() => parseConfig({ dataDir: dir, defaultKeyStoreHealth: { retry: 1 } }, dir), /retry/);
+
+  const profiles = mkdtempSync(join(tmpdir(), 'keybridge-profiles-'));
+  const softhsm2 = loadVendorProfile(profilesDir, 'softhsm2');
+  assert.equal(softhsm2.reinitializeOnTokenLoss, undefined, 'absent means allowed');
+  writeFileSync(join(profiles, 'once.json'), JSON.stringify({ ...softhsm2, name: 'once', reinitializeOnTokenLoss: false }));
+  assert.equal(loadVendorProfile(profiles, 'once').reinitializeOnTokenLoss, false);
+  writeFileSync(join(profiles, 'bad.json'), JSON.stringify({ ...softhsm2, name: 'bad', reinitializeOnTokenLoss: 'no' }));
+  assert.throws(() => loadVendorProfile(profiles, 'bad'), (err: Error) => /reinitializeOnTokenLoss/.test(err.message));
 });

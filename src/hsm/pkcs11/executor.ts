@@ -13,8 +13,9 @@
 //   cannot make us start threads without bound.
 // Workers start on demand, up to `size`, so an idle member costs one thread.
 // Around a re-initialisation of the library (module.ts) the executor is a ModuleUser: suspend()
-// holds new jobs in the queue (their queue deadline still runs) and closes every worker once its
-// job is done; resume() starts workers again, which open new sessions and log in afresh.
+// holds new jobs in the queue (their queue deadline still runs) and has every worker close its
+// sessions once its job is done (the threads stay); one of them may run the re-initialisation;
+// resume() has them open new sessions and log in afresh, and serves the queue.
 
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -76,11 +77,13 @@ interface Job {
 
 interface Thread {
   readonly worker: Worker;
-  state: 'starting' | 'idle' | 'busy' | 'closing';
+  state: 'starting' | 'idle' | 'busy' | 'closing' | 'suspended';
   job: Job | undefined;
   startedAt: number;
   onReady: ((outcome: FromWorker) => void) | undefined;
   onClosed: (() => void) | undefined;
+  // The answer to a control message ('suspended', 'reinitialized').
+  onControl: ((outcome: FromWorker) => void) | undefined;
 }
 
 export class HsmExecutor implements ModuleUser {
@@ -129,8 +132,9 @@ export class HsmExecutor implements ModuleUser {
 
   /**
    * Holds new jobs in the queue, waits for the running ones (each bounded by its own deadline: a job
-   * past it is written off and shows in held()) and for workers still opening, then closes every
-   * worker's sessions without logging out. Resolves once no thread of ours is inside the library.
+   * past it is written off and shows in held()) and for workers still opening, then has every worker
+   * close its sessions without logging out (the threads stay). Resolves once no worker of ours is
+   * inside the library.
    */
   async suspend(): Promise<void> {
     if (this.closed) return;
@@ -141,20 +145,71 @@ export class HsmExecutor implements ModuleUser {
     }
     const deadline = performance.now() + (this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     const idle = [...this.threads].filter((t) => t.state === 'idle');
-    await Promise.all(idle.map((thread) => this.closeThread(thread, { logout: false, finalize: false }, deadline)));
-    // Their sessions are closed and they call the library no more; their exits are not waited for.
-    for (const thread of idle) this.threads.delete(thread);
+    await Promise.all(
+      idle.map(async (thread) => {
+        thread.state = 'suspended';
+        const answer = await this.control(thread, { kind: 'suspend' }, deadline - performance.now(), 'did not close its sessions in time');
+        if (answer === undefined) this.options.logger?.warn('pkcs11 worker did not suspend in time');
+      }),
+    );
   }
 
-  /** Starts a worker again (new session, new login, empty handle cache) and runs the jobs that waited. */
+  /**
+   * Runs C_Finalize + C_Initialize in one of this executor's suspended workers (for every user of
+   * the library). False when it has none; throws HsmError when the library fails or does not answer
+   * within the open deadline (that worker is then written off).
+   */
+  async reinitializeLibrary(): Promise<boolean> {
+    const thread = [...this.threads].find((t) => t.state === 'suspended');
+    if (thread === undefined) return false;
+    const timeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+    const answer = await this.control(thread, { kind: 'reinitialize' }, timeoutMs, `did not re-initialise the library within ${timeoutMs} ms`);
+    if (answer === undefined) throw new HsmError('HSM_UNAVAILABLE', `the PKCS#11 library did not re-initialise within ${timeoutMs} ms`);
+    if (answer.kind === 'reinitialized' && answer.error !== undefined) throw errorFromWire(answer.error);
+    return true;
+  }
+
+  /** Has the suspended workers open new sessions (new login, empty handle cache) and runs the jobs that waited. */
   resume(): void {
     if (!this.suspended) return;
     this.suspended = false;
     this.spawnAfter = 0;
     if (this.closed) return;
-    // One warm worker even with nothing queued, as after open(); the queue starts more on demand.
-    if (this.queue.length === 0 && this.threads.size + this.lost.size < this.budget) void this.spawn();
+    const suspended = [...this.threads].filter((t) => t.state === 'suspended');
+    for (const thread of suspended) this.reopen(thread);
+    // One warm worker even with none to reopen, as after open(); the queue starts more on demand.
+    if (suspended.length === 0 && this.threads.size + this.lost.size < this.budget) void this.spawn();
     this.dispatch();
+  }
+
+  /** Posts a control message and waits for its answer; on a timeout the worker is written off (undefined). */
+  private control(thread: Thread, message: ToWorker, timeoutMs: number, why: string): Promise<FromWorker | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        thread.onControl = undefined;
+        this.writeOff(thread, why);
+        resolve(undefined);
+      }, Math.max(100, timeoutMs));
+      thread.onControl = (answer) => {
+        clearTimeout(timer);
+        thread.onControl = undefined;
+        resolve(answer);
+      };
+      thread.worker.postMessage(message);
+    });
+  }
+
+  /** A suspended worker opens its token again: 'ready' (or 'open-failed') as after spawn(). */
+  private reopen(thread: Thread): void {
+    thread.state = 'starting';
+    thread.startedAt = performance.now();
+    const openTimeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+    const timer = setTimeout(() => this.writeOff(thread, `did not reopen within ${openTimeoutMs} ms`), openTimeoutMs);
+    thread.onReady = () => {
+      clearTimeout(timer);
+      thread.onReady = undefined;
+    };
+    thread.worker.postMessage({ kind: 'resume' } satisfies ToWorker);
   }
 
   /** Workers this executor may run (the session budget): cheap, for the per-call concurrency limit. */
@@ -280,7 +335,7 @@ export class HsmExecutor implements ModuleUser {
   private spawn(): Promise<FromWorker> {
     const worker = new Worker(WORKER_URL, { workerData: this.options.init });
     worker.unref();
-    const thread: Thread = { worker, state: 'starting', job: undefined, startedAt: performance.now(), onReady: undefined, onClosed: undefined };
+    const thread: Thread = { worker, state: 'starting', job: undefined, startedAt: performance.now(), onReady: undefined, onClosed: undefined, onControl: undefined };
     this.threads.add(thread);
     return new Promise<FromWorker>((resolve) => {
       const openTimeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
@@ -330,6 +385,10 @@ export class HsmExecutor implements ModuleUser {
       }
       case 'closed':
         thread.onClosed?.();
+        return;
+      case 'suspended':
+      case 'reinitialized':
+        thread.onControl?.(message);
         return;
     }
   }

@@ -1,8 +1,9 @@
 // Re-initialising a PKCS#11 library while the process serves (issue #19): what brings back a token
 // that disappeared and returned, since a library builds its slot list at C_Initialize. The
 // coordination (suspend every user, re-initialise, resume them) is module.ts's
-// reinitializeModule; this file runs the C_Finalize + C_Initialize in a one-shot worker thread,
-// under a deadline.
+// reinitializeModule. The C_Finalize + C_Initialize runs in a suspended executor worker of one of
+// the users (executor.ts); when no user has one (the member being reopened was the library's only
+// user), in a one-shot worker thread started here, under a deadline.
 
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';

@@ -68,7 +68,13 @@ export interface WireError {
 export type ToWorker =
   | { readonly kind: 'job'; readonly id: number; readonly method: TokenMethod; readonly args: readonly unknown[] }
   /** The worker's last message: close its sessions; `logout`/`finalize` only when it is the last user. */
-  | { readonly kind: 'close'; readonly logout: boolean; readonly finalize: boolean };
+  | { readonly kind: 'close'; readonly logout: boolean; readonly finalize: boolean }
+  /** Around a re-initialisation of the library: close the sessions (no logout), keep the thread. */
+  | { readonly kind: 'suspend' }
+  /** C_Finalize + C_Initialize of the library, run by a suspended worker for every user of it. */
+  | { readonly kind: 'reinitialize' }
+  /** Open new sessions (and log in) after a suspend; answered with 'ready' or 'open-failed'. */
+  | { readonly kind: 'resume' };
 
 export type FromWorker =
   /** `tokenSessionLimit`: work sessions the token allows besides one anchor (Infinity when unknown). */
@@ -77,7 +83,9 @@ export type FromWorker =
   | { readonly kind: 'done'; readonly id: number; readonly value: unknown; readonly generation: number }
   | { readonly kind: 'failed'; readonly id: number; readonly error: WireError; readonly generation: number }
   | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly fields: Record<string, unknown>; readonly msg: string }
-  | { readonly kind: 'closed' };
+  | { readonly kind: 'closed' }
+  | { readonly kind: 'suspended' }
+  | { readonly kind: 'reinitialized'; readonly error?: WireError };
 
 // From this size on, a copy's memory is transferred rather than cloned.
 const TRANSFER_FROM_BYTES = 64 * 1024;

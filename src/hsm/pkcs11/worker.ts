@@ -5,12 +5,16 @@
 // answers CKR_CRYPTOKI_ALREADY_INITIALIZED unless this is the process's first user, and this thread
 // never logs out or finalizes on its own: the main thread counts the users and says so in 'close'.
 // The key-handle cache and the IV reservoir are this worker's own (Pkcs11Token's fields).
+// Around a re-initialisation of the library the worker closes its token ('suspend'), may run the
+// C_Finalize + C_Initialize itself ('reinitialize'), and opens a new one ('resume'): the thread
+// and its loaded library stay, so the pause costs sessions and a login, not a thread start.
 
 import { parentPort, workerData } from 'node:worker_threads';
 
 import type { Logger } from 'pino';
 
-import { acquireModule, describeModule, finalizeLocked, leaveTeardownToMainThread, type ModuleLease } from './module.js';
+import { toHsmError } from './ckr.js';
+import { acquireModule, describeModule, finalizeLocked, leaveTeardownToMainThread, reinitializeLocked, type ModuleLease } from './module.js';
 import { Pkcs11Token } from './token.js';
 import { TOKEN_METHODS, errorToWire, fromWire, toWire, type FromWorker, type ToWorker, type WorkerInit } from './wire.js';
 
@@ -45,7 +49,6 @@ function logger(bindings: Record<string, unknown> = {}): Logger {
 
 async function main(): Promise<void> {
   leaveTeardownToMainThread(init.lifecycleLock);
-  let token: Pkcs11Token;
   let lease: ModuleLease;
   try {
     // Held for the worker's life: the pkcs11js object a 'close' with `finalize` finalizes through.
@@ -55,6 +58,45 @@ async function main(): Promise<void> {
     return;
   }
   const initializedByUs = describeModule(init.modulePath)?.initializedByUs === true;
+  // Undefined while suspended: the executor sends no job then.
+  let token = await openToken(lease, initializedByUs);
+  if (token === undefined) return;
+
+  port!.on('message', (message: ToWorker) => {
+    switch (message.kind) {
+      case 'close':
+        void close(token, lease, message.logout, message.finalize);
+        return;
+      case 'suspend':
+        void (async () => {
+          await closeQuietly(token);
+          token = undefined;
+          post({ kind: 'suspended' });
+        })();
+        return;
+      case 'reinitialize':
+        try {
+          reinitializeLocked(lease.pkcs11);
+          post({ kind: 'reinitialized' });
+        } catch (err) {
+          post({ kind: 'reinitialized', error: errorToWire(toHsmError(err, 're-initialising the PKCS#11 library')) });
+        }
+        return;
+      case 'resume':
+        void (async () => {
+          token = await openToken(lease, false);
+        })();
+        return;
+      case 'job':
+        void run(token!, message.id, message.method, message.args);
+        return;
+    }
+  });
+}
+
+/** Opens the token (session, login, empty handle cache); posts 'ready', or 'open-failed' and releases the lease. */
+async function openToken(lease: ModuleLease, initializedByUs: boolean): Promise<Pkcs11Token | undefined> {
+  let token: Pkcs11Token;
   try {
     token = await Pkcs11Token.open({
       modulePath: init.modulePath,
@@ -72,17 +114,18 @@ async function main(): Promise<void> {
   } catch (err) {
     post({ kind: 'open-failed', error: errorToWire(err) });
     lease.release();
-    return;
+    return undefined;
   }
   post({ kind: 'ready', initializedByUs, tokenSessionLimit: token.sessionPool.stats().tokenLimit });
+  return token;
+}
 
-  port!.on('message', (message: ToWorker) => {
-    if (message.kind === 'close') {
-      void close(token, lease, message.logout, message.finalize);
-      return;
-    }
-    void run(token, message.id, message.method, message.args);
-  });
+async function closeQuietly(token: Pkcs11Token | undefined): Promise<void> {
+  try {
+    await token?.close({ logout: false });
+  } catch {
+    // Closing is best effort: the sessions die with C_Finalize at the latest.
+  }
 }
 
 async function run(token: Pkcs11Token, id: number, method: string, args: readonly unknown[]): Promise<void> {
@@ -102,9 +145,9 @@ async function run(token: Pkcs11Token, id: number, method: string, args: readonl
   }
 }
 
-async function close(token: Pkcs11Token, lease: ModuleLease, logout: boolean, finalize: boolean): Promise<void> {
+async function close(token: Pkcs11Token | undefined, lease: ModuleLease, logout: boolean, finalize: boolean): Promise<void> {
   try {
-    await token.close({ logout });
+    await token?.close({ logout });
   } catch {
     // Closing is best effort: the sessions die with C_Finalize or the process at the latest.
   }
