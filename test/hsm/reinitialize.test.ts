@@ -233,3 +233,23 @@ test('refused while a main-thread lease holds the library, and while a call is s
   assert.equal(reinitializationsOf(modulePath) - before, 1);
   await hsmA.encrypt(keyA, Buffer.from('after'), AAD);
 });
+
+test('with no user left to run it (the reopening member was the library\'s only user), a thread of its own re-initialises the library', LIMIT, async () => {
+  await hsmA.close();
+  await hsmB.close();
+  await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  const before = reinitializationsOf(modulePath);
+  await inject([{ label: labelA, gone: true }]);
+  try {
+    await assert.rejects(open(labelA), isHsmError('HSM_TOKEN_NOT_FOUND'));
+    assert.equal(reinitializationsOf(modulePath) - before, 1);
+  } finally {
+    await heal();
+  }
+  await sleep(MIN_REINITIALIZE_INTERVAL_MS);
+  hsmA = await open(labelA);
+  assert.equal(reinitializationsOf(modulePath) - before, 2, 'the latched token came back through a re-initialisation');
+  hsmB = await open(labelB);
+  await hsmA.encrypt(keyA, Buffer.from('back'), AAD);
+  await hsmB.encrypt(keyB, Buffer.from('back'), AAD);
+});
