@@ -15,8 +15,8 @@
 // token that disappears and comes back stays invisible until C_Finalize + C_Initialize — which
 // ends every session and login of every user of the library in the process. So it is done for all
 // of them at once: every executor-backed user (ModuleUser) is suspended (calls wait, sessions
-// closed), the library re-initialised in a worker thread, and every user resumed (new sessions,
-// new logins, empty handle caches).
+// closed), the library re-initialised in one of their worker threads (or a thread of its own), and
+// every user resumed (new sessions, new logins, empty handle caches).
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -276,11 +276,12 @@ function busy(entry: Entry): Promise<void> | undefined {
  * Re-initialises the library at `modulePath` for every user in the process (see the file comment):
  * suspends every attached user, has one of them run C_Finalize + C_Initialize in one of its threads
  * (or, when none has a thread, runs `reinitialize`, which does it in a thread of the caller's
- * choosing, under `lifecycleLock`), resumes the users. A call while one is under way joins
- * it. Does nothing when the library was never loaded in this process. Rejects with HSM_BUSY within
- * MIN_REINITIALIZE_INTERVAL_MS of the last one. Throws HsmError, and re-initialises nothing, when it cannot be done safely: a
- * main-thread lease is open (HSM_UNAVAILABLE), or a call is still held inside the device by a
- * written-off worker (HSM_TIMEOUT) — C_Finalize would pull the library from under it.
+ * choosing, under `lifecycleLock`), resumes the users. A call while one is under way joins it.
+ * Does nothing when the library was never loaded in this process. Rejects with HSM_BUSY within
+ * MIN_REINITIALIZE_INTERVAL_MS of the last one. Throws HsmError, and re-initialises nothing, when
+ * it cannot be done safely: a main-thread lease is open (HSM_UNAVAILABLE), or a call is still held
+ * inside the device by a written-off worker (HSM_TIMEOUT) — C_Finalize would pull the library from
+ * under it.
  */
 export function reinitializeModule(modulePath: string, reinitialize: (lifecycleLock: Int32Array) => Promise<void>): Promise<void> {
   const entry = registry.get(canonicalPath(modulePath));
