@@ -18,6 +18,7 @@ import { reinitializeLibrary } from '../../src/hsm/pkcs11/reinitialize.js';
 import { HsmError, type BackingKeyRef } from '../../src/ports/hsm.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+import { runLoops } from '../support/loops.js';
 import { until } from '../support/until.js';
 
 const LIMIT = { timeout: 60_000 };
@@ -82,39 +83,12 @@ async function heal(): Promise<void> {
 
 /** Encrypt + decrypt round trips on `loops` loops per (hsm, key) until stopped. */
 function load(targets: ReadonlyArray<readonly [Pkcs11Hsm, BackingKeyRef]>, loops: number) {
-  let running = true;
-  const failures: string[] = [];
-  let pairs = 0;
-  let slowestMs = 0;
-  const all = targets.flatMap(([hsm, key]) =>
-    Array.from({ length: loops }, async () => {
-      while (running) {
-        const started = performance.now();
-        try {
-          const plaintext = Buffer.from(`round trip ${pairs}`);
-          const sealed = await hsm.encrypt(key, plaintext, AAD);
-          assert.deepEqual(await hsm.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, AAD), plaintext);
-          pairs += 1;
-          slowestMs = Math.max(slowestMs, performance.now() - started);
-        } catch (err) {
-          failures.push(err instanceof HsmError ? `${err.code}: ${err.message}` : String(err));
-        }
-      }
-    }),
-  );
-  return {
-    failures,
-    get pairs() {
-      return pairs;
-    },
-    get slowestMs() {
-      return slowestMs;
-    },
-    async stop(): Promise<void> {
-      running = false;
-      await Promise.all(all);
-    },
-  };
+  return runLoops(targets.length * loops, async (loop, round) => {
+    const [hsm, key] = targets[loop % targets.length]!;
+    const plaintext = Buffer.from(`round trip ${loop}/${round}`);
+    const sealed = await hsm.encrypt(key, plaintext, AAD);
+    assert.deepEqual(await hsm.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, AAD), plaintext);
+  });
 }
 
 function isHsmError(code: string, message?: RegExp): (err: unknown) => boolean {
@@ -148,13 +122,13 @@ test('re-initialising pauses every user of the library: their calls wait, then s
   await sleep(200);
   await work.stop();
   assert.deepEqual(work.failures, [], `failed calls: ${work.failures.slice(0, 3).join(' | ')}`);
-  assert.ok(work.pairs > 50, `only ${work.pairs} round trips`);
+  assert.ok(work.done > 50, `only ${work.done} round trips`);
   assert.equal(reinitializationsOf(modulePath) - before, 3);
   // Both tokens serve afterwards, with their keys (found again: the handle caches were dropped).
   assert.equal(hsmA.paused, false);
   await hsmA.encrypt(keyA, Buffer.from('after'), AAD);
   await hsmB.encrypt(keyB, Buffer.from('after'), AAD);
-  console.log(`# re-initialisation under load: ${pauses.map((ms) => Math.round(ms)).join(', ')} ms; slowest round trip ${Math.round(work.slowestMs)} ms; ${work.pairs} round trips`);
+  console.log(`# re-initialisation under load: ${pauses.map((ms) => Math.round(ms)).join(', ')} ms; slowest round trip ${Math.round(work.slowestMs)} ms; ${work.done} round trips`);
 });
 
 test('requests for a re-initialisation while one is under way join it', LIMIT, async () => {

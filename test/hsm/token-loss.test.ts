@@ -17,6 +17,7 @@ import { reinitializationsOf } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import type { MemberStatus } from '../../src/ports/key-stores.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+import { runLoops } from '../support/loops.js';
 import { until } from '../support/until.js';
 
 const LIMIT = { timeout: 120_000 };
@@ -58,36 +59,14 @@ function member(cluster: ClusterHsm, name: string): MemberStatus {
   return cluster.status().members.find((m) => m.name === name)!;
 }
 
-/** Encrypt + decrypt pairs on `concurrency` loops until stopped; counts outcomes. */
+/** Encrypt + decrypt pairs on `concurrency` loops until stopped. */
 function load(cluster: ClusterHsm, keys: readonly ReturnType<typeof newBackingKeyRef>[], concurrency: number) {
-  let running = true;
-  const failures: string[] = [];
-  let pairs = 0;
-  const loop = async (n: number): Promise<void> => {
-    for (let i = 0; running; i++) {
-      const key = keys[(n + i) % keys.length]!;
-      const plaintext = Buffer.from(`pair ${n}/${i}`);
-      try {
-        const sealed = await cluster.encrypt(key, plaintext, AAD);
-        const opened = await cluster.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, AAD);
-        assert.deepEqual(opened, plaintext);
-        pairs += 1;
-      } catch (err) {
-        failures.push(err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err));
-      }
-    }
-  };
-  const loops = Array.from({ length: concurrency }, (_, n) => loop(n));
-  return {
-    get pairs() {
-      return pairs;
-    },
-    failures,
-    async stop(): Promise<void> {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
+  return runLoops(concurrency, async (loop, round) => {
+    const key = keys[(loop + round) % keys.length]!;
+    const plaintext = Buffer.from(`pair ${loop}/${round}`);
+    const sealed = await cluster.encrypt(key, plaintext, AAD);
+    assert.deepEqual(await cluster.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, AAD), plaintext);
+  });
 }
 
 test('a member whose token directory goes away and comes back is ACTIVE again without a restart; 0 failures under load', LIMIT, async () => {
@@ -135,7 +114,7 @@ test('a member whose token directory goes away and comes back is ACTIVE again wi
       await sleep(300);
       await work.stop();
       assert.deepEqual(work.failures, [], `client-visible failures: ${work.failures.slice(0, 3).join(' | ')}`);
-      assert.ok(work.pairs > 100, `only ${work.pairs} pairs under load`);
+      assert.ok(work.done > 100, `only ${work.done} pairs under load`);
       assert.ok(reinitializationsOf(fx.modulePath) > reinitsBefore, 'the library was never re-initialised');
       assert.equal(member(cluster, 'b').nextAttempt, undefined);
       assert.equal(member(cluster, 'b').recoveryAttempts, 0);
@@ -143,7 +122,7 @@ test('a member whose token directory goes away and comes back is ACTIVE again wi
       // B serves again with its own copy of the keys (its sessions, login and handles are new).
       const status = member(cluster, 'b');
       assert.ok(status.resets >= 1);
-      console.log(`# back ${Math.round(backMs)} ms after the token returned; ${work.pairs} pairs, 0 failures`);
+      console.log(`# back ${Math.round(backMs)} ms after the token returned; ${work.done} pairs, 0 failures`);
     } finally {
       if (!movedBack) renameSync(away, dirB);
       await work.stop();
