@@ -17,7 +17,7 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -297,18 +297,50 @@ describe('RSA encryption (RSAES-OAEP)', () => {
     }
   });
 
-  test('RSAES_OAEP_SHA_256: SoftHSM2 2.6.1 accepts only SHA-1 in OAEP parameters, so it is refused as unsupported', async () => {
+  test('RSAES_OAEP_SHA_256 on SoftHSM2 (which takes only SHA-1 in OAEP parameters): raw RSA in the HSM, padding on the host, both directions', async () => {
+    for (const name of ['rsaEnc2048', 'rsaEnc3072']) {
+      const publicKey = await publicKeyOf(name);
+      const keyId = keys.get(name)!;
+      // Made by Node with the public key: keybridge decrypts it.
+      const plaintext = Buffer.from(`sha-256 secret for ${name}`);
+      const ciphertext = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, plaintext);
+      const out = await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+      assert.deepEqual(Buffer.from(out.Plaintext!), plaintext);
+      assert.equal(out.EncryptionAlgorithm, 'RSAES_OAEP_SHA_256');
+      // Made by keybridge, at the size limit: a real OAEP-SHA-256 block (not SHA-1), a fresh seed each time.
+      const max = name === 'rsaEnc2048' ? 190 : 318;
+      const full = Buffer.alloc(max, 0xa5);
+      const one = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: full, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+      const two = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: full, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+      assert.notDeepEqual(Buffer.from(one.CiphertextBlob!), Buffer.from(two.CiphertextBlob!));
+      assert.deepEqual(Buffer.from((await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: one.CiphertextBlob!, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))).Plaintext!), full);
+      await rejects(kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: one.CiphertextBlob!, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })), 'InvalidCiphertextException');
+      await rejects(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.alloc(max + 1), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })), 'ValidationException');
+    }
+    // Every bad ciphertext is the same InvalidCiphertextException: flipped bits, a SHA-1 block,
+    // the wrong length, a value above the modulus, all zeros.
+    const keyId = keys.get('rsaEnc2048')!;
     const publicKey = await publicKeyOf('rsaEnc2048');
-    const ciphertext = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('x'));
-    await rejects(
-      kms.send(new DecryptCommand({ KeyId: keys.get('rsaEnc2048')!, CiphertextBlob: ciphertext, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })),
-      'UnsupportedOperationException',
-      /RSAES_OAEP_SHA_256/,
-    );
-    await rejects(
-      kms.send(new EncryptCommand({ KeyId: keys.get('rsaEnc2048')!, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })),
-      'UnsupportedOperationException',
-    );
+    const good = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('x'));
+    const flipped = Buffer.from(good);
+    flipped[100] = flipped[100]! ^ 0x01;
+    const sha1 = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from('x'));
+    for (const bad of [flipped, sha1, good.subarray(1), Buffer.concat([good, Buffer.alloc(1)]), Buffer.alloc(256, 0xff), Buffer.alloc(256)]) {
+      await rejects(kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: bad, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })), 'InvalidCiphertextException');
+    }
+  });
+
+  test('RSAES_OAEP_SHA_256 ciphertexts openssl makes (pkeyutl, OAEP and MGF1 over SHA-256) decrypt through keybridge', { skip: opensslMissing }, async () => {
+    const pub = await kms.send(new GetPublicKeyCommand({ KeyId: keys.get('rsaEnc3072')! }));
+    writeFileSync(join(work, 'rsa3072.der'), pub.PublicKey!);
+    writeFileSync(join(work, 'plain256.txt'), 'from openssl, sha-256');
+    execFileSync('openssl', [
+      'pkeyutl', '-encrypt', '-pubin', '-keyform', 'DER', '-inkey', join(work, 'rsa3072.der'),
+      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256',
+      '-in', join(work, 'plain256.txt'), '-out', join(work, 'ct256.bin'),
+    ]);
+    const out = await kms.send(new DecryptCommand({ KeyId: keys.get('rsaEnc3072')!, CiphertextBlob: readFileSync(join(work, 'ct256.bin')), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    assert.equal(Buffer.from(out.Plaintext!).toString(), 'from openssl, sha-256');
   });
 
   test('ciphertexts openssl makes decrypt through keybridge', { skip: opensslMissing }, async () => {

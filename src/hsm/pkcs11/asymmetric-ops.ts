@@ -13,8 +13,9 @@ import type { AsymmetricKeySpec, EccSpec, HashName, MacAlgorithm, SigningAlgorit
 import { isRsaSpec, macHash, signingScheme } from '../../domain/key-spec.js';
 import { HsmError } from '../../ports/hsm.js';
 import { CKM_EDDSA, CKZ_DATA_SPECIFIED, EC_PARAMS, dataKeyPairTemplates, keyPairMechanism, sharedSecretTemplate } from './asymmetric-templates.js';
-import { ckrOf } from './ckr.js';
+import { CKR, ckrOf } from './ckr.js';
 import type { Handle, Pkcs11 } from './module.js';
+import { oaepDecode, oaepEncode, type OaepHash } from './oaep.js';
 import { COORDINATE_BYTES, ecdsaDerToRaw, ecdsaRawToDer, pkcs8Der, spkiDer, unwrapEcPoint, type PublicKeyParts } from './spki.js';
 
 const CKR_SIGNATURE_INVALID = 0xc0;
@@ -119,6 +120,52 @@ export async function rsaEncrypt(pkcs11: Pkcs11, session: Handle, publicKey: Han
 export async function rsaDecrypt(pkcs11: Pkcs11, session: Handle, privateKey: Handle, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
   pkcs11.C_DecryptInit(session, oaep(hash), privateKey);
   return Buffer.from(await pkcs11.C_Decrypt(session, ciphertext, Buffer.alloc(MAX_SIGNATURE_BYTES)));
+}
+
+/**
+ * RSAES-OAEP done as raw RSA in the HSM (CKM_RSA_X_509) with the padding on the host (oaep.ts), for
+ * a token that does RSA but not OAEP with `hash`. Encrypt: the seed comes from the HSM's RNG.
+ */
+export async function rsaEncryptRaw(pkcs11: Pkcs11, session: Handle, publicKey: Handle, hash: OaepHash, plaintext: Buffer): Promise<Buffer> {
+  const k = modulusBytes(pkcs11, session, publicKey);
+  const seed = Buffer.from(pkcs11.C_GenerateRandom(session, Buffer.alloc(hash === 'sha1' ? 20 : 32)));
+  const em = oaepEncode(plaintext, k, hash, seed);
+  try {
+    pkcs11.C_EncryptInit(session, { mechanism: pkcs11js.CKM_RSA_X_509 }, publicKey);
+    return Buffer.from(await pkcs11.C_Encrypt(session, em, Buffer.alloc(k)));
+  } finally {
+    em.fill(0);
+  }
+}
+
+/** Decrypt: undefined for every ciphertext that is not a valid OAEP block under this key (one outcome, no oracle). */
+export async function rsaDecryptRaw(pkcs11: Pkcs11, session: Handle, privateKey: Handle, hash: OaepHash, ciphertext: Buffer): Promise<Buffer | undefined> {
+  const k = modulusBytes(pkcs11, session, privateKey);
+  if (ciphertext.length !== k) return undefined;
+  pkcs11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_X_509 }, privateKey);
+  let em: Buffer;
+  try {
+    em = Buffer.from(await pkcs11.C_Decrypt(session, ciphertext, Buffer.alloc(k)));
+  } catch (err) {
+    // A ciphertext not below the modulus: as invalid as a bad block.
+    if (ckrOf(err) === CKR.CKR_ENCRYPTED_DATA_INVALID || ckrOf(err) === CKR.CKR_ENCRYPTED_DATA_LEN_RANGE) return undefined;
+    throw err;
+  }
+  try {
+    return oaepDecode(em, k, hash);
+  } finally {
+    em.fill(0);
+  }
+}
+
+function modulusBytes(pkcs11: Pkcs11, session: Handle, key: Handle): number {
+  const [modulus] = pkcs11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_MODULUS }]);
+  const value = modulus?.value;
+  if (!Buffer.isBuffer(value) || value.length === 0) throw new HsmError('HSM_FAILED', 'the RSA key has no readable CKA_MODULUS');
+  // Leading zero bytes (some tokens keep them) are not part of the modulus length.
+  let start = 0;
+  while (start < value.length - 1 && value[start] === 0) start += 1;
+  return value.length - start;
 }
 
 export async function hmac(pkcs11: Pkcs11, session: Handle, key: Handle, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {

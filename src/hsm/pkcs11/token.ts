@@ -406,6 +406,8 @@ export class Pkcs11Token implements Hsm {
 
   // What the token can do, read on first use: mechanisms do not change while a token is open.
   private mechanismTable: MechanismTable | undefined;
+  // Whether the token does RSA-OAEP with a hash itself (oaepInToken): learnt on first use.
+  private readonly oaepNative = new Map<'sha1' | 'sha256', boolean>();
 
   async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
     return guard('listing mechanisms', async () => {
@@ -650,7 +652,17 @@ export class Pkcs11Token implements Hsm {
 
   async rsaEncrypt(ref: BackingKeyRef, hash: 'sha1' | 'sha256', plaintext: Buffer): Promise<Buffer> {
     return guard('encrypting with RSA', () =>
-      this.withKey(ref, (session, key) => oaepHashAsUnsupported(hash, () => asymmetric.rsaEncrypt(this.pkcs11, session, key, hash, plaintext)), pkcs11js.CKO_PUBLIC_KEY),
+      this.withKey(
+        ref,
+        (session, key) =>
+          this.oaepInToken(
+            hash,
+            session,
+            () => asymmetric.rsaEncrypt(this.pkcs11, session, key, hash, plaintext),
+            () => asymmetric.rsaEncryptRaw(this.pkcs11, session, key, hash, plaintext),
+          ),
+        pkcs11js.CKO_PUBLIC_KEY,
+      ),
     );
   }
 
@@ -660,7 +672,16 @@ export class Pkcs11Token implements Hsm {
         ref,
         async (session, key) => {
           try {
-            return await oaepHashAsUnsupported(hash, () => asymmetric.rsaDecrypt(this.pkcs11, session, key, hash, ciphertext));
+            return await this.oaepInToken(
+              hash,
+              session,
+              () => asymmetric.rsaDecrypt(this.pkcs11, session, key, hash, ciphertext),
+              async () => {
+                const plaintext = await asymmetric.rsaDecryptRaw(this.pkcs11, session, key, hash, ciphertext);
+                if (plaintext === undefined) throw new HsmError('HSM_DECRYPT_FAILED', 'the ciphertext is not an RSAES-OAEP block under this key');
+                return plaintext;
+              },
+            );
           } catch (err) {
             const code = ckrOf(err);
             if (code !== undefined && (this.badTagCodes.has(code) || ckrRule(code).code === 'HSM_DECRYPT_FAILED' || code === CKR.CKR_DATA_LEN_RANGE)) {
@@ -672,6 +693,29 @@ export class Pkcs11Token implements Hsm {
         pkcs11js.CKO_PRIVATE_KEY,
       ),
     );
+  }
+
+  /**
+   * RSAES-OAEP with `hash` as the token does it (CKM_RSA_PKCS_OAEP), or — when the token refuses
+   * that hash in the mechanism's parameters (SoftHSM2 2.6.1: SHA-1 only) but lists CKM_RSA_X_509 —
+   * as raw RSA in the token with the padding on the host (oaep.ts). Learnt on first use and kept
+   * for this token. WARNING: never for unwrapping imported key material, whose plaintext must not
+   * reach the host.
+   */
+  private async oaepInToken<T>(hash: 'sha1' | 'sha256', session: Handle, native: () => Promise<T>, raw: () => Promise<T>): Promise<T> {
+    if (this.oaepNative.get(hash) === false) return raw();
+    try {
+      const out = await oaepHashAsUnsupported(hash, native);
+      this.oaepNative.set(hash, true);
+      return out;
+    } catch (err) {
+      if (!(err instanceof HsmError) || err.code !== 'HSM_UNSUPPORTED') throw err;
+      this.mechanismTable ??= discoverMechanisms(this.pkcs11, session);
+      if (!this.mechanismTable.has(pkcs11js.CKM_RSA_X_509)) throw err;
+      this.oaepNative.set(hash, false);
+      this.logger?.info({ hash }, 'the token does not do RSA-OAEP with this hash: raw RSA in the token, OAEP padding on the host');
+      return raw();
+    }
   }
 
   async mac(ref: BackingKeyRef, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {
