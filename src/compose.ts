@@ -26,6 +26,7 @@ import type { AccessKey } from './ports/principals.js';
 import { AuditSigningKey } from './services/audit-signing-key.js';
 import { reconcile, type ReconcileReport } from './services/reconcile.js';
 import { startSweeper, type Sweeper } from './services/deletion-sweeper.js';
+import { startRotationScheduler, type RotationScheduler } from './services/key-rotation.js';
 import { KeyStoreManager } from './services/key-store-manager.js';
 import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
@@ -35,6 +36,7 @@ export interface Keybridge {
   readonly app: FastifyInstance;
   readonly deps: OperationDeps;
   readonly sweeper: Sweeper;
+  readonly rotations: RotationScheduler;
   readonly reconciliation: ReconcileReport;
   /** The access keys callers may sign with, by credentials-file profile. */
   readonly accessKeys: ReadonlyMap<string, AccessKey>;
@@ -82,7 +84,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     observer: metrics,
   });
   metrics.attach({ clusters: () => [{ customKeyStoreId: DEFAULT_KEY_STORE, status: hsm.status() }, ...keyStores.connectedClusters()] });
-  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger };
+  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, maxOnDemandRotations: config.maxOnDemandRotationsPerKey };
   const reconciliation = await reconcile(store, hsm, logger);
   await keyStores.resume();
   let audit: AuditTrail;
@@ -120,6 +122,18 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     config.deletionSweepIntervalMs,
   );
 
+  const rotations = startRotationScheduler(
+    {
+      store,
+      keyStores,
+      clock,
+      logger,
+      onRotated: (key, type) =>
+        type === 'AUTOMATIC' ? audit.serviceEvent({ eventName: 'RotateKey', time: new Date(clock.now()), region: account.region, key: auditKeyOf(key) }) : Promise.resolve(),
+    },
+    config.rotationCheckIntervalMs,
+  );
+
   // Store-backed principals (admin API) first, then the operator's keys from the credentials file.
   const principals = new PrincipalCredentials({ store, sealer, operatorKeys: [...accessKeys.values()], logger });
   await principals.refresh();
@@ -149,6 +163,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     app,
     deps,
     sweeper,
+    rotations,
     keyStores,
     reconciliation,
     accessKeys,
@@ -165,6 +180,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         ready = false;
         await app.close();
         await sweeper.stop();
+        await rotations.stop();
         // Before the HSM closes: the trail's final digest is signed by it.
         await audit.close();
         await keyStores.close();

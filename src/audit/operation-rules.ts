@@ -105,6 +105,8 @@ export const REQUEST_MEMBERS: Readonly<Record<string, readonly string[]>> = {
   EnableKeyRotation: ['KeyId', 'RotationPeriodInDays'],
   DisableKeyRotation: ['KeyId'],
   GetKeyRotationStatus: ['KeyId'],
+  RotateKeyOnDemand: ['KeyId'],
+  ListKeyRotations: ['KeyId', 'IncludeKeyMaterial', 'Limit', 'Marker'],
   CreateGrant: [
     'KeyId', 'GranteePrincipal', 'RetiringPrincipal', 'GranteeServicePrincipal', 'RetiringServicePrincipal', 'Operations',
     'Constraints', 'Name', 'DryRun',
@@ -130,6 +132,7 @@ export const RESPONSE_MEMBERS: Readonly<Record<string, readonly string[]>> = {
   CreateKey: ['KeyMetadata'],
   ScheduleKeyDeletion: ['KeyId', 'KeyState', 'DeletionDate', 'PendingWindowInDays'],
   CancelKeyDeletion: ['KeyId'],
+  RotateKeyOnDemand: ['KeyId'],
   CreateCustomKeyStore: ['CustomKeyStoreId'],
   CreateGrant: ['GrantId'],
 };

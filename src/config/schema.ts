@@ -139,6 +139,10 @@ export const configSchema = z
     clustersDir: z.string().min(1).optional(),
     deletionSweepIntervalMs: z.number().int().min(1000).default(60_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** RotateKeyOnDemand calls allowed per key (AWS: 25, not adjustable there). */
+    maxOnDemandRotationsPerKey: z.number().int().min(1).default(25),
+    /** How often the rotation scheduler looks for keys whose automatic rotation is due. */
+    rotationCheckIntervalMs: z.number().int().min(1000).default(60_000),
     /** Accepted distance between a request's X-Amz-Date and our clock; AWS JSON services allow 5 minutes. */
     signatureMaxSkewMinutes: z.number().int().min(1).max(60).default(5),
     /** The CloudTrail-shaped audit trail (docs/audit.md). */

@@ -148,6 +148,11 @@ export const RULES: Readonly<Record<string, Rule>> = {
   GetKeyPolicy: MANAGE_KEY,
   PutKeyPolicy: MANAGE_KEY,
   ListKeyPolicies: MANAGE_KEY,
+  EnableKeyRotation: MANAGE_KEY,
+  DisableKeyRotation: MANAGE_KEY,
+  GetKeyRotationStatus: MANAGE_KEY,
+  RotateKeyOnDemand: MANAGE_KEY,
+  ListKeyRotations: MANAGE_KEY,
   CreateAlias: { kind: 'keys', crossAccount: false, keys: [{ source: { kind: 'member', member: 'TargetKeyId', allowAlias: false } }] },
   // AWS requires kms:UpdateAlias on the alias's current key and on the new one.
   UpdateAlias: {

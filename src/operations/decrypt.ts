@@ -40,7 +40,7 @@ export const decrypt = defineOperation({
     const key = await keyForBlob(deps, request);
     const algorithm = checkAlgorithm(key, input.EncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
-    const plaintext = await open(deps, key, request);
-    return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: algorithm, ...keyMaterialId(key) };
+    const { plaintext, keyMaterialId: material } = await open(deps, key, request);
+    return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: algorithm, ...keyMaterialId(key, 'KeyMaterialId', material) };
   },
 });

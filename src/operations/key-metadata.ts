@@ -38,9 +38,12 @@ export async function keyMetadata(deps: OperationDeps, key: KeyRecord): Promise<
   };
 }
 
-/** `{ KeyMaterialId }` for symmetric AWS_KMS-origin keys; AWS does not report it for custom key stores. */
-export function keyMaterialId(key: KeyRecord, member = 'KeyMaterialId'): Record<string, string> {
-  return key.origin === 'AWS_KMS' && key.keySpec === 'SYMMETRIC_DEFAULT' ? { [member]: key.backingKeyId } : {};
+/**
+ * `{ KeyMaterialId }` for symmetric AWS_KMS-origin keys (AWS does not report it for custom key
+ * stores): the current material, or `materialId` (Decrypt: the material the ciphertext names).
+ */
+export function keyMaterialId(key: KeyRecord, member = 'KeyMaterialId', materialId = key.backingKeyId): Record<string, string> {
+  return key.origin === 'AWS_KMS' && key.keySpec === 'SYMMETRIC_DEFAULT' ? { [member]: materialId } : {};
 }
 
 /** EncryptionAlgorithms / SigningAlgorithms / MacAlgorithms / KeyAgreementAlgorithms: the ones the key has. */

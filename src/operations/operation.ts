@@ -20,6 +20,8 @@ export interface OperationDeps {
   readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** RotateKeyOnDemand calls allowed per key (config maxOnDemandRotationsPerKey; AWS: 25). */
+  readonly maxOnDemandRotations?: number;
   /**
    * Per request, the one exception to the rule above: the keys that request's authorization
    * resolved and decided on (the HTTP layer runs the operation with a copy of deps that carries

@@ -36,10 +36,11 @@ export const reEncrypt = defineOperation({
     assertCryptoUsable(deps, destination);
     const destinationAlgorithm = checkAlgorithm(destination, input.DestinationEncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
-    const plaintext =
+    const opened =
       sourceAlgorithm === 'SYMMETRIC_DEFAULT'
         ? await open(deps, source, request)
-        : await rsaOpen(deps, source, sourceAlgorithm, input.CiphertextBlob, input.SourceEncryptionContext, 'SourceEncryptionContext');
+        : { plaintext: await rsaOpen(deps, source, sourceAlgorithm, input.CiphertextBlob, input.SourceEncryptionContext, 'SourceEncryptionContext'), keyMaterialId: undefined };
+    const plaintext = opened.plaintext;
     try {
       const ciphertext =
         destinationAlgorithm === 'SYMMETRIC_DEFAULT'
@@ -51,7 +52,7 @@ export const reEncrypt = defineOperation({
         KeyId: destination.arn,
         SourceEncryptionAlgorithm: sourceAlgorithm,
         DestinationEncryptionAlgorithm: destinationAlgorithm,
-        ...keyMaterialId(source, 'SourceKeyMaterialId'),
+        ...keyMaterialId(source, 'SourceKeyMaterialId', opened.keyMaterialId),
         ...keyMaterialId(destination, 'DestinationKeyMaterialId'),
       };
     } finally {

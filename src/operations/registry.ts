@@ -19,7 +19,12 @@ import { decrypt } from './decrypt.js';
 import { deleteAlias } from './delete-alias.js';
 import { describeKey } from './describe-key.js';
 import { disableKey } from './disable-key.js';
+import { disableKeyRotation } from './disable-key-rotation.js';
 import { enableKey } from './enable-key.js';
+import { enableKeyRotation } from './enable-key-rotation.js';
+import { getKeyRotationStatus } from './get-key-rotation-status.js';
+import { listKeyRotations } from './list-key-rotations.js';
+import { rotateKeyOnDemand } from './rotate-key-on-demand.js';
 import { encrypt } from './encrypt.js';
 import { generateDataKey } from './generate-data-key.js';
 import { generateDataKeyWithoutPlaintext } from './generate-data-key-without-plaintext.js';
@@ -80,6 +85,12 @@ export const OPERATIONS: readonly Operation[] = [
   getKeyPolicy,
   putKeyPolicy,
   listKeyPolicies,
+  // Rotation (issue #14).
+  enableKeyRotation,
+  disableKeyRotation,
+  getKeyRotationStatus,
+  rotateKeyOnDemand,
+  listKeyRotations,
   createGrant,
   listGrants,
   listRetirableGrants,

@@ -53,13 +53,21 @@ export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Pro
   return key;
 }
 
-/** Decrypts a blob made by `key` (from keyForBlob) inside the HSM. */
-export async function open(deps: OperationDeps, key: KeyRecord, request: OpenRequest): Promise<Buffer> {
+/**
+ * Decrypts a blob made by `key` (from keyForBlob) inside the HSM, with the material the blob names:
+ * the current one or one a rotation left (docs/ciphertext-format.md). A material of another key —
+ * or none — is InvalidCiphertextException. Resolves with the plaintext and that material's id.
+ */
+export async function open(deps: OperationDeps, key: KeyRecord, request: OpenRequest): Promise<{ plaintext: Buffer; keyMaterialId: string }> {
   const parsed = parseBlob(request.blob);
-  if (parsed.backingKeyId !== key.backingKeyId) throw invalidCiphertext();
+  if (parsed.backingKeyId !== key.backingKeyId) {
+    const materials = await deps.store.listKeyMaterials(key.keyId);
+    if (!materials.some((m) => m.materialId === parsed.backingKeyId)) throw invalidCiphertext();
+  }
   const aad = Buffer.concat([parsed.aadPrefix, canonicalEncryptionContext(request.context, request.contextMember)]);
   const hsm = deps.keyStores.hsmFor(key);
-  return hsmCall(() => hsm.decrypt(backingKeyRef(key), parsed.iv, parsed.ciphertext, parsed.tag, aad));
+  const plaintext = await hsmCall(() => hsm.decrypt({ id: parsed.backingKeyId, label: key.arn }, parsed.iv, parsed.ciphertext, parsed.tag, aad));
+  return { plaintext, keyMaterialId: parsed.backingKeyId };
 }
 
 /** Disabled, PendingDeletion, or Unavailable (its custom key store is not connected) → error. */

@@ -50,6 +50,31 @@ export interface AccessKeyRecord {
   readonly createdAt: number;
 }
 
+/** One HSM object a key has (had) as its material (AWS: a KeyMaterialId and its rotation). */
+export interface KeyMaterialRecord {
+  readonly keyId: string;
+  /** 1 for the key's first material, then one more per rotation. */
+  readonly ordinal: number;
+  /** Hex of the HSM object's CKA_ID (the backing key id); AWS's KeyMaterialId. */
+  readonly materialId: string;
+  readonly createdAt: number;
+  /** Null for the first material. */
+  readonly rotationDate: number | null;
+  readonly rotationType: 'AUTOMATIC' | 'ON_DEMAND' | null;
+}
+
+export type NewKeyMaterial = Pick<KeyMaterialRecord, 'materialId' | 'createdAt'> & {
+  readonly rotationDate: number;
+  readonly rotationType: 'AUTOMATIC' | 'ON_DEMAND';
+};
+
+export interface RotationSchedule {
+  /** Null: automatic rotation is off. */
+  readonly periodDays: number | null;
+  readonly nextRotationAt: number | null;
+  readonly onDemandRotations: number;
+}
+
 export type KeyPatch = Partial<Pick<KeyRecord, 'state' | 'description' | 'deletionDate' | 'pendingWindowDays' | 'policy'>>;
 
 export interface MetadataStore {
@@ -64,8 +89,24 @@ export interface MetadataStore {
   deleteKey(keyId: string): Promise<void>;
   /** Keys in PendingDeletion whose deletion date is at or before `now` (epoch ms). */
   keysDueForDeletion(now: number): Promise<KeyRecord[]>;
-  /** Every key id (for start-up reconciliation against the HSM). */
+  /** Every backing key id of every key: current and earlier materials (reconciliation, resync). */
   allBackingKeyIds(): Promise<Array<{ keyId: string; backingKeyId: string }>>;
+
+  /** The key's materials, first one first (createKey records the first). */
+  listKeyMaterials(keyId: string): Promise<KeyMaterialRecord[]>;
+  /** The key's rotation schedule; automatic rotation off and no on-demand rotation when never set. */
+  getRotationSchedule(keyId: string): Promise<RotationSchedule>;
+  /** Turns automatic rotation on (`periodDays` and the next date) or off (nulls). NOT_FOUND without the key. */
+  setRotationSchedule(keyId: string, periodDays: number | null, nextRotationAt: number | null): Promise<void>;
+  /**
+   * Makes `material` the key's current material in one transaction: records it, points the key at
+   * it, and for an AUTOMATIC rotation sets the next rotation date to `nextRotationAt`, for an
+   * ON_DEMAND one counts it. CONFLICT when the key's current material is no longer
+   * `fromMaterialId` (another rotation came first); NOT_FOUND without the key.
+   */
+  rotateKeyMaterial(keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt?: number): Promise<KeyRecord>;
+  /** Enabled keys with automatic rotation on whose next rotation is at or before `now`. */
+  keysDueForRotation(now: number): Promise<KeyRecord[]>;
 
   getAlias(aliasName: string): Promise<AliasRecord | undefined>;
   /** CONFLICT if the alias exists. */

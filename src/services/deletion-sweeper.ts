@@ -33,7 +33,13 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
       await deps.onDeleting?.(key, deletionId);
       let destroyed: boolean | 'store not connected';
       if (deps.keyStores.isConnected(key.customKeyStoreId)) {
-        destroyed = await deps.keyStores.hsmFor(key).destroySymmetricKey({ id: key.backingKeyId, label: key.arn });
+        // Every material the key has had (rotations keep the old ones for decryption), the current
+        // one included; "destroyed" only when every one was found and destroyed.
+        const hsm = deps.keyStores.hsmFor(key);
+        const materials = await deps.store.listKeyMaterials(key.keyId);
+        const ids = materials.length > 0 ? materials.map((m) => m.materialId) : [key.backingKeyId];
+        destroyed = true;
+        for (const id of ids) destroyed = (await hsm.destroySymmetricKey({ id, label: key.arn })) && destroyed;
       } else {
         // AWS makes a best effort for keys in custom key stores: the KMS key is deleted even when
         // its cluster cannot be reached, and the backing key stays behind in the cluster.

@@ -223,6 +223,75 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           assert.equal(await store.getKey(second.keyId), undefined);
         }));
 
+      test('key materials: createKey records the first; rotateKeyMaterial makes a new one current in one step and keeps the old', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, []);
+          assert.deepEqual(await store.listKeyMaterials(key.keyId), [
+            { keyId: key.keyId, ordinal: 1, materialId: key.backingKeyId, createdAt: key.createdAt, rotationDate: null, rotationType: null },
+          ]);
+          const second = randomBytes(32).toString('hex');
+          const rotated = await store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId: second, createdAt: T0 + DAY, rotationDate: T0 + DAY, rotationType: 'ON_DEMAND' });
+          assert.equal(rotated.backingKeyId, second);
+          assert.equal((await store.getKey(key.keyId))?.backingKeyId, second);
+          assert.deepEqual(
+            (await store.listKeyMaterials(key.keyId)).map((m) => [m.ordinal, m.materialId, m.rotationType, m.rotationDate]),
+            [
+              [1, key.backingKeyId, null, null],
+              [2, second, 'ON_DEMAND', T0 + DAY],
+            ],
+          );
+          assert.equal((await store.getRotationSchedule(key.keyId)).onDemandRotations, 1);
+          // Every material is a backing key id of the key (reconciliation, resync, UpdateCustomKeyStore).
+          assert.deepEqual(
+            (await store.allBackingKeyIds()).filter((r) => r.keyId === key.keyId).map((r) => r.backingKeyId),
+            [key.backingKeyId, second],
+          );
+          // A rotation from a material that is no longer current lost a race: CONFLICT, nothing changes.
+          const third = randomBytes(32).toString('hex');
+          await assertStoreError(
+            store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId: third, createdAt: T0, rotationDate: T0, rotationType: 'AUTOMATIC' }),
+            'CONFLICT',
+          );
+          assert.equal((await store.listKeyMaterials(key.keyId)).length, 2);
+          await assertStoreError(
+            store.rotateKeyMaterial(randomUUID(), key.backingKeyId, { materialId: third, createdAt: T0, rotationDate: T0, rotationType: 'AUTOMATIC' }),
+            'NOT_FOUND',
+          );
+          // A material id is never shared between keys.
+          const other = makeKey();
+          await store.createKey(other, []);
+          await assertStoreError(
+            store.rotateKeyMaterial(other.keyId, other.backingKeyId, { materialId: second, createdAt: T0, rotationDate: T0, rotationType: 'AUTOMATIC' }),
+            'CONFLICT',
+          );
+          // Deleting the key removes its materials and schedule.
+          await store.deleteKey(key.keyId);
+          assert.deepEqual(await store.listKeyMaterials(key.keyId), []);
+          assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: null, nextRotationAt: null, onDemandRotations: 0 });
+        }));
+
+      test('rotation schedules: on, due, advanced by an automatic rotation, off; only Enabled keys are due', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          const disabled = makeKey({ state: 'Disabled' });
+          await store.createKey(key, []);
+          await store.createKey(disabled, []);
+          assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: null, nextRotationAt: null, onDemandRotations: 0 });
+          await store.setRotationSchedule(key.keyId, 90, T0 + 90 * DAY);
+          await store.setRotationSchedule(disabled.keyId, 90, T0 + 90 * DAY);
+          assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: 90, nextRotationAt: T0 + 90 * DAY, onDemandRotations: 0 });
+          assert.deepEqual(await store.keysDueForRotation(T0 + 90 * DAY - 1), []);
+          assert.deepEqual((await store.keysDueForRotation(T0 + 90 * DAY)).map((k) => k.keyId), [key.keyId]);
+          const next = randomBytes(32).toString('hex');
+          await store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId: next, createdAt: T0 + 90 * DAY, rotationDate: T0 + 90 * DAY, rotationType: 'AUTOMATIC' }, T0 + 180 * DAY);
+          assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: 90, nextRotationAt: T0 + 180 * DAY, onDemandRotations: 0 });
+          assert.deepEqual(await store.keysDueForRotation(T0 + 100 * DAY), []);
+          await store.setRotationSchedule(key.keyId, null, null);
+          assert.deepEqual(await store.keysDueForRotation(T0 + 1000 * DAY), []);
+          await assertStoreError(store.setRotationSchedule(randomUUID(), 90, T0), 'NOT_FOUND');
+        }));
+
       test('listKeys orders by key id and pages strictly after the cursor', () =>
         withStore(async (store) => {
           const keys = Array.from({ length: 7 }, () => makeKey());

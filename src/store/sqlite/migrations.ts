@@ -161,6 +161,38 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE keys ADD COLUMN public_key TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'key materials and rotation schedules',
+    sql: `
+      -- Every HSM object a key has had as its material, the first one included; keys.backing_key_id
+      -- names the current one. Old materials stay for decryption (the ciphertext names its own).
+      CREATE TABLE key_materials (
+        key_id        TEXT    NOT NULL REFERENCES keys (key_id) ON DELETE CASCADE,
+        ordinal       INTEGER NOT NULL,
+        -- hex of the HSM object's CKA_ID: AWS's KeyMaterialId. Unique across keys, like
+        -- keys.backing_key_id: destroying one key's material must never touch another's.
+        material_id   TEXT    NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        -- NULL for the first material; AUTOMATIC or ON_DEMAND for a rotation's.
+        rotation_date INTEGER,
+        rotation_type TEXT,
+        PRIMARY KEY (key_id, ordinal)
+      ) STRICT;
+      INSERT INTO key_materials (key_id, ordinal, material_id, created_at)
+        SELECT key_id, 1, backing_key_id, created_at FROM keys;
+
+      -- Automatic rotation (period_days NULL = off) and the on-demand count, per key.
+      CREATE TABLE rotation_schedules (
+        key_id             TEXT    NOT NULL PRIMARY KEY REFERENCES keys (key_id) ON DELETE CASCADE,
+        period_days        INTEGER,
+        next_rotation_at   INTEGER,
+        on_demand_count    INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      -- Serves the rotation scheduler without scanning every key.
+      CREATE INDEX rotation_due ON rotation_schedules (next_rotation_at) WHERE period_days IS NOT NULL;
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

@@ -11,7 +11,7 @@ import type {
 import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
 import { KEY_SPECS as ALL_KEY_SPECS, KEY_USAGES as ALL_KEY_USAGES } from '../../domain/key-spec.js';
 import { GRANT_OPERATIONS, type GrantConstraints, type GrantRecord } from '../../domain/grant.js';
-import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, PrincipalRecord } from '../../ports/store.js';
+import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMaterialRecord, PrincipalRecord } from '../../ports/store.js';
 
 export interface KeyRow {
   key_id: string;
@@ -85,6 +85,33 @@ function oneOf<T extends string>(allowed: readonly T[], value: string, column: s
   const found = allowed.find((a) => a === value);
   if (found === undefined) throw new Error(`unexpected ${column} ${JSON.stringify(value)} in store`);
   return found;
+}
+
+export interface KeyMaterialRow {
+  key_id: string;
+  ordinal: number;
+  material_id: string;
+  created_at: number;
+  rotation_date: number | null;
+  rotation_type: string | null;
+}
+
+export interface RotationScheduleRow {
+  key_id: string;
+  period_days: number | null;
+  next_rotation_at: number | null;
+  on_demand_count: number;
+}
+
+export function rowToKeyMaterial(r: KeyMaterialRow): KeyMaterialRecord {
+  return {
+    keyId: r.key_id,
+    ordinal: r.ordinal,
+    materialId: r.material_id,
+    createdAt: r.created_at,
+    rotationDate: r.rotation_date,
+    rotationType: r.rotation_type === 'AUTOMATIC' || r.rotation_type === 'ON_DEMAND' ? r.rotation_type : null,
+  };
 }
 
 export function rowToKey(r: KeyRow): KeyRecord {

@@ -23,8 +23,11 @@ import {
   type AliasRecord,
   type PrincipalRecord,
   type CustomKeyStorePatch,
+  type KeyMaterialRecord,
   type KeyPatch,
   type MetadataStore,
+  type NewKeyMaterial,
+  type RotationSchedule,
   type Tag,
 } from '../../ports/store.js';
 import { applyMigrations } from './migrations.js';
@@ -41,6 +44,7 @@ import {
   rowToAlias,
   rowToCustomKeyStore,
   rowToKey,
+  rowToKeyMaterial,
   type AliasRow,
   type KeyRow,
 } from './rows.js';
@@ -63,6 +67,8 @@ export class SqliteStore implements MetadataStore {
   readonly #stmts: Statements;
   readonly #createKeyTx: (row: KeyRow, tags: readonly Tag[]) => void;
   readonly #updateKeyTx: (keyId: string, patch: KeyPatch) => KeyRecord;
+  readonly #rotateTx: (keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt: number | undefined) => KeyRecord;
+  readonly #setScheduleTx: (keyId: string, periodDays: number | null, nextRotationAt: number | null) => void;
   readonly #putTagsTx: (keyId: string, tags: readonly Tag[]) => void;
   readonly #removeTagsTx: (keyId: string, tagKeys: readonly string[]) => void;
   readonly #updateCustomKeyStoreTx: (id: string, patch: CustomKeyStorePatch) => CustomKeyStoreRecord;
@@ -80,10 +86,35 @@ export class SqliteStore implements MetadataStore {
 
     this.#createKeyTx = db.transaction((row: KeyRow, tags: readonly Tag[]) => {
       s.insertKey.run(row);
+      s.insertMaterial.run({ key_id: row.key_id, ordinal: 1, material_id: row.backing_key_id, created_at: row.created_at, rotation_date: null, rotation_type: null });
       // Upsert, not insert: a repeated tag key in one request means "last wins", the same as
       // putTags. A plain insert would fail with a constraint error that reads as CONFLICT, which
       // callers take to mean "the key already exists".
       for (const t of tags) s.upsertTag.run(row.key_id, t.key, t.value);
+    });
+
+    this.#rotateTx = db.transaction((keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt: number | undefined): KeyRecord => {
+      const current = s.getKey.get(keyId);
+      if (current === undefined) throw new StoreError('NOT_FOUND', `key ${keyId} does not exist`);
+      if (current.backing_key_id !== fromMaterialId) throw new StoreError('CONFLICT', `key ${keyId} was rotated meanwhile`);
+      const ordinal = (s.lastMaterialOrdinal.get(keyId) as number) + 1;
+      s.insertMaterial.run({
+        key_id: keyId,
+        ordinal,
+        material_id: material.materialId,
+        created_at: material.createdAt,
+        rotation_date: material.rotationDate,
+        rotation_type: material.rotationType,
+      });
+      s.setCurrentMaterial.run(material.materialId, keyId);
+      if (material.rotationType === 'ON_DEMAND') s.countOnDemand.run(keyId);
+      if (nextRotationAt !== undefined) s.setNextRotation.run(nextRotationAt, keyId);
+      return rowToKey({ ...current, backing_key_id: material.materialId });
+    });
+
+    this.#setScheduleTx = db.transaction((keyId: string, periodDays: number | null, nextRotationAt: number | null): void => {
+      if (s.getKey.get(keyId) === undefined) throw new StoreError('NOT_FOUND', `key ${keyId} does not exist`);
+      s.setSchedule.run(keyId, periodDays, nextRotationAt);
     });
 
     this.#updateKeyTx = db.transaction((keyId: string, patch: KeyPatch): KeyRecord => {
@@ -232,6 +263,29 @@ export class SqliteStore implements MetadataStore {
     return this.#guard('allBackingKeyIds', () =>
       this.#stmts.backingKeyIds.all().map((r) => ({ keyId: r.key_id, backingKeyId: r.backing_key_id })),
     );
+  }
+
+  async listKeyMaterials(keyId: string): Promise<KeyMaterialRecord[]> {
+    return this.#guard('listKeyMaterials', () => this.#stmts.listMaterials.all(keyId).map(rowToKeyMaterial));
+  }
+
+  async getRotationSchedule(keyId: string): Promise<RotationSchedule> {
+    return this.#guard('getRotationSchedule', () => {
+      const row = this.#stmts.getSchedule.get(keyId);
+      return { periodDays: row?.period_days ?? null, nextRotationAt: row?.next_rotation_at ?? null, onDemandRotations: row?.on_demand_count ?? 0 };
+    });
+  }
+
+  async setRotationSchedule(keyId: string, periodDays: number | null, nextRotationAt: number | null): Promise<void> {
+    this.#guard('setRotationSchedule', () => this.#setScheduleTx(keyId, periodDays, nextRotationAt));
+  }
+
+  async rotateKeyMaterial(keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt?: number): Promise<KeyRecord> {
+    return this.#guard('rotateKeyMaterial', () => this.#rotateTx(keyId, fromMaterialId, material, nextRotationAt));
+  }
+
+  async keysDueForRotation(now: number): Promise<KeyRecord[]> {
+    return this.#guard('keysDueForRotation', () => this.#stmts.keysDueForRotation.all(now).map(rowToKey));
   }
 
   async getAlias(aliasName: string): Promise<AliasRecord | undefined> {

@@ -1,7 +1,18 @@
 // Every SQL statement SqliteStore runs, prepared once per connection.
 
 import type Database from 'better-sqlite3';
-import type { AccessKeyRow, AliasRow, CustomKeyStoreRow, GrantRow, KeyRow, PrincipalPolicyRow, PrincipalRow, TagRow } from './rows.js';
+import type {
+  AccessKeyRow,
+  AliasRow,
+  CustomKeyStoreRow,
+  GrantRow,
+  KeyMaterialRow,
+  KeyRow,
+  PrincipalPolicyRow,
+  PrincipalRow,
+  RotationScheduleRow,
+  TagRow,
+} from './rows.js';
 
 export type Statements = ReturnType<typeof prepareStatements>;
 
@@ -51,7 +62,34 @@ export function prepareStatements(db: Database.Database) {
         'ORDER BY deletion_date, key_id',
     ),
     backingKeyIds: db.prepare<[], Pick<KeyRow, 'key_id' | 'backing_key_id'>>(
-      'SELECT key_id, backing_key_id FROM keys ORDER BY key_id',
+      // The current material is a key_materials row too (createKey and rotations record each).
+      'SELECT key_id, material_id AS backing_key_id FROM key_materials ORDER BY key_id, ordinal',
+    ),
+    insertMaterial: db.prepare<KeyMaterialRow>(
+      'INSERT INTO key_materials (key_id, ordinal, material_id, created_at, rotation_date, rotation_type) ' +
+        'VALUES (@key_id, @ordinal, @material_id, @created_at, @rotation_date, @rotation_type)',
+    ),
+    listMaterials: db.prepare<[string], KeyMaterialRow>(
+      'SELECT key_id, ordinal, material_id, created_at, rotation_date, rotation_type FROM key_materials WHERE key_id = ? ORDER BY ordinal',
+    ),
+    lastMaterialOrdinal: db.prepare<[string], number>('SELECT COALESCE(MAX(ordinal), 0) FROM key_materials WHERE key_id = ?').pluck(),
+    setCurrentMaterial: db.prepare<[string, string]>('UPDATE keys SET backing_key_id = ? WHERE key_id = ?'),
+    getSchedule: db.prepare<[string], RotationScheduleRow>(
+      'SELECT key_id, period_days, next_rotation_at, on_demand_count FROM rotation_schedules WHERE key_id = ?',
+    ),
+    setSchedule: db.prepare<[string, number | null, number | null]>(
+      'INSERT INTO rotation_schedules (key_id, period_days, next_rotation_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (key_id) DO UPDATE SET period_days = excluded.period_days, next_rotation_at = excluded.next_rotation_at',
+    ),
+    setNextRotation: db.prepare<[number, string]>('UPDATE rotation_schedules SET next_rotation_at = ? WHERE key_id = ?'),
+    countOnDemand: db.prepare<[string]>(
+      'INSERT INTO rotation_schedules (key_id, on_demand_count) VALUES (?, 1) ' +
+        'ON CONFLICT (key_id) DO UPDATE SET on_demand_count = on_demand_count + 1',
+    ),
+    // Matches the partial index rotation_due.
+    keysDueForRotation: db.prepare<[number], KeyRow>(
+      `SELECT ${KEY_COLS.split(', ').map((c) => `k.${c}`).join(', ')} FROM rotation_schedules r JOIN keys k USING (key_id) ` +
+        "WHERE r.period_days IS NOT NULL AND r.next_rotation_at <= ? AND k.state = 'Enabled' ORDER BY r.next_rotation_at, k.key_id",
     ),
 
     getAlias: db.prepare<[string], AliasRow>(`SELECT ${ALIAS_COLS} FROM aliases WHERE alias_name = ?`),

@@ -1,0 +1,119 @@
+// Rotating a symmetric key's material (issue #14): a new AES-256 object is generated in the HSM
+// (in a `keybridge`-replicated cluster: on every member the quorum needs, as at CreateKey), then
+// one metadata transaction makes it current and keeps the old one for decryption — a ciphertext
+// names its material, so Decrypt never tries several. The scheduler rotates keys whose automatic
+// rotation is due; RotateKeyOnDemand calls rotateKey directly.
+//
+// Order and races: the object exists before the metadata names it, so a crash between the two
+// leaves an unnamed object (reported by start-up reconciliation), never metadata naming nothing.
+// Two rotations of one key (two schedulers later, or on-demand racing automatic) both generate,
+// and the store's compare-and-set lets one win; the loser destroys its object.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+
+import { DAY_MS, type KeyRecord } from '../domain/key.js';
+import type { Clock } from '../ports/clock.js';
+import type { KeyStores } from '../ports/key-stores.js';
+import { StoreError, type MetadataStore } from '../ports/store.js';
+
+export interface RotationDeps {
+  readonly store: MetadataStore;
+  readonly keyStores: KeyStores;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Told about every rotation done (the audit trail records a RotateKey service event for automatic ones). */
+  readonly onRotated?: (key: KeyRecord, type: 'AUTOMATIC' | 'ON_DEMAND') => Promise<void>;
+}
+
+export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
+
+// Keys being rotated in this process now: RotateKeyOnDemand answers ConflictException meanwhile.
+const rotating = new Map<string, { readonly type: RotationType; readonly startedAt: number }>();
+
+/** The rotation of the key that runs in this process now, if any. */
+export function rotationInProgress(keyId: string): { readonly type: RotationType; readonly startedAt: number } | undefined {
+  return rotating.get(keyId);
+}
+
+/**
+ * Gives `key` a new current material. Resolves with the updated record; throws HsmError (the HSM
+ * could not make the material), StoreError CONFLICT (another rotation won), or an Error when a
+ * rotation of this key already runs here.
+ */
+export async function rotateKey(deps: RotationDeps, key: KeyRecord, type: RotationType, nextRotationAt?: number): Promise<KeyRecord> {
+  if (rotating.has(key.keyId)) throw new StoreError('CONFLICT', `a rotation of ${key.keyId} is already running`);
+  rotating.set(key.keyId, { type, startedAt: deps.clock.now() });
+  try {
+    const hsm = deps.keyStores.hsmFor(key);
+    const ref = { id: randomBytes(32).toString('hex'), label: key.arn };
+    await hsm.generateSymmetricKey(ref);
+    const now = deps.clock.now();
+    let rotated: KeyRecord;
+    try {
+      rotated = await deps.store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId: ref.id, createdAt: now, rotationDate: now, rotationType: type }, nextRotationAt);
+    } catch (err) {
+      // Not named by any metadata: it must not stay in the HSM.
+      await hsm.destroySymmetricKey(ref).catch((destroyErr: unknown) => {
+        deps.logger.error({ err: destroyErr, keyId: key.keyId, backingKeyId: ref.id }, 'an unrecorded rotation material could not be destroyed; reconciliation reports it');
+      });
+      throw err;
+    }
+    deps.logger.info({ keyId: key.keyId, rotationType: type, keyMaterialId: ref.id }, 'key material rotated');
+    await deps.onRotated?.(rotated, type).catch((err: unknown) => {
+      deps.logger.error({ err, keyId: key.keyId }, 'the audit trail could not record a key rotation');
+    });
+    return rotated;
+  } finally {
+    rotating.delete(key.keyId);
+  }
+}
+
+/**
+ * Rotates every key whose automatic rotation is due; returns the ids rotated. A key in a custom key
+ * store that is not connected is deferred (it stays due and is rotated once the store is back). A
+ * failure on one key does not stop the rest.
+ */
+export async function rotateDueOnce(deps: RotationDeps): Promise<string[]> {
+  const rotated: string[] = [];
+  for (const key of await deps.store.keysDueForRotation(deps.clock.now())) {
+    if (!deps.keyStores.isConnected(key.customKeyStoreId)) {
+      deps.logger.info({ keyId: key.keyId, customKeyStoreId: key.customKeyStoreId }, 'automatic rotation deferred: the custom key store is not connected');
+      continue;
+    }
+    try {
+      const schedule = await deps.store.getRotationSchedule(key.keyId);
+      if (schedule.periodDays === null) continue;
+      await rotateKey(deps, key, 'AUTOMATIC', deps.clock.now() + schedule.periodDays * DAY_MS);
+      rotated.push(key.keyId);
+    } catch (err) {
+      deps.logger.error({ err, keyId: key.keyId }, 'automatic key rotation failed; will retry');
+    }
+  }
+  return rotated;
+}
+
+export interface RotationScheduler {
+  /** Runs one round now (waiting for one already running). */
+  rotateDueOnce(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export function startRotationScheduler(deps: RotationDeps, intervalMs: number): RotationScheduler {
+  let running: Promise<string[]> | undefined;
+  const run = (): Promise<string[]> => {
+    running ??= rotateDueOnce(deps).finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void run(), intervalMs);
+  timer.unref();
+  return {
+    rotateDueOnce: run,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
