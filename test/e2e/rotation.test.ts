@@ -33,12 +33,13 @@ import { startServer, type TestServer } from '../support/server.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const MAX_ON_DEMAND = 3;
+const SETTINGS = { maxOnDemandRotationsPerKey: MAX_ON_DEMAND, rotationCheckIntervalMs: 3_600_000, deletionSweepIntervalMs: 3_600_000 };
 
 let server: TestServer;
 let kms: KMSClient;
 
 before(async () => {
-  server = await startServer({ settings: { maxOnDemandRotationsPerKey: MAX_ON_DEMAND, rotationCheckIntervalMs: 3_600_000, deletionSweepIntervalMs: 3_600_000 } });
+  server = await startServer({ settings: SETTINGS });
   kms = sdkClient(server);
 });
 
@@ -275,6 +276,23 @@ describe('automatic and on-demand rotation of a symmetric key', () => {
     assert.ok((await server.keybridge.sweeper.sweepOnce()).includes(keyId));
     const afterDeletion = await inHsm();
     for (const id of materials) assert.ok(!afterDeletion.has(id), `material ${id} was destroyed`);
+  });
+
+  test('after a restart every material is known: reconciliation finds nothing amiss, every old ciphertext decrypts', async () => {
+    const keyId = await newKey();
+    const blobs: Uint8Array[] = [];
+    for (let i = 0; i < 3; i++) {
+      blobs.push((await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from(`generation ${i}`) }))).CiphertextBlob!);
+      await kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }));
+    }
+    const listed = (await kms.send(new ListKeyRotationsCommand({ KeyId: keyId, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' }))).Rotations;
+    await server.stop();
+    server = await startServer({ dataDir: server.dataDir, clock: server.clock, settings: SETTINGS });
+    kms = sdkClient(server);
+    assert.deepEqual(server.keybridge.reconciliation.orphanBackingKeys, []);
+    assert.ok(!server.keybridge.reconciliation.keysMissingMaterial.includes(keyId));
+    assert.deepEqual((await kms.send(new ListKeyRotationsCommand({ KeyId: keyId, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' }))).Rotations, listed);
+    for (const [i, blob] of blobs.entries()) assert.equal((await decrypt(blob)).plaintext, `generation ${i}`);
   });
 
   test('the AWS CLI enables rotation and reads its status', { skip: awsCliMissing }, async () => {

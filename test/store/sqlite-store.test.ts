@@ -165,6 +165,11 @@ describe('SqliteStore specifics', () => {
         assert.equal(upgraded?.customKeyStoreId, null);
         assert.deepEqual(upgraded, key);
         assert.deepEqual(await store.listTags(key.keyId, undefined, 10), [{ key: 'env', value: 'old' }]);
+        // Migration 5: the key's one material is recorded as its first, rotation off.
+        assert.deepEqual(await store.listKeyMaterials(key.keyId), [
+          { keyId: key.keyId, ordinal: 1, materialId: key.backingKeyId, createdAt: key.createdAt, rotationDate: null, rotationType: null },
+        ]);
+        assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: null, nextRotationAt: null, onDemandRotations: 0 });
         // And the new schema is usable at once.
         const cks = makeCustomKeyStore();
         await store.createCustomKeyStore(cks);
