@@ -435,6 +435,7 @@ function baseFacts(ctx: RequestContext, deps: OperationDeps, principal: RequestP
     ...(typeof input['GranteePrincipal'] === 'string' ? { granteePrincipal: input['GranteePrincipal'] } : {}),
     ...(typeof input['RetiringPrincipal'] === 'string' ? { retiringPrincipal: input['RetiringPrincipal'] } : {}),
     ...(typeof input['EncryptionAlgorithm'] === 'string' ? { encryptionAlgorithm: input['EncryptionAlgorithm'] } : {}),
+    ...(typeof input['RotationPeriodInDays'] === 'number' ? { rotationPeriodInDays: input['RotationPeriodInDays'] } : {}),
     ...(typeof input['BypassPolicyLockoutSafetyCheck'] === 'boolean' ? { bypassPolicyLockoutSafetyCheck: input['BypassPolicyLockoutSafetyCheck'] } : {}),
     ...(operations === undefined ? {} : { grantIsForAwsResource: false }),
   };

@@ -19,7 +19,9 @@ import {
   EnableKeyRotationCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
+  GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
+  PutKeyPolicyCommand,
   ListKeyRotationsCommand,
   ReEncryptCommand,
   RotateKeyOnDemandCommand,
@@ -260,6 +262,24 @@ describe('automatic and on-demand rotation of a symmetric key', () => {
     assert.equal(automatic.length, 1);
     assert.equal(automatic[0]!.eventType, 'AwsServiceEvent');
     assert.equal(automatic[0]!.userIdentity.invokedBy, 'AWS Internal');
+  });
+
+  test('a key policy can bound the rotation period with kms:RotationPeriodInDays', async () => {
+    const keyId = await newKey();
+    const policy = JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default' }))).Policy!) as { Statement: unknown[] };
+    policy.Statement.push({
+      Sid: 'RotateAtLeastEvery180Days',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'kms:EnableKeyRotation',
+      Resource: '*',
+      Condition: { NumericGreaterThan: { 'kms:RotationPeriodInDays': 180 } },
+    });
+    await kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(policy) }));
+    await rejects(kms.send(new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: 365 })), 'AccessDeniedException');
+    assert.equal((await kms.send(new GetKeyRotationStatusCommand({ KeyId: keyId }))).KeyRotationEnabled, false, 'nothing changed');
+    await kms.send(new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: 180 }));
+    assert.equal((await kms.send(new GetKeyRotationStatusCommand({ KeyId: keyId }))).RotationPeriodInDays, 180);
   });
 
   test('deleting a rotated key destroys every one of its materials in the HSM', async () => {

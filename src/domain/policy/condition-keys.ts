@@ -112,6 +112,8 @@ export interface KmsRequestFacts {
   /** The service that made the call on the caller's behalf (kms:ViaService). */
   readonly viaService?: string;
   readonly encryptionAlgorithm?: string;
+  /** EnableKeyRotation: the request's RotationPeriodInDays, when sent (kms:RotationPeriodInDays). */
+  readonly rotationPeriodInDays?: number;
   /** CreateKey/PutKeyPolicy: the request's BypassPolicyLockoutSafetyCheck, when sent. */
   readonly bypassPolicyLockoutSafetyCheck?: boolean;
 }
@@ -181,6 +183,7 @@ export function kmsConditionKeys(facts: KmsRequestFacts): Map<string, ContextVal
   set('kms:RetiringPrincipal', facts.retiringPrincipal);
   set('kms:ViaService', facts.viaService);
   set('kms:EncryptionAlgorithm', facts.encryptionAlgorithm);
+  set('kms:RotationPeriodInDays', facts.rotationPeriodInDays);
   set('kms:BypassPolicyLockoutSafetyCheck', facts.bypassPolicyLockoutSafetyCheck);
   return keys;
 }
