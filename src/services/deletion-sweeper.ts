@@ -8,6 +8,7 @@ import type { KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import type { MetadataStore } from '../ports/store.js';
+import { startPeriodic } from './periodic.js';
 
 export interface SweeperDeps {
   readonly store: MetadataStore;
@@ -66,20 +67,6 @@ export interface Sweeper {
 }
 
 export function startSweeper(deps: SweeperDeps, intervalMs: number): Sweeper {
-  let running: Promise<string[]> | undefined;
-  const run = (): Promise<string[]> => {
-    running ??= sweepOnce(deps).finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-  const timer = setInterval(() => void run(), intervalMs);
-  timer.unref();
-  return {
-    sweepOnce: run,
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const job = startPeriodic(() => sweepOnce(deps), intervalMs);
+  return { sweepOnce: job.runOnce, stop: job.stop };
 }

@@ -16,6 +16,7 @@ import { DAY_MS, type KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import { StoreError, type MetadataStore } from '../ports/store.js';
+import { startPeriodic } from './periodic.js';
 
 export interface RotationDeps {
   readonly store: MetadataStore;
@@ -100,20 +101,6 @@ export interface RotationScheduler {
 }
 
 export function startRotationScheduler(deps: RotationDeps, intervalMs: number): RotationScheduler {
-  let running: Promise<string[]> | undefined;
-  const run = (): Promise<string[]> => {
-    running ??= rotateDueOnce(deps).finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-  const timer = setInterval(() => void run(), intervalMs);
-  timer.unref();
-  return {
-    rotateDueOnce: run,
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const job = startPeriodic(() => rotateDueOnce(deps), intervalMs);
+  return { rotateDueOnce: job.runOnce, stop: job.stop };
 }

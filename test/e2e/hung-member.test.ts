@@ -5,19 +5,15 @@
 // the device answers again. Real SoftHSM2 beneath, the AWS SDK in front; nothing of ours mocked.
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { CreateKeyCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 
-import { connectFaultyStore, writeFaultyCluster, type FaultyCluster } from '../support/faulty-cluster.js';
-import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
-import { sdkClient } from '../support/kms-client.js';
-import { REPO_ROOT } from '../support/repo-root.js';
-import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { startFaultyClusterServer, type FaultyCluster } from '../support/faulty-cluster.js';
+import type { FaultController } from '../support/faulty-pkcs11.js';
+import type { TestServer } from '../support/server.js';
 import { until } from '../support/until.js';
 
 const CLUSTER: FaultyCluster = { clusterId: 'cluster-kbHungMember', memberA: 'kb-hung-a', memberB: 'kb-hung-b', callTimeoutMs: 1_000 };
@@ -32,17 +28,7 @@ let defaultKey: string;
 let storeKey: string;
 
 before(async () => {
-  const dataDir = makeDataDir();
-  const controlFile = join(dataDir, 'faults.conf');
-  writeFileSync(controlFile, '');
-  const faulty = await buildFaultyPkcs11();
-  // WARNING: before anything in this process loads the faulty module.
-  Object.assign(process.env, faultyEnv(controlFile));
-  faults = new FaultController(controlFile);
-  const clustersDir = writeFaultyCluster(dataDir, faulty, CLUSTER);
-  server = await startServer({ dataDir, settings: { clustersDir, deletionSweepIntervalMs: 3_600_000 } });
-  kms = sdkClient(server);
-  storeId = await connectFaultyStore(kms, dataDir, REPO_ROOT, CLUSTER.clusterId, 'hung');
+  ({ server, kms, faults, storeId } = await startFaultyClusterServer(CLUSTER, { storeName: 'hung' }));
   storeKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!;
   defaultKey = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
 });

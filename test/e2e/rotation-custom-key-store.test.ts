@@ -5,8 +5,6 @@
 // is disconnected waits for it.
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -23,11 +21,9 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 
-import { connectFaultyStore, writeFaultyCluster, type FaultyCluster } from '../support/faulty-cluster.js';
-import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
-import { sdkClient } from '../support/kms-client.js';
-import { REPO_ROOT } from '../support/repo-root.js';
-import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { startFaultyClusterServer, type FaultyCluster } from '../support/faulty-cluster.js';
+import type { FaultController } from '../support/faulty-pkcs11.js';
+import type { TestServer } from '../support/server.js';
 import { until } from '../support/until.js';
 
 const CLUSTER: FaultyCluster = { clusterId: 'cluster-kbRotateStore', memberA: 'kb-rot-a', memberB: 'kb-rot-b', callTimeoutMs: 2_000, maxRetryIntervalMs: 1_000 };
@@ -40,17 +36,7 @@ let faults: FaultController;
 let storeId: string;
 
 before(async () => {
-  const dataDir = makeDataDir();
-  const controlFile = join(dataDir, 'faults.conf');
-  writeFileSync(controlFile, '');
-  const faulty = await buildFaultyPkcs11();
-  // WARNING: before anything in this process loads the faulty module.
-  Object.assign(process.env, faultyEnv(controlFile));
-  faults = new FaultController(controlFile);
-  const clustersDir = writeFaultyCluster(dataDir, faulty, CLUSTER);
-  server = await startServer({ dataDir, settings: { clustersDir, softhsmModule: faulty, deletionSweepIntervalMs: 3_600_000, rotationCheckIntervalMs: 3_600_000 } });
-  kms = sdkClient(server);
-  storeId = await connectFaultyStore(kms, dataDir, REPO_ROOT, CLUSTER.clusterId, 'rotation');
+  ({ server, kms, faults, storeId } = await startFaultyClusterServer(CLUSTER, { storeName: 'rotation', everyTokenFaulty: true, settings: { rotationCheckIntervalMs: 3_600_000 } }));
 });
 
 after(async () => {

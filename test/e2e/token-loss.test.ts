@@ -9,7 +9,7 @@
 // library is re-initialised for all of them, as in a deployment where they share a vendor library.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
@@ -19,11 +19,9 @@ import { CreateKeyCommand, DecryptCommand, EncryptCommand, type KMSClient } from
 
 import type { MemberStatus } from '../../src/ports/key-stores.js';
 import { runCliAgainst } from '../support/cli.js';
-import { connectFaultyStore, writeFaultyCluster, type FaultyCluster } from '../support/faulty-cluster.js';
-import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
-import { sdkClient } from '../support/kms-client.js';
-import { REPO_ROOT } from '../support/repo-root.js';
-import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { startFaultyClusterServer, type FaultyCluster } from '../support/faulty-cluster.js';
+import type { FaultController } from '../support/faulty-pkcs11.js';
+import type { TestServer } from '../support/server.js';
 import { runLoops } from '../support/loops.js';
 import { until } from '../support/until.js';
 
@@ -40,25 +38,12 @@ let storeKey: string;
 let defaultKey: string;
 
 before(async () => {
-  dataDir = makeDataDir();
-  const controlFile = join(dataDir, 'faults.conf');
-  writeFileSync(controlFile, '');
-  const faulty = await buildFaultyPkcs11();
-  // WARNING: before anything in this process loads the faulty module.
-  Object.assign(process.env, faultyEnv(controlFile));
-  faults = new FaultController(controlFile);
-  const clustersDir = writeFaultyCluster(dataDir, faulty, CLUSTER);
-  server = await startServer({
-    dataDir,
-    settings: {
-      clustersDir,
-      softhsmModule: faulty,
-      deletionSweepIntervalMs: 3_600_000,
-      defaultKeyStoreHealth: { intervalMs: 200, maxRetryIntervalMs: MAX_RETRY_INTERVAL_MS },
-    },
-  });
-  kms = sdkClient(server);
-  storeId = await connectFaultyStore(kms, dataDir, REPO_ROOT, CLUSTER.clusterId, 'token-loss');
+  ({ server, kms, faults, storeId } = await startFaultyClusterServer(CLUSTER, {
+    storeName: 'token-loss',
+    everyTokenFaulty: true,
+    settings: { defaultKeyStoreHealth: { intervalMs: 200, maxRetryIntervalMs: MAX_RETRY_INTERVAL_MS } },
+  }));
+  dataDir = server.dataDir;
   storeKey = (await kms.send(new CreateKeyCommand({ CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!;
   defaultKey = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
 });

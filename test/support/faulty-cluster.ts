@@ -1,12 +1,17 @@
 // A custom key store on a two-member cluster of embedded SoftHSM2 tokens behind the fault-injecting
 // module (members `a` and `b`, keybridge replication): the set-up the chaos scenario, the
-// hung-member test and the hung-member benchmark rows share.
+// hung-member test and the hung-member benchmark rows share, and a server connected to one
+// (startFaultyClusterServer) for the fault tests.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, type KMSClient } from '@aws-sdk/client-kms';
 
+import { buildFaultyPkcs11, FaultController, faultyEnv } from './faulty-pkcs11.js';
+import { sdkClient } from './kms-client.js';
+import { REPO_ROOT } from './repo-root.js';
+import { makeDataDir, startServer, type TestServer } from './server.js';
 import { until } from './until.js';
 
 export interface FaultyCluster {
@@ -61,4 +66,40 @@ export async function connectFaultyStore(kms: KMSClient, dataDir: string, repoRo
   const state = async () => (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores?.[0]?.ConnectionState;
   await until(async () => (await state()) === 'CONNECTED', 30_000, `custom key store ${storeId} to be CONNECTED`, 20);
   return storeId;
+}
+
+export interface FaultyClusterServer {
+  readonly server: TestServer;
+  readonly kms: KMSClient;
+  /** Drives the fault-injecting module every token of `cluster` is reached through. */
+  readonly faults: FaultController;
+  /** The connected custom key store on `cluster`. */
+  readonly storeId: string;
+}
+
+/**
+ * A server in this process with a custom key store on `cluster` (members behind the faulty module),
+ * CONNECTED. `everyTokenFaulty`: the default key store's token is reached through the faulty module
+ * too — one library for every token, as a re-initialisation test needs (two paths to one library
+ * would finalize it beneath the other path).
+ * WARNING: call before anything in this process loads the faulty module (it sets process.env).
+ */
+export async function startFaultyClusterServer(
+  cluster: FaultyCluster,
+  options: { readonly storeName: string; readonly everyTokenFaulty?: boolean; readonly settings?: Record<string, unknown> },
+): Promise<FaultyClusterServer> {
+  const dataDir = makeDataDir();
+  const controlFile = join(dataDir, 'faults.conf');
+  writeFileSync(controlFile, '');
+  const modulePath = await buildFaultyPkcs11();
+  Object.assign(process.env, faultyEnv(controlFile));
+  const faults = new FaultController(controlFile);
+  const clustersDir = writeFaultyCluster(dataDir, modulePath, cluster);
+  const server = await startServer({
+    dataDir,
+    settings: { clustersDir, deletionSweepIntervalMs: 3_600_000, ...(options.everyTokenFaulty === true ? { softhsmModule: modulePath } : {}), ...options.settings },
+  });
+  const kms = sdkClient(server);
+  const storeId = await connectFaultyStore(kms, dataDir, REPO_ROOT, cluster.clusterId, options.storeName);
+  return { server, kms, faults, storeId };
 }
