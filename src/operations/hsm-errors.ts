@@ -19,6 +19,7 @@ const ANSWERS: Record<HsmError['code'], { readonly kms: KmsErrorName; readonly m
   HSM_LOGIN_FAILED: { kms: 'KMSInternalException', message: 'keybridge could not log in to the HSM.' },
   HSM_TOKEN_NOT_FOUND: { kms: 'KMSInternalException', message: 'The HSM token for this key store was not found.' },
   HSM_UNSUPPORTED: { kms: 'UnsupportedOperationException', message: 'The HSM that holds this key does not support this operation.' },
+  HSM_INCORRECT_KEY_MATERIAL: { kms: 'IncorrectKeyMaterialException', message: 'The key material is not valid key material for this KMS key.' },
   HSM_FAILED: { kms: 'KMSInternalException', message: 'The HSM failed to perform the operation.' },
   HSM_NO_ACTIVE_MEMBER: {
     kms: 'KMSInvalidStateException',

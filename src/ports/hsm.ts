@@ -95,8 +95,69 @@ export interface Hsm {
    */
   generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }>;
 
+  // --- Importing key material (BYOK, issue #14). The material arrives wrapped under an RSA key
+  // pair made for one GetParametersForImport and is unwrapped inside the HSM: its plaintext never
+  // exists outside the token.
+
+  /**
+   * Generates the RSA wrapping key pair of one GetParametersForImport as persistent token objects
+   * (CKA_ID and CKA_LABEL from `ref`; the label is IMPORT_WRAPPING_KEY_LABEL): the private key
+   * sensitive, non-extractable, usable only to unwrap. Resolves the public key as DER SPKI.
+   * destroySymmetricKey(ref) destroys both objects.
+   */
+  generateImportWrappingKey(ref: BackingKeyRef, spec: ImportWrappingKeySpec): Promise<Buffer>;
+
+  /**
+   * Why this token cannot unwrap key material wrapped with `algorithm` inside itself (for example
+   * "CKM_RSA_PKCS_OAEP with SHA-256"); undefined when it can. Learnt once per token, by probing
+   * with the wrapping key `probeWith` (the one just generated).
+   */
+  importAlgorithmRefusal(probeWith: BackingKeyRef, algorithm: ImportWrappingAlgorithm): Promise<string | undefined>;
+
+  /**
+   * Unwraps `encryptedMaterial` with the wrapping key into the key's material: token object(s)
+   * with CKA_LABEL `keyArn`, sensitive, non-extractable, allowed only what `keySpec`/`keyUsage`
+   * need (a key pair also gets its public object). The material id (the objects' CKA_ID) is
+   * computed inside the HSM from the material, so importing the same material into the same key
+   * again yields the same id (and then nothing new is created). Throws HsmError:
+   * HSM_KEY_NOT_FOUND (no such wrapping key), HSM_DECRYPT_FAILED (does not unwrap),
+   * HSM_INCORRECT_KEY_MATERIAL (unwraps, but is not material of this spec: length, key type, curve
+   * or modulus size), HSM_UNSUPPORTED (the token cannot import this kind of key).
+   */
+  importKeyMaterial(request: ImportKeyMaterialRequest): Promise<ImportedKeyMaterial>;
+
   /** Drains work sessions, logs out, closes the anchor session and finalises the module. */
   close(): Promise<void>;
+}
+
+/** CKA_LABEL of the RSA key pairs made for GetParametersForImport (internal: never a KMS key). */
+export const IMPORT_WRAPPING_KEY_LABEL = 'keybridge:internal:import-wrap';
+
+export type ImportWrappingKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096';
+
+/** AWS's wrapping algorithms keybridge can serve (RSAES_PKCS1_V1_5 and SM2PKE are refused earlier). */
+export type ImportWrappingAlgorithm = 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'RSA_AES_KEY_WRAP_SHA_1' | 'RSA_AES_KEY_WRAP_SHA_256';
+
+export interface ImportKeyMaterialRequest {
+  readonly wrappingKey: BackingKeyRef;
+  readonly wrappingKeySpec: ImportWrappingKeySpec;
+  readonly algorithm: ImportWrappingAlgorithm;
+  /** RSAES_OAEP_*: one OAEP block. RSA_AES_KEY_WRAP_*: OAEP block of an AES key ‖ RFC 5649 wrap of the material. */
+  readonly encryptedMaterial: Buffer;
+  /** The KMS key: its id enters the material id; its ARN is the objects' CKA_LABEL. */
+  readonly keyId: string;
+  readonly keyArn: string;
+  readonly keySpec: KeySpec;
+  readonly keyUsage: KeyUsage;
+}
+
+export interface ImportedKeyMaterial {
+  /** 64 hex digits: CKA_ID of the material's object(s), deterministic per (key id, material). */
+  readonly materialId: string;
+  /** True when the material was already on the token under this id: nothing was created. */
+  readonly alreadyPresent: boolean;
+  /** Key pairs: the public key derived inside the HSM from the private key, DER SPKI. */
+  readonly publicKey?: Buffer;
 }
 
 export type HsmErrorCode =
@@ -118,6 +179,8 @@ export type HsmErrorCode =
   | 'HSM_TOKEN_NOT_FOUND'
   /** The token cannot do what was asked (a curve, a hash, a parameter it lacks). */
   | 'HSM_UNSUPPORTED'
+  /** Imported key material unwrapped, but it is not material of the key's spec (length, type, curve, size). */
+  | 'HSM_INCORRECT_KEY_MATERIAL'
   /** Anything else the token refused or failed. */
   | 'HSM_FAILED'
   /** Every member of the cluster is UNAVAILABLE: answered at once, never by waiting. */

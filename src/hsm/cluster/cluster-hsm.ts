@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 
 import type { ConnectionErrorCode } from '../../domain/custom-key-store.js';
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
-import { HsmError, type BackingKeyRef, type GcmResult, type Hsm } from '../../ports/hsm.js';
+import { HsmError, type BackingKeyRef, type GcmResult, type Hsm, type ImportedKeyMaterial } from '../../ports/hsm.js';
 import { AdmissionControl } from './admission.js';
 import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
 import { CANARY_REF, deepCheck } from './canary.js';
@@ -208,6 +208,7 @@ function classify(error: HsmError): FailureClass {
     case 'HSM_DECRYPT_FAILED':
     case 'HSM_BAD_SIGNATURE':
     case 'HSM_UNSUPPORTED':
+    case 'HSM_INCORRECT_KEY_MATERIAL':
     case 'HSM_THROTTLED':
     case 'HSM_NO_ACTIVE_MEMBER':
       return 'request';
@@ -420,6 +421,20 @@ export class ClusterHsm implements Hsm {
 
   async generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
     return this.onMemberHolding((hsm) => hsm.generateDataKeyPair(spec), 'generateDataKeyPair');
+  }
+
+  // --- Importing key material: AWS KMS does not allow it for keys in a custom key store.
+
+  async generateImportWrappingKey(): Promise<Buffer> {
+    throw importUnsupported();
+  }
+
+  async importAlgorithmRefusal(): Promise<string | undefined> {
+    throw importUnsupported();
+  }
+
+  async importKeyMaterial(): Promise<ImportedKeyMaterial> {
+    throw importUnsupported();
   }
 
   async getPublicKey(ref: BackingKeyRef, spec: AsymmetricKeySpec): Promise<Buffer> {
@@ -920,4 +935,8 @@ function validate(options: ClusterConnectOptions): void {
     if (tokens.has(token)) throw new TypeError(`cluster member ${member.name} names a token another member names too`);
     tokens.add(token);
   }
+}
+
+function importUnsupported(): HsmError {
+  return new HsmError('HSM_UNSUPPORTED', 'importing key material into a custom key store is not supported');
 }

@@ -105,7 +105,8 @@ async function verifyCall(pkcs11: Pkcs11, session: Handle, data: Buffer, signatu
   }
 }
 
-function oaep(hash: 'sha1' | 'sha256'): pkcs11js.Mechanism {
+/** CKM_RSA_PKCS_OAEP with MGF1 over `hash` and an empty label (also what key-import.ts unwraps with). */
+export function oaep(hash: 'sha1' | 'sha256'): pkcs11js.Mechanism {
   const { hashAlg, mgf } = HASH_MECHANISM[hash];
   const parameter: pkcs11js.RsaOAEP = { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg, mgf, source: CKZ_DATA_SPECIFIED };
   return { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter };
@@ -158,7 +159,8 @@ export async function rsaDecryptRaw(pkcs11: Pkcs11, session: Handle, privateKey:
   }
 }
 
-function modulusBytes(pkcs11: Pkcs11, session: Handle, key: Handle): number {
+/** The RSA key's modulus length in bytes, read from the key (leading zero bytes not counted). */
+export function modulusBytes(pkcs11: Pkcs11, session: Handle, key: Handle): number {
   const [modulus] = pkcs11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_MODULUS }]);
   const value = modulus?.value;
   if (!Buffer.isBuffer(value) || value.length === 0) throw new HsmError('HSM_FAILED', 'the RSA key has no readable CKA_MODULUS');

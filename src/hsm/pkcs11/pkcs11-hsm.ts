@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
-import type { BackingKeyRef, GcmResult, Hsm } from '../../ports/hsm.js';
+import type { BackingKeyRef, GcmResult, Hsm, ImportedKeyMaterial, ImportKeyMaterialRequest, ImportWrappingAlgorithm, ImportWrappingKeySpec } from '../../ports/hsm.js';
 import { HsmError } from '../../ports/hsm.js';
 import { HsmExecutor, type ExecutorStats } from './executor.js';
 import { acquireRemoteModule, loginKey, type RemoteModuleLease } from './module.js';
@@ -38,7 +38,7 @@ const DEFAULT_CALL_TIMEOUT_MS = 2_000;
 const TOKEN_LOST: ReadonlySet<string> = new Set(['HSM_TOKEN_NOT_FOUND', 'HSM_DEVICE_GONE']);
 const DEFAULT_GENERATE_TIMEOUT_MS = 60_000;
 // Calls that may generate a key pair in the device: they get generateTimeoutMs.
-const GENERATING: ReadonlySet<TokenMethod> = new Set(['generateKeyPair', 'generateReplicableKeyPair', 'generateDataKeyPair', 'replicationRefusal']);
+const GENERATING: ReadonlySet<TokenMethod> = new Set(['generateKeyPair', 'generateReplicableKeyPair', 'generateDataKeyPair', 'replicationRefusal', 'generateImportWrappingKey']);
 
 type Method<M extends TokenMethod> = Pkcs11Token[M];
 
@@ -276,6 +276,19 @@ export class Pkcs11Hsm implements Hsm {
 
   generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
     return this.call('generateDataKeyPair', spec);
+  }
+
+  generateImportWrappingKey(ref: BackingKeyRef, spec: ImportWrappingKeySpec): Promise<Buffer> {
+    return this.oneObjectChangeAtATime(() => this.call('generateImportWrappingKey', ref, spec));
+  }
+
+  /** Probed per worker (each has its own token object): one throw-away unwrap per hash and worker. */
+  importAlgorithmRefusal(probeWith: BackingKeyRef, algorithm: ImportWrappingAlgorithm): Promise<string | undefined> {
+    return this.call('importAlgorithmRefusal', probeWith, algorithm);
+  }
+
+  importKeyMaterial(request: ImportKeyMaterialRequest): Promise<ImportedKeyMaterial> {
+    return this.oneObjectChangeAtATime(() => this.call('importKeyMaterial', request));
   }
 
   /**

@@ -49,6 +49,11 @@ export function unwrapEcPoint(value: Buffer, pointBytes: number): Buffer {
   return value.subarray(at);
 }
 
+/** The bare point as CKA_EC_POINT holds it (a DER OCTET STRING, as unwrapEcPoint reads it), for C_CreateObject. */
+export function ecPointAttribute(point: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x04]), derLength(point.length), point]);
+}
+
 export interface PublicKeyParts {
   readonly modulus?: Buffer;
   readonly publicExponent?: Buffer;

@@ -7,15 +7,14 @@
 // a slow or hung device holds one worker, never the event loop. Tests and set-up tools may use it
 // directly.
 
-import { endianness } from 'node:os';
-
 import pkcs11js from 'pkcs11js';
 import type { Logger } from 'pino';
 
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
 import { isHmacSpec, isRsaSpec } from '../../domain/key-spec.js';
-import type { BackingKeyRef, GcmResult, Hsm } from '../../ports/hsm.js';
+import type { BackingKeyRef, GcmResult, Hsm, ImportedKeyMaterial, ImportKeyMaterialRequest, ImportWrappingAlgorithm, ImportWrappingKeySpec } from '../../ports/hsm.js';
 import { HsmError } from '../../ports/hsm.js';
+import { flag, ulong } from './attribute-values.js';
 import { CKR, ckrCodes, ckrName, ckrOf, ckrRule, toHsmError } from './ckr.js';
 import {
   AES_KEY_GEN,
@@ -30,6 +29,7 @@ import {
 } from './key-templates.js';
 import { acquireModule, loginKey, type Handle, type Pkcs11 } from './module.js';
 import * as asymmetric from './asymmetric-ops.js';
+import * as keyImport from './key-import.js';
 import {
   REQUIRED_PRIVATE_KEY_FLAGS,
   allPrivateKeysTemplate,
@@ -738,6 +738,58 @@ export class Pkcs11Token implements Hsm {
     );
   }
 
+  // --- Importing key material (BYOK): thin wrappers over key-import.ts ---
+
+  // Why the token cannot unwrap with OAEP over a hash (undefined: it can), by probe, per hash.
+  private readonly oaepUnwrapRefusals = new Map<'sha1' | 'sha256', string | undefined>();
+
+  async generateImportWrappingKey(ref: BackingKeyRef, spec: ImportWrappingKeySpec): Promise<Buffer> {
+    return this.oneObjectChangeAtATime(() =>
+      guard('generating an import wrapping key', () => this.pool.withSession((session) => keyImport.generateImportWrappingKey(this.importContext(session), ref, spec))),
+    );
+  }
+
+  async importAlgorithmRefusal(probeWith: BackingKeyRef, algorithm: ImportWrappingAlgorithm): Promise<string | undefined> {
+    return guard('probing key import', () =>
+      this.pool.withSession(async (session) => {
+        this.pool.ensureLoggedIn();
+        const context = this.importContext(session);
+        const missing = keyImport.missingImportMechanism(context.mechanisms, algorithm);
+        if (missing !== undefined) return missing;
+        const hash = keyImport.oaepHashOf(algorithm);
+        if (!this.oaepUnwrapRefusals.has(hash)) {
+          this.oaepUnwrapRefusals.set(hash, keyImport.oaepUnwrapRefusal(context, keyImport.findImportWrappingKey(context, probeWith), hash));
+        }
+        return this.oaepUnwrapRefusals.get(hash);
+      }),
+    );
+  }
+
+  async importKeyMaterial(request: ImportKeyMaterialRequest): Promise<ImportedKeyMaterial> {
+    return this.oneObjectChangeAtATime(() =>
+      guard('importing key material', () =>
+        this.pool.withSession(async (session) => {
+          this.pool.ensureLoggedIn();
+          const { imported, created } = await keyImport.importKeyMaterial(this.importContext(session), request);
+          for (const { objectClass, handle } of created) this.remember(cacheKeyOf(imported.materialId, objectClass), handle);
+          return imported;
+        }),
+      ),
+    );
+  }
+
+  private importContext(session: Handle): keyImport.ImportContext {
+    this.mechanismTable ??= discoverMechanisms(this.pkcs11, session);
+    return {
+      pkcs11: this.pkcs11,
+      session,
+      mechanisms: this.mechanismTable,
+      badTagCodes: this.badTagCodes,
+      find: (template, limit) => this.findObjects(session, template, limit),
+      checkFlags: (handle, flags) => this.checkFlags(session, handle, flags),
+    };
+  }
+
   // Two objects with one CKA_ID would make every later lookup ambiguous (any object class).
   private assertIdUnused(session: Handle, id: Buffer): void {
     if (this.findObjects(session, [{ type: pkcs11js.CKA_ID, value: id }], 1).length > 0) {
@@ -769,8 +821,7 @@ export class Pkcs11Token implements Hsm {
    */
   private withKey<T>(ref: BackingKeyRef, fn: (session: Handle, key: Handle) => Promise<T>, objectClass: number = pkcs11js.CKO_SECRET_KEY): Promise<T> {
     const id = backingKeyId(ref);
-    // A key pair's private and public objects share the CKA_ID: cache them apart.
-    const cacheKey = objectClass === pkcs11js.CKO_SECRET_KEY ? id.toString('hex') : `${id.toString('hex')}:${objectClass}`;
+    const cacheKey = cacheKeyOf(id.toString('hex'), objectClass);
     return this.pool.withSession(async (session) => {
       const cached = this.cachedHandle(cacheKey);
       const key = cached ?? this.findKey(session, id, cacheKey, objectClass);
@@ -864,6 +915,11 @@ export class Pkcs11Token implements Hsm {
   }
 }
 
+// A key pair's private and public objects share the CKA_ID: cache them apart.
+function cacheKeyOf(idHex: string, objectClass: number): string {
+  return objectClass === pkcs11js.CKO_SECRET_KEY ? idHex : `${idHex}:${objectClass}`;
+}
+
 function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
   const parameter: pkcs11js.AesGCM = { type: pkcs11js.CK_PARAMS_AES_GCM, iv, ivBits: IV_BYTES * 8, aad, tagBits: TAG_BYTES * 8 };
   return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
@@ -874,19 +930,6 @@ function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
 const EMPTY_DATA = Buffer.alloc(1).subarray(0, 0);
 function nonNullData(data: Buffer): Buffer {
   return data.length === 0 ? EMPTY_DATA : data;
-}
-
-// CK_ULONG in host byte order: 8 bytes on LP64, 4 on Windows and 32-bit builds.
-function ulong(value: Buffer | undefined): number | undefined {
-  const le = endianness() === 'LE';
-  if (value?.length === 8) return Number(le ? value.readBigUInt64LE() : value.readBigUInt64BE());
-  if (value?.length === 4) return le ? value.readUInt32LE() : value.readUInt32BE();
-  return undefined;
-}
-
-// A CK_BBOOL attribute value.
-function flag(value: Buffer | undefined): boolean {
-  return value !== undefined && value.length > 0 && value[0] !== 0;
 }
 
 function destroyQuietly(pkcs11: Pkcs11, session: Handle, handle: Handle): void {

@@ -42,6 +42,9 @@ export const TOKEN_METHODS = [
   'verifyMac',
   'deriveSharedSecret',
   'generateDataKeyPair',
+  'generateImportWrappingKey',
+  'importAlgorithmRefusal',
+  'importKeyMaterial',
 ] as const;
 
 export type TokenMethod = (typeof TOKEN_METHODS)[number];
