@@ -27,6 +27,7 @@ import { AuditSigningKey } from './services/audit-signing-key.js';
 import { reconcile, type ReconcileReport } from './services/reconcile.js';
 import { startSweeper, type Sweeper } from './services/deletion-sweeper.js';
 import { startRotationScheduler, type RotationScheduler } from './services/key-rotation.js';
+import { startImportExpiry, type ImportExpiry } from './services/imported-material-expiry.js';
 import { KeyStoreManager } from './services/key-store-manager.js';
 import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
@@ -37,6 +38,8 @@ export interface Keybridge {
   readonly deps: OperationDeps;
   readonly sweeper: Sweeper;
   readonly rotations: RotationScheduler;
+  /** Expiry of imported key material and of import wrapping keys (runs on the sweeper's interval). */
+  readonly importExpiry: ImportExpiry;
   readonly reconciliation: ReconcileReport;
   /** The access keys callers may sign with, by credentials-file profile. */
   readonly accessKeys: ReadonlyMap<string, AccessKey>;
@@ -84,7 +87,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     observer: metrics,
   });
   metrics.attach({ clusters: () => [{ customKeyStoreId: DEFAULT_KEY_STORE, status: hsm.status() }, ...keyStores.connectedClusters()] });
-  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, maxOnDemandRotations: config.maxOnDemandRotationsPerKey };
+  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, sealer, maxOnDemandRotations: config.maxOnDemandRotationsPerKey };
   const reconciliation = await reconcile(store, hsm, logger);
   await keyStores.resume();
   let audit: AuditTrail;
@@ -134,6 +137,18 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     config.rotationCheckIntervalMs,
   );
 
+  const importExpiry = startImportExpiry(
+    {
+      store,
+      keyStores,
+      defaultHsm: hsm,
+      clock,
+      logger,
+      onExpired: (key) => audit.serviceEvent({ eventName: 'DeleteExpiredKeyMaterial', time: new Date(clock.now()), region: account.region, key: auditKeyOf(key) }),
+    },
+    config.deletionSweepIntervalMs,
+  );
+
   // Store-backed principals (admin API) first, then the operator's keys from the credentials file.
   const principals = new PrincipalCredentials({ store, sealer, operatorKeys: [...accessKeys.values()], logger });
   await principals.refresh();
@@ -164,6 +179,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     deps,
     sweeper,
     rotations,
+    importExpiry,
     keyStores,
     reconciliation,
     accessKeys,
@@ -181,6 +197,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         await app.close();
         await sweeper.stop();
         await rotations.stop();
+        await importExpiry.stop();
         // Before the HSM closes: the trail's final digest is signed by it.
         await audit.close();
         await keyStores.close();

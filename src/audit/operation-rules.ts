@@ -107,6 +107,10 @@ export const REQUEST_MEMBERS: Readonly<Record<string, readonly string[]>> = {
   GetKeyRotationStatus: ['KeyId'],
   RotateKeyOnDemand: ['KeyId'],
   ListKeyRotations: ['KeyId', 'IncludeKeyMaterial', 'Limit', 'Marker'],
+  GetParametersForImport: ['KeyId', 'WrappingAlgorithm', 'WrappingKeySpec'],
+  // Never ImportToken or EncryptedKeyMaterial: the trail keeps no key material, even wrapped.
+  ImportKeyMaterial: ['KeyId', 'ValidTo', 'ExpirationModel', 'ImportType', 'KeyMaterialDescription', 'KeyMaterialId'],
+  DeleteImportedKeyMaterial: ['KeyId', 'KeyMaterialId'],
   CreateGrant: [
     'KeyId', 'GranteePrincipal', 'RetiringPrincipal', 'GranteeServicePrincipal', 'RetiringServicePrincipal', 'Operations',
     'Constraints', 'Name', 'DryRun',
@@ -133,6 +137,8 @@ export const RESPONSE_MEMBERS: Readonly<Record<string, readonly string[]>> = {
   ScheduleKeyDeletion: ['KeyId', 'KeyState', 'DeletionDate', 'PendingWindowInDays'],
   CancelKeyDeletion: ['KeyId'],
   RotateKeyOnDemand: ['KeyId'],
+  ImportKeyMaterial: ['KeyId', 'KeyMaterialId'],
+  DeleteImportedKeyMaterial: ['KeyId', 'KeyMaterialId'],
   CreateCustomKeyStore: ['CustomKeyStoreId'],
   CreateGrant: ['GrantId'],
 };

@@ -8,11 +8,15 @@ import { KmsError } from './errors.js';
 import type { KeySpec, KeyUsage } from './key-spec.js';
 
 /** What the store records. `Unavailable` is never stored: see effectiveKeyState. */
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+/** PendingImport: a key of origin EXTERNAL whose material is not (or no longer) in the HSM. */
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport';
 export type ReportedKeyState = KeyState | 'Unavailable';
 export type { KeySpec, KeyUsage } from './key-spec.js';
-/** AWS_KMS: the default key store's token. AWS_CLOUDHSM: a custom key store's cluster. */
-export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM';
+/**
+ * AWS_KMS: generated in the default key store's token. AWS_CLOUDHSM: a custom key store's cluster.
+ * EXTERNAL: material imported by the customer (BYOK) into the default key store's token.
+ */
+export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM' | 'EXTERNAL';
 
 export interface KeyRecord {
   /** UUID, lower case; the last part of the ARN. */
@@ -32,7 +36,10 @@ export interface KeyRecord {
   readonly pendingWindowDays: number | null;
   /** The key policy document, exactly as the client sent it (or the default). */
   readonly policy: string;
-  /** Hex of the current backing key's CKA_ID in the HSM. */
+  /**
+   * Hex of the current backing key's CKA_ID in the HSM. Empty for a key of origin EXTERNAL
+   * before its first import (the id is computed from the material when it arrives).
+   */
   readonly backingKeyId: string;
   /** Set for keys in a custom key store (origin AWS_CLOUDHSM). */
   readonly customKeyStoreId: string | null;
@@ -58,12 +65,22 @@ export function assertUsableForCrypto(key: KeyRecord, storeConnected: boolean): 
   const state = effectiveKeyState(key, storeConnected);
   if (state === 'Disabled') throw new KmsError('DisabledException', `${key.arn} is disabled.`);
   if (state === 'PendingDeletion') throw pendingDeletion(key);
+  if (state === 'PendingImport') throw pendingImport(key);
   if (state === 'Unavailable') throw new KmsError('KMSInvalidStateException', `${key.arn} is unavailable.`);
 }
 
 /** Management calls (describe, tag, alias...) that AWS refuses while the key waits for deletion. */
 export function assertNotPendingDeletion(key: KeyRecord): void {
   if (key.state === 'PendingDeletion') throw pendingDeletion(key);
+}
+
+/** EnableKey / DisableKey: AWS refuses both while a key waits for its material. */
+export function assertNotPendingImport(key: KeyRecord): void {
+  if (key.state === 'PendingImport') throw pendingImport(key);
+}
+
+function pendingImport(key: KeyRecord): KmsError {
+  return new KmsError('KMSInvalidStateException', `${key.arn} is pending import.`);
 }
 
 function pendingDeletion(key: KeyRecord): KmsError {

@@ -153,6 +153,9 @@ export const RULES: Readonly<Record<string, Rule>> = {
   GetKeyRotationStatus: MANAGE_KEY,
   RotateKeyOnDemand: MANAGE_KEY,
   ListKeyRotations: MANAGE_KEY,
+  GetParametersForImport: MANAGE_KEY,
+  ImportKeyMaterial: MANAGE_KEY,
+  DeleteImportedKeyMaterial: MANAGE_KEY,
   CreateAlias: { kind: 'keys', crossAccount: false, keys: [{ source: { kind: 'member', member: 'TargetKeyId', allowAlias: false } }] },
   // AWS requires kms:UpdateAlias on the alias's current key and on the new one.
   UpdateAlias: {
@@ -365,7 +368,7 @@ async function decide(
   if (readsContext(keyPolicy) || identityPolicies.some(readsContext)) {
     const needs = (what: string) => key.policy.includes(what) || (ctx.principal.identityPolicies ?? []).some((p) => p.includes(what));
     const facts: KmsRequestFacts = {
-      ...baseFacts(ctx, deps, principal, input),
+      ...baseFacts(ctx, deps, principal, action, input),
       ...(isContext(encryptionContext) ? { encryptionContext } : {}),
       key: {
         keySpec: key.keySpec,
@@ -406,7 +409,7 @@ async function decide(
 function decideWithoutKey(ctx: RequestContext, deps: OperationDeps, action: string, input: Record<string, unknown>): void {
   const principal = requestPrincipal(ctx.principal);
   const facts: KmsRequestFacts = {
-    ...baseFacts(ctx, deps, principal, input),
+    ...baseFacts(ctx, deps, principal, action, input),
     ...(action === 'kms:CreateKey'
       ? {
           key: {
@@ -422,7 +425,7 @@ function decideWithoutKey(ctx: RequestContext, deps: OperationDeps, action: stri
   if (result.decision !== 'Allow') throw accessDeniedError(request, result);
 }
 
-function baseFacts(ctx: RequestContext, deps: OperationDeps, principal: RequestPrincipal, input: Record<string, unknown>): KmsRequestFacts {
+function baseFacts(ctx: RequestContext, deps: OperationDeps, principal: RequestPrincipal, action: string, input: Record<string, unknown>): KmsRequestFacts {
   const tags = requestTags(input);
   const operations = Array.isArray(input['Operations']) ? (input['Operations'] as string[]) : undefined;
   return {
@@ -436,6 +439,10 @@ function baseFacts(ctx: RequestContext, deps: OperationDeps, principal: RequestP
     ...(typeof input['RetiringPrincipal'] === 'string' ? { retiringPrincipal: input['RetiringPrincipal'] } : {}),
     ...(typeof input['EncryptionAlgorithm'] === 'string' ? { encryptionAlgorithm: input['EncryptionAlgorithm'] } : {}),
     ...(typeof input['RotationPeriodInDays'] === 'number' ? { rotationPeriodInDays: input['RotationPeriodInDays'] } : {}),
+    ...(typeof input['WrappingAlgorithm'] === 'string' ? { wrappingAlgorithm: input['WrappingAlgorithm'] } : {}),
+    ...(typeof input['WrappingKeySpec'] === 'string' ? { wrappingKeySpec: input['WrappingKeySpec'] } : {}),
+    // AWS's default when ImportKeyMaterial omits it (the request then also needs ValidTo).
+    ...(action === 'kms:ImportKeyMaterial' ? { expirationModel: typeof input['ExpirationModel'] === 'string' ? input['ExpirationModel'] : 'KEY_MATERIAL_EXPIRES' } : {}),
     ...(typeof input['BypassPolicyLockoutSafetyCheck'] === 'boolean' ? { bypassPolicyLockoutSafetyCheck: input['BypassPolicyLockoutSafetyCheck'] } : {}),
     ...(operations === undefined ? {} : { grantIsForAwsResource: false }),
   };

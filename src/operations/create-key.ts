@@ -8,6 +8,7 @@ import { assertCallerKeepsControl } from './authorization.js';
 import { algorithmsOf, isHmacSpec, isKeySpec, type AsymmetricKeySpec, type HmacSpec, type KeySpec, type KeyUsage } from '../domain/key-spec.js';
 import { HsmError, type Hsm } from '../ports/hsm.js';
 import { hsmCall, toKmsError } from './hsm-errors.js';
+import { assertImportableSpec } from './import-access.js';
 import { keyMetadata } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
 import { backingKeyRef } from './symmetric-crypto.js';
@@ -101,7 +102,8 @@ export const createKey = defineOperation({
       throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
     }
     const origin = input.Origin ?? 'AWS_KMS';
-    if (origin !== 'AWS_KMS' && origin !== 'AWS_CLOUDHSM') {
+    if (origin === 'EXTERNAL') assertImportableSpec(keySpec);
+    if (origin !== 'AWS_KMS' && origin !== 'AWS_CLOUDHSM' && origin !== 'EXTERNAL') {
       throw new KmsError('UnsupportedOperationException', `Origin ${origin} is not supported by this keybridge version.`);
     }
     if (input.XksKeyId !== undefined) {
@@ -134,12 +136,17 @@ export const createKey = defineOperation({
       keySpec,
       origin,
       customKeyStoreId,
-      state: 'Enabled',
+      // EXTERNAL: no material until ImportKeyMaterial brings it (its id is computed from it then).
+      state: origin === 'EXTERNAL' ? 'PendingImport' : 'Enabled',
       deletionDate: null,
       pendingWindowDays: null,
       policy: input.Policy ?? defaultKeyPolicy(deps.account),
-      backingKeyId: randomBytes(32).toString('hex'),
+      backingKeyId: origin === 'EXTERNAL' ? '' : randomBytes(32).toString('hex'),
     };
+    if (origin === 'EXTERNAL') {
+      await deps.store.createKey(key, tags);
+      return { KeyMetadata: await keyMetadata(deps, key) };
+    }
     // Durability order: the HSM object first, then the metadata. A crash in between leaves an
     // HSM object no client can reach; start-up reconciliation reports it and never uses it.
     const hsm = deps.keyStores.hsmFor(key);

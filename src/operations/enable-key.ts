@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assertNotPendingDeletion } from '../domain/key.js';
+import { assertNotPendingDeletion, assertNotPendingImport } from '../domain/key.js';
 import { resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { keyIdMember } from './wire.js';
@@ -10,6 +10,7 @@ export const enableKey = defineOperation({
   async run(_ctx, deps, input) {
     const key = await resolveKeyById(deps, input.KeyId);
     assertNotPendingDeletion(key);
+    assertNotPendingImport(key);
     if (key.state !== 'Enabled') await deps.store.updateKey(key.keyId, { state: 'Enabled' });
     return undefined;
   },

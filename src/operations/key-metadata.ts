@@ -33,17 +33,31 @@ export async function keyMetadata(deps: OperationDeps, key: KeyRecord): Promise<
     KeySpec: key.keySpec,
     ...algorithmLists(key),
     MultiRegion: false,
-    // AWS reports CurrentKeyMaterialId only for symmetric AWS_KMS (and EXTERNAL) origin keys.
-    ...(key.origin === 'AWS_KMS' && key.keySpec === 'SYMMETRIC_DEFAULT' ? { CurrentKeyMaterialId: key.backingKeyId } : {}),
+    // AWS reports CurrentKeyMaterialId only for symmetric AWS_KMS and EXTERNAL origin keys.
+    ...keyMaterialId(key, 'CurrentKeyMaterialId'),
+    ...(key.origin === 'EXTERNAL' ? await importedMaterialMetadata(deps, key) : {}),
+  };
+}
+
+/** ExpirationModel and ValidTo of a key with imported material, once material was imported. */
+async function importedMaterialMetadata(deps: OperationDeps, key: KeyRecord): Promise<Record<string, unknown>> {
+  if (key.backingKeyId === '') return {};
+  const current = (await deps.store.listKeyMaterials(key.keyId)).find((m) => m.materialId === key.backingKeyId)?.imported;
+  if (current === undefined) return {};
+  return {
+    ExpirationModel: current.expirationModel,
+    ...(current.importState === 'IMPORTED' && current.validTo !== null ? { ValidTo: epochSeconds(current.validTo) } : {}),
   };
 }
 
 /**
- * `{ KeyMaterialId }` for symmetric AWS_KMS-origin keys (AWS does not report it for custom key
- * stores): the current material, or `materialId` (Decrypt: the material the ciphertext names).
+ * `{ KeyMaterialId }` for symmetric keys of origin AWS_KMS or EXTERNAL (AWS does not report it for
+ * custom key stores): the current material, or `materialId` (Decrypt: the material the ciphertext
+ * names). Nothing for an EXTERNAL key whose first material was never imported.
  */
 export function keyMaterialId(key: KeyRecord, member = 'KeyMaterialId', materialId = key.backingKeyId): Record<string, string> {
-  return key.origin === 'AWS_KMS' && key.keySpec === 'SYMMETRIC_DEFAULT' ? { [member]: materialId } : {};
+  const reported = (key.origin === 'AWS_KMS' || key.origin === 'EXTERNAL') && key.keySpec === 'SYMMETRIC_DEFAULT';
+  return reported && materialId !== '' ? { [member]: materialId } : {};
 }
 
 /** EncryptionAlgorithms / SigningAlgorithms / MacAlgorithms / KeyAgreementAlgorithms: the ones the key has. */

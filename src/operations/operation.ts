@@ -8,6 +8,7 @@ import type { Hsm } from '../ports/hsm.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import type { Principal } from '../ports/principals.js';
 import type { MetadataStore } from '../ports/store.js';
+import type { SecretSealer } from '../services/secret-sealer.js';
 import type { ResolvedKeys } from './key-access.js';
 
 /** What an operation may use. Built once by compose.ts; never holds per-request state. */
@@ -20,6 +21,8 @@ export interface OperationDeps {
   readonly keyStores: KeyStores;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Seals what keybridge hands out and must trust again later (ImportKeyMaterial's import tokens). */
+  readonly sealer: SecretSealer;
   /** RotateKeyOnDemand calls allowed per key (config maxOnDemandRotationsPerKey; AWS: 25). */
   readonly maxOnDemandRotations?: number;
   /**

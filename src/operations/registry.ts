@@ -25,6 +25,9 @@ import { enableKeyRotation } from './enable-key-rotation.js';
 import { getKeyRotationStatus } from './get-key-rotation-status.js';
 import { listKeyRotations } from './list-key-rotations.js';
 import { rotateKeyOnDemand } from './rotate-key-on-demand.js';
+import { getParametersForImport } from './get-parameters-for-import.js';
+import { importKeyMaterial } from './import-key-material.js';
+import { deleteImportedKeyMaterial } from './delete-imported-key-material.js';
 import { encrypt } from './encrypt.js';
 import { generateDataKey } from './generate-data-key.js';
 import { generateDataKeyWithoutPlaintext } from './generate-data-key-without-plaintext.js';
@@ -90,6 +93,9 @@ export const OPERATIONS: readonly Operation[] = [
   disableKeyRotation,
   getKeyRotationStatus,
   rotateKeyOnDemand,
+  getParametersForImport,
+  importKeyMaterial,
+  deleteImportedKeyMaterial,
   listKeyRotations,
   createGrant,
   listGrants,

@@ -18,6 +18,9 @@ export const AUTOMATIC_ROTATION_GUARD_MS = 20 * 60 * 1000;
 
 /** UnsupportedOperationException for a key whose material cannot rotate. */
 export function assertRotatable(key: KeyRecord): void {
+  if (key.origin === 'EXTERNAL') {
+    throw new KmsError('UnsupportedOperationException', `${key.arn} origin is EXTERNAL which is not valid for this operation: keybridge does not rotate keys with imported key material.`);
+  }
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
     throw new KmsError('UnsupportedOperationException', `${key.arn} has key spec ${key.keySpec}, which does not support key rotation; only symmetric encryption keys do.`);
   }

@@ -61,6 +61,40 @@ export interface KeyMaterialRecord {
   /** Null for the first material. */
   readonly rotationDate: number | null;
   readonly rotationType: 'AUTOMATIC' | 'ON_DEMAND' | null;
+  /** Imported material (origin EXTERNAL) only; absent for generated material. */
+  readonly imported?: ImportedMaterialDetails;
+}
+
+export type ExpirationModel = 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
+
+/** What AWS reports about imported key material (ListKeyRotations, DescribeKey). */
+export interface ImportedMaterialDetails {
+  /** IMPORTED while the HSM holds it; PENDING_IMPORT once deleted or expired (it may be imported again). */
+  readonly importState: 'IMPORTED' | 'PENDING_IMPORT';
+  readonly expirationModel: ExpirationModel;
+  /** When the material expires (KEY_MATERIAL_EXPIRES); null otherwise. */
+  readonly validTo: number | null;
+  readonly description: string;
+}
+
+/** An import ImportKeyMaterial has made in the HSM, to record. */
+export interface KeyMaterialImport {
+  readonly materialId: string;
+  readonly importedAt: number;
+  readonly expirationModel: ExpirationModel;
+  readonly validTo: number | null;
+  /** Undefined keeps the description the material had (AWS: "the previous value is retained"). */
+  readonly description: string | undefined;
+  /** Key pairs: the public key derived in the HSM (DER SPKI, base64), recorded with the first import. */
+  readonly publicKey?: string;
+}
+
+/** The RSA key pair one GetParametersForImport made in the HSM; destroyed once it expires. */
+export interface ImportWrappingKeyRecord {
+  /** Hex CKA_ID of the key pair's objects. */
+  readonly wrappingKeyId: string;
+  readonly keyId: string;
+  readonly validTo: number;
 }
 
 export type NewKeyMaterial = Pick<KeyMaterialRecord, 'materialId' | 'createdAt'> & {
@@ -89,7 +123,10 @@ export interface MetadataStore {
   deleteKey(keyId: string): Promise<void>;
   /** Keys in PendingDeletion whose deletion date is at or before `now` (epoch ms). */
   keysDueForDeletion(now: number): Promise<KeyRecord[]>;
-  /** Every backing key id of every key: current and earlier materials (reconciliation, resync). */
+  /**
+   * Every backing key id of every key that the HSM should hold: current and earlier materials
+   * (reconciliation, resync); not imported materials that were deleted or expired.
+   */
   allBackingKeyIds(): Promise<Array<{ keyId: string; backingKeyId: string }>>;
 
   /** The key's materials, first one first (createKey records the first). */
@@ -107,6 +144,26 @@ export interface MetadataStore {
   rotateKeyMaterial(keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt?: number): Promise<KeyRecord>;
   /** Enabled keys with automatic rotation on whose next rotation is at or before `now`. */
   keysDueForRotation(now: number): Promise<KeyRecord[]>;
+
+  /**
+   * Records imported material in one transaction: the first import makes it the key's material
+   * (and sets the public key of a key pair); a re-import of the same material marks it IMPORTED
+   * again with the new expiration (and description, when given). A PendingImport key whose
+   * materials are all IMPORTED becomes Enabled. CONFLICT when the key has another material.
+   */
+  recordImportedMaterial(keyId: string, material: KeyMaterialImport): Promise<KeyRecord>;
+  /**
+   * Records that the material is gone from the HSM (DeleteImportedKeyMaterial, or expiry): it is
+   * PENDING_IMPORT, and the key PendingImport unless it is PendingDeletion. NOT_FOUND without the
+   * key or that material.
+   */
+  recordImportedMaterialDeleted(keyId: string, materialId: string): Promise<KeyRecord>;
+  /** IMPORTED materials that expire at or before `now`, with their keys. */
+  importedMaterialsExpiredBy(now: number): Promise<Array<{ key: KeyRecord; material: KeyMaterialRecord }>>;
+  addImportWrappingKey(record: ImportWrappingKeyRecord): Promise<void>;
+  /** Wrapping keys whose validity ended at or before `now`. */
+  importWrappingKeysExpiredBy(now: number): Promise<ImportWrappingKeyRecord[]>;
+  deleteImportWrappingKey(wrappingKeyId: string): Promise<void>;
 
   getAlias(aliasName: string): Promise<AliasRecord | undefined>;
   /** CONFLICT if the alias exists. */

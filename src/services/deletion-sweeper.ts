@@ -38,7 +38,8 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
         // one included; "destroyed" only when every one was found and destroyed.
         const hsm = deps.keyStores.hsmFor(key);
         const materials = await deps.store.listKeyMaterials(key.keyId);
-        const ids = materials.length > 0 ? materials.map((m) => m.materialId) : [key.backingKeyId];
+        // (A key of origin EXTERNAL whose material was never imported has none.)
+        const ids = materials.length > 0 ? materials.map((m) => m.materialId) : key.backingKeyId === '' ? [] : [key.backingKeyId];
         destroyed = true;
         for (const id of ids) destroyed = (await hsm.destroySymmetricKey({ id, label: key.arn })) && destroyed;
       } else {

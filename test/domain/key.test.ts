@@ -67,6 +67,7 @@ test('keys of a disconnected custom key store are Unavailable unless PendingDele
     Enabled: 'Unavailable',
     Disabled: 'Unavailable',
     PendingDeletion: 'PendingDeletion',
+    PendingImport: 'Unavailable',
   };
   for (const state of STATES) {
     assert.equal(effectiveKeyState(key(state, 'cks-0123456789abcdef0'), false), expected[state], state);

@@ -114,6 +114,11 @@ export interface KmsRequestFacts {
   readonly encryptionAlgorithm?: string;
   /** EnableKeyRotation: the request's RotationPeriodInDays, when sent (kms:RotationPeriodInDays). */
   readonly rotationPeriodInDays?: number;
+  /** GetParametersForImport: kms:WrappingAlgorithm and kms:WrappingKeySpec. */
+  readonly wrappingAlgorithm?: string;
+  readonly wrappingKeySpec?: string;
+  /** ImportKeyMaterial: kms:ExpirationModel (the request's, or its default KEY_MATERIAL_EXPIRES). */
+  readonly expirationModel?: string;
   /** CreateKey/PutKeyPolicy: the request's BypassPolicyLockoutSafetyCheck, when sent. */
   readonly bypassPolicyLockoutSafetyCheck?: boolean;
 }
@@ -184,6 +189,9 @@ export function kmsConditionKeys(facts: KmsRequestFacts): Map<string, ContextVal
   set('kms:ViaService', facts.viaService);
   set('kms:EncryptionAlgorithm', facts.encryptionAlgorithm);
   set('kms:RotationPeriodInDays', facts.rotationPeriodInDays);
+  set('kms:WrappingAlgorithm', facts.wrappingAlgorithm);
+  set('kms:WrappingKeySpec', facts.wrappingKeySpec);
+  set('kms:ExpirationModel', facts.expirationModel);
   set('kms:BypassPolicyLockoutSafetyCheck', facts.bypassPolicyLockoutSafetyCheck);
   return keys;
 }

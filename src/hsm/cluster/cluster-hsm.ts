@@ -28,7 +28,16 @@ import type { Logger } from 'pino';
 
 import type { ConnectionErrorCode } from '../../domain/custom-key-store.js';
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
-import { HsmError, type BackingKeyRef, type GcmResult, type Hsm, type ImportedKeyMaterial } from '../../ports/hsm.js';
+import {
+  HsmError,
+  type BackingKeyRef,
+  type GcmResult,
+  type Hsm,
+  type ImportedKeyMaterial,
+  type ImportKeyMaterialRequest,
+  type ImportWrappingAlgorithm,
+  type ImportWrappingKeySpec,
+} from '../../ports/hsm.js';
 import { AdmissionControl } from './admission.js';
 import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
 import { CANARY_REF, deepCheck } from './canary.js';
@@ -423,18 +432,38 @@ export class ClusterHsm implements Hsm {
     return this.onMemberHolding((hsm) => hsm.generateDataKeyPair(spec), 'generateDataKeyPair');
   }
 
-  // --- Importing key material: AWS KMS does not allow it for keys in a custom key store.
+  // --- Importing key material. AWS KMS does not allow it for keys in a custom key store (the
+  // operations refuse those); this cluster serves it for the default key store, which is a
+  // cluster of one member, and for clusters whose HSMs replicate by themselves (`vendor`). In
+  // `keybridge` replication an imported object could not be copied to the other members (it is
+  // unwrapped non-extractable), so it is refused there.
 
-  async generateImportWrappingKey(): Promise<Buffer> {
-    throw importUnsupported();
+  async generateImportWrappingKey(ref: BackingKeyRef, spec: ImportWrappingKeySpec): Promise<Buffer> {
+    this.assertImportable();
+    return this.oneObjectChangeAtATime(async () => {
+      const publicKey = await this.someMember().hsm.generateImportWrappingKey(ref, spec);
+      this.madeHere.add(ref.id);
+      return publicKey;
+    });
   }
 
-  async importAlgorithmRefusal(): Promise<string | undefined> {
-    throw importUnsupported();
+  async importAlgorithmRefusal(probeWith: BackingKeyRef, algorithm: ImportWrappingAlgorithm): Promise<string | undefined> {
+    this.assertImportable();
+    return this.onMemberHolding((hsm) => hsm.importAlgorithmRefusal(probeWith, algorithm), 'importAlgorithmRefusal');
   }
 
-  async importKeyMaterial(): Promise<ImportedKeyMaterial> {
-    throw importUnsupported();
+  async importKeyMaterial(request: ImportKeyMaterialRequest): Promise<ImportedKeyMaterial> {
+    this.assertImportable();
+    return this.oneObjectChangeAtATime(async () => {
+      // The member holding the wrapping key answers; the others answer HSM_KEY_NOT_FOUND.
+      const imported = await this.onMemberHolding((hsm) => hsm.importKeyMaterial(request), 'importKeyMaterial');
+      this.madeHere.add(imported.materialId);
+      return imported;
+    });
+  }
+
+  private assertImportable(): void {
+    if (this.replication === 'keybridge' && this.members.length > 1) throw importUnsupported();
   }
 
   async getPublicKey(ref: BackingKeyRef, spec: AsymmetricKeySpec): Promise<Buffer> {
@@ -938,5 +967,5 @@ function validate(options: ClusterConnectOptions): void {
 }
 
 function importUnsupported(): HsmError {
-  return new HsmError('HSM_UNSUPPORTED', 'importing key material into a custom key store is not supported');
+  return new HsmError('HSM_UNSUPPORTED', 'importing key material into a cluster with `keybridge` replication is not supported: an imported key cannot be copied to the other members');
 }

@@ -193,6 +193,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rotation_due ON rotation_schedules (next_rotation_at) WHERE period_days IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    name: 'imported key material',
+    sql: `
+      -- Imported material (keys of origin EXTERNAL): NULL import_state for generated material.
+      -- IMPORTED while the HSM holds it; PENDING_IMPORT after DeleteImportedKeyMaterial or expiry,
+      -- kept so that a re-import of the same material gets the same id back.
+      ALTER TABLE key_materials ADD COLUMN import_state TEXT
+        CHECK (import_state IS NULL OR import_state IN ('IMPORTED', 'PENDING_IMPORT'));
+      ALTER TABLE key_materials ADD COLUMN expiration_model TEXT;
+      ALTER TABLE key_materials ADD COLUMN valid_to INTEGER;
+      ALTER TABLE key_materials ADD COLUMN description TEXT;
+      -- Serves the expiry job without scanning every material.
+      CREATE INDEX key_materials_expiry ON key_materials (valid_to) WHERE import_state = 'IMPORTED' AND valid_to IS NOT NULL;
+
+      -- The RSA key pairs GetParametersForImport made in the HSM; destroyed once expired. No
+      -- foreign key: the HSM objects outlive a deleted key until their expiry removes them.
+      CREATE TABLE import_wrapping_keys (
+        wrapping_key_id TEXT    NOT NULL PRIMARY KEY,
+        key_id          TEXT    NOT NULL,
+        valid_to        INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX import_wrapping_keys_expiry ON import_wrapping_keys (valid_to);
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

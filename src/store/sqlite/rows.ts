@@ -11,7 +11,7 @@ import type {
 import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
 import { KEY_SPECS as ALL_KEY_SPECS, KEY_USAGES as ALL_KEY_USAGES } from '../../domain/key-spec.js';
 import { GRANT_OPERATIONS, type GrantConstraints, type GrantRecord } from '../../domain/grant.js';
-import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMaterialRecord, PrincipalRecord } from '../../ports/store.js';
+import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, ExpirationModel, ImportWrappingKeyRecord, KeyMaterialRecord, PrincipalRecord } from '../../ports/store.js';
 
 export interface KeyRow {
   key_id: string;
@@ -58,10 +58,10 @@ export interface CustomKeyStoreRow {
   want_connected: number;
 }
 
-const KEY_STATES = ['Enabled', 'Disabled', 'PendingDeletion'] as const satisfies readonly KeyState[];
+const KEY_STATES = ['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport'] as const satisfies readonly KeyState[];
 const KEY_USAGES: readonly KeyUsage[] = ALL_KEY_USAGES;
 const KEY_SPECS: readonly KeySpec[] = ALL_KEY_SPECS;
-const KEY_ORIGINS = ['AWS_KMS', 'AWS_CLOUDHSM'] as const satisfies readonly KeyOrigin[];
+const KEY_ORIGINS = ['AWS_KMS', 'AWS_CLOUDHSM', 'EXTERNAL'] as const satisfies readonly KeyOrigin[];
 const CUSTOM_KEY_STORE_TYPES = ['AWS_CLOUDHSM'] as const satisfies readonly CustomKeyStoreRecord['type'][];
 const CONNECTION_STATES = [
   'CONNECTED',
@@ -94,7 +94,24 @@ export interface KeyMaterialRow {
   created_at: number;
   rotation_date: number | null;
   rotation_type: string | null;
+  import_state: string | null;
+  expiration_model: string | null;
+  valid_to: number | null;
+  description: string | null;
 }
+
+export interface ImportWrappingKeyRow {
+  wrapping_key_id: string;
+  key_id: string;
+  valid_to: number;
+}
+
+/**
+ * keys.backing_key_id is NOT NULL UNIQUE; a key of origin EXTERNAL has no material id before its
+ * first import (KeyRecord.backingKeyId ''), so the column holds this prefix and the key id, which
+ * can never be a material id (64 hex digits) nor collide between keys.
+ */
+const NO_MATERIAL_YET = 'pending-import:';
 
 export interface RotationScheduleRow {
   key_id: string;
@@ -111,7 +128,24 @@ export function rowToKeyMaterial(r: KeyMaterialRow): KeyMaterialRecord {
     createdAt: r.created_at,
     rotationDate: r.rotation_date,
     rotationType: r.rotation_type === 'AUTOMATIC' || r.rotation_type === 'ON_DEMAND' ? r.rotation_type : null,
+    ...(r.import_state === null
+      ? {}
+      : {
+          imported: {
+            importState: oneOf(IMPORT_STATES, r.import_state, 'import_state'),
+            expirationModel: oneOf(EXPIRATION_MODELS, r.expiration_model ?? '', 'expiration_model'),
+            validTo: r.valid_to,
+            description: r.description ?? '',
+          },
+        }),
   };
+}
+
+const IMPORT_STATES = ['IMPORTED', 'PENDING_IMPORT'] as const;
+const EXPIRATION_MODELS = ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'] as const satisfies readonly ExpirationModel[];
+
+export function rowToImportWrappingKey(r: ImportWrappingKeyRow): ImportWrappingKeyRecord {
+  return { wrappingKeyId: r.wrapping_key_id, keyId: r.key_id, validTo: r.valid_to };
 }
 
 export function rowToKey(r: KeyRow): KeyRecord {
@@ -129,7 +163,7 @@ export function rowToKey(r: KeyRow): KeyRecord {
     deletionDate: r.deletion_date,
     pendingWindowDays: r.pending_window_days,
     policy: r.policy,
-    backingKeyId: r.backing_key_id,
+    backingKeyId: r.backing_key_id.startsWith(NO_MATERIAL_YET) ? '' : r.backing_key_id,
     customKeyStoreId: r.custom_key_store_id,
     // Absent (not null) for keys without one, so symmetric records read back as they were written.
     ...(r.public_key === null ? {} : { publicKey: r.public_key }),
@@ -151,7 +185,7 @@ export function keyToRow(k: KeyRecord): KeyRow {
     deletion_date: k.deletionDate,
     pending_window_days: k.pendingWindowDays,
     policy: k.policy,
-    backing_key_id: k.backingKeyId,
+    backing_key_id: k.backingKeyId === '' ? `${NO_MATERIAL_YET}${k.keyId}` : k.backingKeyId,
     custom_key_store_id: k.customKeyStoreId,
     public_key: k.publicKey ?? null,
   };

@@ -23,6 +23,8 @@ import {
   type AliasRecord,
   type PrincipalRecord,
   type CustomKeyStorePatch,
+  type ImportWrappingKeyRecord,
+  type KeyMaterialImport,
   type KeyMaterialRecord,
   type KeyPatch,
   type MetadataStore,
@@ -44,6 +46,7 @@ import {
   rowToAlias,
   rowToCustomKeyStore,
   rowToKey,
+  rowToImportWrappingKey,
   rowToKeyMaterial,
   type AliasRow,
   type KeyRow,
@@ -60,6 +63,8 @@ export interface SqliteConnectionSettings {
 }
 
 const BUSY_TIMEOUT_MS = 5000;
+/** The import columns of a generated material's key_materials row. */
+const NOT_IMPORTED = { import_state: null, expiration_model: null, valid_to: null, description: null } as const;
 const IN_MEMORY = ':memory:';
 
 export class SqliteStore implements MetadataStore {
@@ -68,6 +73,8 @@ export class SqliteStore implements MetadataStore {
   readonly #createKeyTx: (row: KeyRow, tags: readonly Tag[]) => void;
   readonly #updateKeyTx: (keyId: string, patch: KeyPatch) => KeyRecord;
   readonly #rotateTx: (keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt: number | undefined) => KeyRecord;
+  readonly #recordImportTx: (keyId: string, material: KeyMaterialImport) => KeyRecord;
+  readonly #recordImportDeletedTx: (keyId: string, materialId: string) => KeyRecord;
   readonly #setScheduleTx: (keyId: string, periodDays: number | null, nextRotationAt: number | null) => void;
   readonly #putTagsTx: (keyId: string, tags: readonly Tag[]) => void;
   readonly #removeTagsTx: (keyId: string, tagKeys: readonly string[]) => void;
@@ -86,7 +93,10 @@ export class SqliteStore implements MetadataStore {
 
     this.#createKeyTx = db.transaction((row: KeyRow, tags: readonly Tag[]) => {
       s.insertKey.run(row);
-      s.insertMaterial.run({ key_id: row.key_id, ordinal: 1, material_id: row.backing_key_id, created_at: row.created_at, rotation_date: null, rotation_type: null });
+      // A key of origin EXTERNAL gets its first material when it is imported.
+      if (row.origin !== 'EXTERNAL') {
+        s.insertMaterial.run({ ...NOT_IMPORTED, key_id: row.key_id, ordinal: 1, material_id: row.backing_key_id, created_at: row.created_at, rotation_date: null, rotation_type: null });
+      }
       // Upsert, not insert: a repeated tag key in one request means "last wins", the same as
       // putTags. A plain insert would fail with a constraint error that reads as CONFLICT, which
       // callers take to mean "the key already exists".
@@ -99,6 +109,7 @@ export class SqliteStore implements MetadataStore {
       if (current.backing_key_id !== fromMaterialId) throw new StoreError('CONFLICT', `key ${keyId} was rotated meanwhile`);
       const ordinal = (s.lastMaterialOrdinal.get(keyId) as number) + 1;
       s.insertMaterial.run({
+        ...NOT_IMPORTED,
         key_id: keyId,
         ordinal,
         material_id: material.materialId,
@@ -110,6 +121,64 @@ export class SqliteStore implements MetadataStore {
       if (material.rotationType === 'ON_DEMAND') s.countOnDemand.run(keyId);
       if (nextRotationAt !== undefined) s.setNextRotation.run(nextRotationAt, keyId);
       return rowToKey({ ...current, backing_key_id: material.materialId });
+    });
+
+    this.#recordImportTx = db.transaction((keyId: string, material: KeyMaterialImport): KeyRecord => {
+      const current = s.getKey.get(keyId);
+      if (current === undefined) throw new StoreError('NOT_FOUND', `key ${keyId} does not exist`);
+      const key = rowToKey(current);
+      const existing = s.getMaterial.get(keyId, material.materialId);
+      if (existing === undefined) {
+        if (key.backingKeyId !== '') throw new StoreError('CONFLICT', `key ${keyId} has other key material`);
+        s.insertMaterial.run({
+          key_id: keyId,
+          ordinal: 1,
+          material_id: material.materialId,
+          created_at: material.importedAt,
+          rotation_date: null,
+          rotation_type: null,
+          import_state: 'IMPORTED',
+          expiration_model: material.expirationModel,
+          valid_to: material.validTo,
+          description: material.description ?? '',
+        });
+        s.setCurrentMaterial.run(material.materialId, keyId);
+        if (material.publicKey !== undefined) s.setPublicKey.run(material.publicKey, keyId);
+      } else {
+        s.setMaterialImport.run({
+          key_id: keyId,
+          material_id: material.materialId,
+          import_state: 'IMPORTED',
+          expiration_model: material.expirationModel,
+          valid_to: material.validTo,
+          description: material.description ?? existing.description,
+        });
+      }
+      let state = key.state;
+      if (state === 'PendingImport' && s.countMaterialsNotImported.get(keyId) === 0) {
+        state = 'Enabled';
+        s.setKeyState.run(state, keyId);
+      }
+      const updated = s.getKey.get(keyId)!;
+      return rowToKey(updated);
+    });
+
+    this.#recordImportDeletedTx = db.transaction((keyId: string, materialId: string): KeyRecord => {
+      const current = s.getKey.get(keyId);
+      if (current === undefined) throw new StoreError('NOT_FOUND', `key ${keyId} does not exist`);
+      const existing = s.getMaterial.get(keyId, materialId);
+      if (existing === undefined || existing.import_state === null) throw new StoreError('NOT_FOUND', `key ${keyId} has no imported material ${materialId}`);
+      s.setMaterialImport.run({
+        key_id: keyId,
+        material_id: materialId,
+        import_state: 'PENDING_IMPORT',
+        expiration_model: existing.expiration_model,
+        valid_to: null,
+        description: existing.description,
+      });
+      // A key waiting for deletion keeps waiting; any other key waits for its material again.
+      if (current.state !== 'PendingDeletion') s.setKeyState.run('PendingImport', keyId);
+      return rowToKey(s.getKey.get(keyId)!);
     });
 
     this.#setScheduleTx = db.transaction((keyId: string, periodDays: number | null, nextRotationAt: number | null): void => {
@@ -282,6 +351,39 @@ export class SqliteStore implements MetadataStore {
 
   async rotateKeyMaterial(keyId: string, fromMaterialId: string, material: NewKeyMaterial, nextRotationAt?: number): Promise<KeyRecord> {
     return this.#guard('rotateKeyMaterial', () => this.#rotateTx(keyId, fromMaterialId, material, nextRotationAt));
+  }
+
+  async recordImportedMaterial(keyId: string, material: KeyMaterialImport): Promise<KeyRecord> {
+    return this.#guard('recordImportedMaterial', () => this.#recordImportTx(keyId, material));
+  }
+
+  async recordImportedMaterialDeleted(keyId: string, materialId: string): Promise<KeyRecord> {
+    return this.#guard('recordImportedMaterialDeleted', () => this.#recordImportDeletedTx(keyId, materialId));
+  }
+
+  async importedMaterialsExpiredBy(now: number): Promise<Array<{ key: KeyRecord; material: KeyMaterialRecord }>> {
+    return this.#guard('importedMaterialsExpiredBy', () =>
+      this.#stmts.materialsExpired.all(now).flatMap((row) => {
+        const key = this.#stmts.getKey.get(row.key_id);
+        return key === undefined ? [] : [{ key: rowToKey(key), material: rowToKeyMaterial(row) }];
+      }),
+    );
+  }
+
+  async addImportWrappingKey(record: ImportWrappingKeyRecord): Promise<void> {
+    this.#guard('addImportWrappingKey', () => {
+      this.#stmts.insertWrappingKey.run({ wrapping_key_id: record.wrappingKeyId, key_id: record.keyId, valid_to: record.validTo });
+    });
+  }
+
+  async importWrappingKeysExpiredBy(now: number): Promise<ImportWrappingKeyRecord[]> {
+    return this.#guard('importWrappingKeysExpiredBy', () => this.#stmts.wrappingKeysExpired.all(now).map(rowToImportWrappingKey));
+  }
+
+  async deleteImportWrappingKey(wrappingKeyId: string): Promise<void> {
+    this.#guard('deleteImportWrappingKey', () => {
+      this.#stmts.deleteWrappingKey.run(wrappingKeyId);
+    });
   }
 
   async keysDueForRotation(now: number): Promise<KeyRecord[]> {

@@ -6,6 +6,7 @@ import type {
   AliasRow,
   CustomKeyStoreRow,
   GrantRow,
+  ImportWrappingKeyRow,
   KeyMaterialRow,
   KeyRow,
   PrincipalPolicyRow,
@@ -19,6 +20,8 @@ export type Statements = ReturnType<typeof prepareStatements>;
 const KEY_COLS =
   'key_id, arn, account_id, region, created_at, description, key_usage, key_spec, origin, ' +
   'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id, public_key';
+const MATERIAL_COLS =
+  'key_id, ordinal, material_id, created_at, rotation_date, rotation_type, import_state, expiration_model, valid_to, description';
 const ALIAS_COLS = 'alias_name, key_id, created_at, updated_at';
 const CKS_COLS =
   'id, name, type, cluster_id, trust_anchor_certificate, sealed_password, created_at, ' +
@@ -63,15 +66,36 @@ export function prepareStatements(db: Database.Database) {
     ),
     backingKeyIds: db.prepare<[], Pick<KeyRow, 'key_id' | 'backing_key_id'>>(
       // The current material is a key_materials row too (createKey and rotations record each).
-      'SELECT key_id, material_id AS backing_key_id FROM key_materials ORDER BY key_id, ordinal',
+      // Imported material that was deleted or expired is not in the HSM, by design.
+      "SELECT key_id, material_id AS backing_key_id FROM key_materials WHERE import_state IS NOT 'PENDING_IMPORT' ORDER BY key_id, ordinal",
     ),
     insertMaterial: db.prepare<KeyMaterialRow>(
-      'INSERT INTO key_materials (key_id, ordinal, material_id, created_at, rotation_date, rotation_type) ' +
-        'VALUES (@key_id, @ordinal, @material_id, @created_at, @rotation_date, @rotation_type)',
+      `INSERT INTO key_materials (${MATERIAL_COLS}) VALUES (@key_id, @ordinal, @material_id, @created_at, ` +
+        '@rotation_date, @rotation_type, @import_state, @expiration_model, @valid_to, @description)',
     ),
-    listMaterials: db.prepare<[string], KeyMaterialRow>(
-      'SELECT key_id, ordinal, material_id, created_at, rotation_date, rotation_type FROM key_materials WHERE key_id = ? ORDER BY ordinal',
+    listMaterials: db.prepare<[string], KeyMaterialRow>(`SELECT ${MATERIAL_COLS} FROM key_materials WHERE key_id = ? ORDER BY ordinal`),
+    getMaterial: db.prepare<[string, string], KeyMaterialRow>(`SELECT ${MATERIAL_COLS} FROM key_materials WHERE key_id = ? AND material_id = ?`),
+    setMaterialImport: db.prepare<Pick<KeyMaterialRow, 'key_id' | 'material_id' | 'import_state' | 'expiration_model' | 'valid_to' | 'description'>>(
+      'UPDATE key_materials SET import_state = @import_state, expiration_model = @expiration_model, valid_to = @valid_to, ' +
+        'description = @description WHERE key_id = @key_id AND material_id = @material_id',
     ),
+    countMaterialsNotImported: db
+      .prepare<[string], number>("SELECT count(*) FROM key_materials WHERE key_id = ? AND import_state IS NOT 'IMPORTED'")
+      .pluck(),
+    setKeyState: db.prepare<[string, string]>('UPDATE keys SET state = ? WHERE key_id = ?'),
+    setPublicKey: db.prepare<[string, string]>('UPDATE keys SET public_key = ? WHERE key_id = ?'),
+    // Matches the partial index key_materials_expiry.
+    materialsExpired: db.prepare<[number], KeyMaterialRow>(
+      `SELECT ${MATERIAL_COLS} FROM key_materials WHERE import_state = 'IMPORTED' AND valid_to IS NOT NULL AND valid_to <= ? ` +
+        'ORDER BY valid_to, key_id',
+    ),
+    insertWrappingKey: db.prepare<ImportWrappingKeyRow>(
+      'INSERT INTO import_wrapping_keys (wrapping_key_id, key_id, valid_to) VALUES (@wrapping_key_id, @key_id, @valid_to)',
+    ),
+    wrappingKeysExpired: db.prepare<[number], ImportWrappingKeyRow>(
+      'SELECT wrapping_key_id, key_id, valid_to FROM import_wrapping_keys WHERE valid_to <= ? ORDER BY valid_to',
+    ),
+    deleteWrappingKey: db.prepare<[string]>('DELETE FROM import_wrapping_keys WHERE wrapping_key_id = ?'),
     lastMaterialOrdinal: db.prepare<[string], number>('SELECT COALESCE(MAX(ordinal), 0) FROM key_materials WHERE key_id = ?').pluck(),
     setCurrentMaterial: db.prepare<[string, string]>('UPDATE keys SET backing_key_id = ? WHERE key_id = ?'),
     getSchedule: db.prepare<[string], RotationScheduleRow>(
