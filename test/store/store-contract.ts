@@ -271,6 +271,87 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: null, nextRotationAt: null, onDemandRotations: 0 });
         }));
 
+      test('imported material: an EXTERNAL key has none until recordImportedMaterial; deleted → PendingImport; same material again → Enabled; other material CONFLICT', () =>
+        withStore(async (store) => {
+          const key = makeKey({ origin: 'EXTERNAL', state: 'PendingImport', backingKeyId: '' });
+          await store.createKey(key, []);
+          assert.deepEqual(await store.getKey(key.keyId), key);
+          assert.deepEqual(await store.listKeyMaterials(key.keyId), []);
+          // A key waiting for its first import has no backing key for reconciliation to look for.
+          assert.deepEqual((await store.allBackingKeyIds()).filter((r) => r.keyId === key.keyId), []);
+
+          const materialId = randomBytes(32).toString('hex');
+          const imported = await store.recordImportedMaterial(key.keyId, {
+            materialId,
+            importedAt: T0 + DAY,
+            expirationModel: 'KEY_MATERIAL_EXPIRES',
+            validTo: T0 + 10 * DAY,
+            description: 'first',
+          });
+          assert.equal(imported.state, 'Enabled');
+          assert.equal(imported.backingKeyId, materialId);
+          assert.deepEqual(await store.listKeyMaterials(key.keyId), [
+            {
+              keyId: key.keyId,
+              ordinal: 1,
+              materialId,
+              createdAt: T0 + DAY,
+              rotationDate: null,
+              rotationType: null,
+              imported: { importState: 'IMPORTED', expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: T0 + 10 * DAY, description: 'first' },
+            },
+          ]);
+          assert.deepEqual((await store.allBackingKeyIds()).filter((r) => r.keyId === key.keyId), [{ keyId: key.keyId, backingKeyId: materialId }]);
+
+          // Expiry finds it exactly when its ValidTo has come.
+          assert.deepEqual(await store.importedMaterialsExpiredBy(T0 + 10 * DAY - 1), []);
+          const expired = await store.importedMaterialsExpiredBy(T0 + 10 * DAY);
+          assert.deepEqual(expired.map((e) => [e.key.keyId, e.material.materialId]), [[key.keyId, materialId]]);
+
+          const deleted = await store.recordImportedMaterialDeleted(key.keyId, materialId);
+          assert.equal(deleted.state, 'PendingImport');
+          assert.equal(deleted.backingKeyId, materialId, 'the key still names its material, so only that material can come back');
+          assert.deepEqual((await store.listKeyMaterials(key.keyId))[0]?.imported, { importState: 'PENDING_IMPORT', expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: null, description: 'first' });
+          assert.deepEqual(await store.importedMaterialsExpiredBy(T0 + 100 * DAY), []);
+
+          // Other material cannot take its place; the same material comes back, description kept.
+          await assertStoreError(
+            store.recordImportedMaterial(key.keyId, { materialId: randomBytes(32).toString('hex'), importedAt: T0, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', validTo: null, description: undefined }),
+            'CONFLICT',
+          );
+          const again = await store.recordImportedMaterial(key.keyId, { materialId, importedAt: T0 + 2 * DAY, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', validTo: null, description: undefined });
+          assert.equal(again.state, 'Enabled');
+          assert.deepEqual((await store.listKeyMaterials(key.keyId))[0]?.imported, { importState: 'IMPORTED', expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', validTo: null, description: 'first' });
+
+          // A key waiting for deletion keeps waiting when its material goes.
+          await store.updateKey(key.keyId, { state: 'PendingDeletion', deletionDate: T0 + 30 * DAY, pendingWindowDays: 30 });
+          assert.equal((await store.recordImportedMaterialDeleted(key.keyId, materialId)).state, 'PendingDeletion');
+          await assertStoreError(store.recordImportedMaterialDeleted(key.keyId, randomBytes(32).toString('hex')), 'NOT_FOUND');
+          await assertStoreError(store.recordImportedMaterialDeleted(randomUUID(), materialId), 'NOT_FOUND');
+          // Generated material is not imported material.
+          const generated = makeKey();
+          await store.createKey(generated, []);
+          await assertStoreError(store.recordImportedMaterialDeleted(generated.keyId, generated.backingKeyId), 'NOT_FOUND');
+        }));
+
+      test('import wrapping keys: recorded, found when their validity ends, deleted', () =>
+        withStore(async (store) => {
+          const key = makeKey({ origin: 'EXTERNAL', state: 'PendingImport', backingKeyId: '' });
+          await store.createKey(key, []);
+          const early = { wrappingKeyId: randomBytes(16).toString('hex'), keyId: key.keyId, validTo: T0 + DAY };
+          const late = { wrappingKeyId: randomBytes(16).toString('hex'), keyId: key.keyId, validTo: T0 + 2 * DAY };
+          await store.addImportWrappingKey(early);
+          await store.addImportWrappingKey(late);
+          assert.deepEqual(await store.importWrappingKeysExpiredBy(T0 + DAY - 1), []);
+          assert.deepEqual(await store.importWrappingKeysExpiredBy(T0 + DAY), [early]);
+          assert.deepEqual(
+            (await store.importWrappingKeysExpiredBy(T0 + 2 * DAY)).map((w) => w.wrappingKeyId).sort(),
+            [early.wrappingKeyId, late.wrappingKeyId].sort(),
+          );
+          await store.deleteImportWrappingKey(early.wrappingKeyId);
+          assert.deepEqual(await store.importWrappingKeysExpiredBy(T0 + 2 * DAY), [late]);
+        }));
+
       test('rotation schedules: on, due, advanced by an automatic rotation, off; only Enabled keys are due', () =>
         withStore(async (store) => {
           const key = makeKey();
