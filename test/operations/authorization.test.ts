@@ -51,7 +51,7 @@ describe('the rule table', () => {
   });
 
   test('an operation without a rule is refused before anything is looked up', async () => {
-    for (const name of ['ImportKeyMaterial', 'constructor', '__proto__', 'toString']) {
+    for (const name of ['ReplicateKey', 'constructor', '__proto__', 'toString']) {
       await assert.rejects(authorizeRequest(rootContext(), server.keybridge.deps, name, {}), (err: KmsError) => {
         assert.equal(err.kmsName, 'AccessDeniedException');
         return true;
