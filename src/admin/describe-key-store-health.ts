@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import { customKeyStoreIdMember } from '../operations/custom-key-store-wire.js';
+import type { MemberCapabilities } from '../ports/key-stores.js';
 import { defineAdminOperation } from './operation.js';
 
 /**
@@ -8,16 +9,19 @@ import { defineAdminOperation } from './operation.js';
  * reason, last deep check, calls in flight, session pool, and for an UNAVAILABLE member when it is
  * tried again. Only a CONNECTED store has members to
  * report; any other state is answered with the state, as the store's own view.
+ * With IncludeCapabilities, each member also says, for every key spec and usage, whether its token
+ * can serve it or which mechanism it lacks (null while the member is not open).
  */
 export const describeKeyStoreHealth = defineAdminOperation({
   name: 'DescribeKeyStoreHealth',
-  input: z.object({ CustomKeyStoreId: customKeyStoreIdMember }),
+  input: z.object({ CustomKeyStoreId: customKeyStoreIdMember, IncludeCapabilities: z.boolean().optional() }),
   async run(_ctx, deps, input) {
     const record = await deps.store.getCustomKeyStore(input.CustomKeyStoreId);
     if (record === undefined) {
       throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${input.CustomKeyStoreId} does not exist.`);
     }
     const health = deps.keyStores.health(record.id);
+    const capabilities = input.IncludeCapabilities === true ? await deps.keyStores.capabilities(record.id) : undefined;
     return {
       CustomKeyStoreId: record.id,
       CloudHsmClusterId: record.clusterId,
@@ -35,7 +39,13 @@ export const describeKeyStoreHealth = defineAdminOperation({
         Resets: m.resets,
         NextAttempt: m.nextAttempt ?? null,
         RecoveryAttempts: m.recoveryAttempts,
+        ...(input.IncludeCapabilities === true ? { Capabilities: capabilitiesOf(capabilities?.find((c) => c.name === m.name)) } : {}),
       })),
     };
   },
 });
+
+function capabilitiesOf(member: MemberCapabilities | undefined): Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null }> | null {
+  if (member?.keySpecs === undefined) return null;
+  return member.keySpecs.map((c) => ({ KeySpec: c.spec, KeyUsage: c.usage, Supported: c.missing === undefined, MissingMechanism: c.missing ?? null }));
+}

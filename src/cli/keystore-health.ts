@@ -4,6 +4,7 @@
 
 import { adminCall } from './admin-client.js';
 import { type Command, req } from './command.js';
+import type { Printer } from './output.js';
 
 interface MemberHealth {
   Name: string;
@@ -17,6 +18,7 @@ interface MemberHealth {
   Resets: number;
   NextAttempt: string | null;
   RecoveryAttempts: number;
+  Capabilities?: Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null }> | null;
 }
 
 interface Health {
@@ -36,11 +38,21 @@ export const keystoreHealth: Command = {
     'For a CONNECTED store: each member\'s state (ACTIVE, DEGRADED, UNAVAILABLE) and why, since when, its last deep ' +
     'check (a real encrypt and decrypt inside the member), calls in flight, session pool use and, for an UNAVAILABLE ' +
     'member, when keybridge tries to bring it back (it never stops trying while the store is connected). The store id may be ' +
-    'given as `keybridge keystore health ID` or with --id. Exit status 1 when no member is ACTIVE or DEGRADED.',
-  options: [{ name: 'id', kind: 'string', metavar: 'ID', required: true, description: 'The store (cks-...).' }],
+    'given as `keybridge keystore health ID` or with --id. Exit status 1 when no member is ACTIVE or DEGRADED. ' +
+    'With --capabilities: for every key spec and usage, whether each member\'s token can serve it, or the mechanism it lacks ' +
+    '(what CreateKey refuses by).',
+  options: [
+    { name: 'id', kind: 'string', metavar: 'ID', required: true, description: 'The store (cks-...).' },
+    { name: 'capabilities', kind: 'flag', description: 'Show what each member\'s token can serve instead of its health.' },
+  ],
   async run(ctx) {
-    const health = await adminCall<Health>(ctx, 'DescribeKeyStoreHealth', { CustomKeyStoreId: req(ctx.values, 'id') });
+    const withCapabilities = ctx.values.capabilities === true;
+    const health = await adminCall<Health>(ctx, 'DescribeKeyStoreHealth', { CustomKeyStoreId: req(ctx.values, 'id'), ...(withCapabilities ? { IncludeCapabilities: true } : {}) });
     const serving = health.Members.filter((m) => m.State !== 'UNAVAILABLE').length;
+    if (withCapabilities) {
+      printCapabilities(ctx.out, health);
+      return 0;
+    }
     ctx.out.print({
       json: health,
       table: {
@@ -64,3 +76,23 @@ export const keystoreHealth: Command = {
     return health.ConnectionState === 'CONNECTED' && serving === 0 ? 1 : 0;
   },
 };
+
+/** One row per key spec and usage, one column per member: `yes`, or the mechanism its token lacks. */
+function printCapabilities(out: Printer, health: Health): void {
+  const first = health.Members.find((m) => m.Capabilities != null)?.Capabilities ?? [];
+  out.print({
+    json: health,
+    table: {
+      title: `${health.CustomKeyStoreId} (${health.CloudHsmClusterId}): ${health.ConnectionState}; what each member's token can serve`,
+      columns: ['KEY SPEC', 'USAGE', ...health.Members.map((m) => m.Name.toUpperCase())],
+      rows: first.map((row) => [
+        row.KeySpec,
+        row.KeyUsage,
+        ...health.Members.map((m) => {
+          const fact = m.Capabilities?.find((c) => c.KeySpec === row.KeySpec && c.KeyUsage === row.KeyUsage);
+          return fact === undefined ? '-' : fact.Supported ? 'yes' : `no: ${fact.MissingMechanism ?? ''}`;
+        }),
+      ]),
+    },
+  });
+}

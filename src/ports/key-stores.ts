@@ -6,6 +6,7 @@
 
 import type { ConnectionState, CustomKeyStoreRecord } from '../domain/custom-key-store.js';
 import type { KeyRecord } from '../domain/key.js';
+import type { KeySpec, KeyUsage } from '../domain/key-spec.js';
 import type { Hsm } from './hsm.js';
 
 /** A cluster member's health (`keybridge keystore health`, /metrics). */
@@ -29,6 +30,18 @@ export interface MemberStatus {
   readonly nextAttempt: string | undefined;
   /** Recovery attempts since the member last served (0 while it serves). */
   readonly recoveryAttempts: number;
+}
+
+/**
+ * What one member's token can serve, from its mechanism list (C_GetMechanismList and
+ * C_GetMechanismInfo): for every key spec and usage AWS offers, the mechanism it lacks, if any.
+ * The facts CreateKey refuses by, shown before anyone asks (`keybridge keystore health --capabilities`).
+ */
+export interface MemberCapabilities {
+  readonly name: string;
+  readonly tokenLabel: string;
+  /** Undefined when the member is not open (its token is not reachable now). */
+  readonly keySpecs: ReadonlyArray<{ readonly spec: KeySpec; readonly usage: KeyUsage; readonly missing: string | undefined }> | undefined;
 }
 
 export interface ClusterStatus {
@@ -78,6 +91,8 @@ export interface KeyStores {
   disconnect(store: CustomKeyStoreRecord): Promise<void>;
   /** Live member health of a CONNECTED store's cluster; undefined when the store is not connected. */
   health(customKeyStoreId: string): ClusterStatus | undefined;
+  /** Each member's capabilities, for a CONNECTED store; undefined otherwise. */
+  capabilities(customKeyStoreId: string): Promise<readonly MemberCapabilities[] | undefined>;
   /** Waits for every pending connect/disconnect (tests, shutdown). */
   settled(): Promise<void>;
   /** Disconnects everything without changing what the operator asked for (shutdown). */

@@ -17,6 +17,7 @@ import {
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster/cluster-hsm.js';
+import type { MemberCapabilities } from '../ports/key-stores.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
@@ -192,6 +193,11 @@ export class KeyStoreManager implements KeyStores {
   health(customKeyStoreId: string): ClusterStatus | undefined {
     const runtime = this.runtimes.get(customKeyStoreId);
     return runtime?.state === 'CONNECTED' ? runtime.cluster?.status() : undefined;
+  }
+
+  async capabilities(customKeyStoreId: string): Promise<readonly MemberCapabilities[] | undefined> {
+    const runtime = this.runtimes.get(customKeyStoreId);
+    return runtime?.state === 'CONNECTED' ? runtime.cluster?.capabilities() : undefined;
   }
 
   /** Every CONNECTED store's cluster status (for /metrics). */

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 
+import { KEY_SPECS, usagesOf } from '../../src/domain/key-spec.js';
 import type { MemberStatus } from '../../src/ports/key-stores.js';
 import { runCliAgainst } from '../support/cli.js';
 import { startFaultyClusterServer, type FaultyCluster } from '../support/faulty-cluster.js';
@@ -105,6 +106,19 @@ test('member b loses its token under load: 0 failed requests, retried with the n
     await until(() => memberB()?.state === 'ACTIVE', MAX_RETRY_INTERVAL_MS + 5_000, 'member b to be ACTIVE again');
     const backMs = performance.now() - back;
     assert.equal(memberB()?.nextAttempt, undefined);
+    // What each member's token can serve (read from its mechanism list), through the CLI.
+    const caps = await runCliAgainst(server, ['--output', 'json', 'keystore', 'health', '--capabilities', storeId]);
+    assert.equal(caps.code, 0, caps.stderr);
+    type Fact = { KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null };
+    for (const m of (JSON.parse(caps.stdout) as { Members: Array<{ Name: string; Capabilities: Fact[] | null }> }).Members) {
+      const facts = m.Capabilities ?? [];
+      assert.equal(facts.length, KEY_SPECS.flatMap((spec) => usagesOf(spec)).length, `member ${m.Name}: one fact per key spec and usage`);
+      assert.deepEqual(facts.filter((f) => !f.Supported), [], `SoftHSM2 serves every spec (member ${m.Name})`);
+      assert.ok(facts.some((f) => f.KeySpec === 'SYMMETRIC_DEFAULT' && f.KeyUsage === 'ENCRYPT_DECRYPT'));
+    }
+    const capsTable = await runCliAgainst(server, ['keystore', 'health', '--capabilities', storeId]);
+    assert.match(capsTable.stdout, /^KEY SPEC\s+USAGE\s+A\s+B\s*$/mu);
+    assert.match(capsTable.stdout, /^ECC_NIST_P256\s+KEY_AGREEMENT\s+yes\s+yes\s*$/mu);
     await sleep(300);
     await work.stop();
     assert.deepEqual(work.failures, [], `failed requests: ${work.failures.slice(0, 3).join(' | ')}`);

@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 import type { ConnectionErrorCode } from '../../domain/custom-key-store.js';
-import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
+import { KEY_SPECS, usagesOf, type AsymmetricKeySpec, type HmacSpec, type KeySpec, type KeyUsage, type MacAlgorithm, type SigningAlgorithm } from '../../domain/key-spec.js';
 import {
   HsmError,
   type BackingKeyRef,
@@ -41,7 +41,7 @@ import {
 import { AdmissionControl } from './admission.js';
 import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
 import { CANARY_REF, deepCheck } from './canary.js';
-import type { ClusterStatus } from '../../ports/key-stores.js';
+import type { ClusterStatus, MemberCapabilities } from '../../ports/key-stores.js';
 import { MemberRuntime, type MemberTransition } from './member.js';
 import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from '../pkcs11/pkcs11-hsm.js';
 import type { VendorProfile } from '../vendor-profile.js';
@@ -365,6 +365,22 @@ export class ClusterHsm implements Hsm {
 
   status(): ClusterStatus {
     return { clusterId: this.clusterId, replication: this.replication, members: this.members.map((member) => member.status()) };
+  }
+
+  /** What each open member's token lists, for every key spec and usage (read once per token). */
+  async capabilities(): Promise<MemberCapabilities[]> {
+    return Promise.all(
+      this.members.map(async (member) => {
+        const hsm = member.connection;
+        const keySpecs =
+          hsm === undefined
+            ? undefined
+            : await Promise.all(
+                KEY_SPECS.flatMap((spec) => usagesOf(spec).map(async (usage) => ({ spec, usage, missing: await hsm.missingMechanism(spec, usage) }))),
+              ).catch(() => undefined);
+        return { name: member.name, tokenLabel: member.tokenLabel, keySpecs };
+      }),
+    );
   }
 
   async generateSymmetricKey(ref: BackingKeyRef): Promise<void> {

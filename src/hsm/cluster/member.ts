@@ -60,6 +60,10 @@ export class MemberRuntime {
     return this.config.name;
   }
 
+  get tokenLabel(): string {
+    return this.config.tokenLabel;
+  }
+
   get state(): MemberState {
     return this.memberState;
   }
