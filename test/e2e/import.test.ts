@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import Database from 'better-sqlite3';
 import {
   CancelKeyDeletionCommand,
   CreateKeyCommand,
@@ -28,6 +27,7 @@ import {
 } from '@aws-sdk/client-kms';
 
 import { awsCliMissing, awsKms, sdkClient, type CliResult } from '../support/kms-client.js';
+import { auditRecordsWhere } from '../support/audit-records.js';
 import { startServer, type TestServer } from '../support/server.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -128,16 +128,7 @@ async function rejects(call: Promise<unknown>, name: string, message?: RegExp): 
 
 /** Every audit record about one key, in trail order. */
 function auditRecordsOf(keyArn: string): Array<{ eventName: string; eventType: string; requestParameters: Record<string, unknown> | null }> {
-  const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
-  try {
-    return db
-      .prepare<[string], string>("SELECT record FROM audit_records WHERE json_extract(record, '$.resources[0].ARN') = ? ORDER BY seq")
-      .pluck()
-      .all(keyArn)
-      .map((text) => JSON.parse(text));
-  } finally {
-    db.close();
-  }
+  return auditRecordsWhere(server.dataDir, '$.resources[0].ARN', keyArn);
 }
 
 describe('BYOK with the AWS CLI and OpenSSL', { skip: awsCliMissing }, () => {

@@ -4,10 +4,7 @@
 // and deletion destroying every material in the HSM.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-
-import Database from 'better-sqlite3';
 
 import {
   CreateKeyCommand,
@@ -31,6 +28,7 @@ import {
 } from '@aws-sdk/client-kms';
 
 import { awsCliMissing, awsKms, sdkClient } from '../support/kms-client.js';
+import { auditRecordsWhere } from '../support/audit-records.js';
 import { startServer, type TestServer } from '../support/server.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -75,16 +73,7 @@ interface AuditRecord {
 
 /** Every record of the audit trail about one key, in trail order. */
 function auditRecordsOf(keyArn: string): AuditRecord[] {
-  const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
-  try {
-    return db
-      .prepare<[string], string>("SELECT record FROM audit_records WHERE json_extract(record, '$.resources[0].ARN') = ? ORDER BY seq")
-      .pluck()
-      .all(keyArn)
-      .map((text) => JSON.parse(text) as AuditRecord);
-  } finally {
-    db.close();
-  }
+  return auditRecordsWhere<AuditRecord>(server.dataDir, '$.resources[0].ARN', keyArn);
 }
 
 async function decrypt(blob: Uint8Array): Promise<{ plaintext: string; material: string | undefined }> {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { rawRequest, type RawResponse } from '../support/raw-request.js';
+import { auditRecordsWhere } from '../support/audit-records.js';
 import { startServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -54,16 +55,7 @@ async function withTrailRefusing<T>(eventType: string, fn: () => Promise<T>): Pr
 }
 
 function recordsOf(requestId: string): Array<{ eventType: string; eventName: string; requestParameters: any; errorCode?: string }> {
-  const db = new Database(join(server.dataDir, 'audit.db'), { readonly: true });
-  try {
-    return db
-      .prepare<[string], string>("SELECT record FROM audit_records WHERE json_extract(record, '$.requestID') = ? ORDER BY seq")
-      .pluck()
-      .all(requestId)
-      .map((text) => JSON.parse(text));
-  } finally {
-    db.close();
-  }
+  return auditRecordsWhere(server.dataDir, '$.requestID', requestId);
 }
 
 interface Case {

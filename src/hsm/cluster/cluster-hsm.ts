@@ -40,7 +40,7 @@ import {
 } from '../../ports/hsm.js';
 import { AdmissionControl } from './admission.js';
 import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
-import { CANARY_REF, deepCheck } from './canary.js';
+import { deepCheck, ensureCanary } from './canary.js';
 import type { ClusterStatus, MemberCapabilities } from '../../ports/key-stores.js';
 import { MemberRuntime, type MemberTransition } from './member.js';
 import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from '../pkcs11/pkcs11-hsm.js';
@@ -762,12 +762,7 @@ export class ClusterHsm implements Hsm {
    * and (keybridge mode) keys it missed are copied in from a member that may export them.
    */
   private async prepare(member: MemberRuntime, hsm: Pkcs11Hsm, peers: readonly MemberRuntime[]): Promise<void> {
-    try {
-      await hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0));
-    } catch (err) {
-      if (!isKeyNotFound(err)) throw err;
-      await hsm.generateSymmetricKey(CANARY_REF);
-    }
+    await ensureCanary(hsm, isKeyNotFound);
     for (const ref of this.destroyWhenBack.values()) {
       await hsm.destroySymmetricKey(ref);
     }
