@@ -408,6 +408,9 @@ export class Pkcs11Token implements Hsm {
   private mechanismTable: MechanismTable | undefined;
   // Whether the token does RSA-OAEP with a hash itself (oaepInToken): learnt on first use.
   private readonly oaepNative = new Map<'sha1' | 'sha256', boolean>();
+  // Whether the token makes key pairs whose template sets the other usages false (learnt on the
+  // first refusal): tpm2-pkcs11 refuses them ("User specified and TPM specified attr mismatch").
+  private singlePurposeKeyPairs = true;
 
   async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
     return guard('listing mechanisms', async () => {
@@ -440,7 +443,7 @@ export class Pkcs11Token implements Hsm {
         this.pool.withSession(async (session) => {
           const id = backingKeyId(ref);
           this.assertIdUnused(session, id);
-          const pair = await unsupportedCurveAsUnsupported(spec, () => asymmetric.generateKeyPair(this.pkcs11, session, spec, templates));
+          const pair = await unsupportedCurveAsUnsupported(spec, () => this.generatePair(session, spec, templates));
           try {
             this.checkFlags(session, pair.privateKey, requiredFlags);
             const publicKey = asymmetric.readPublicKey(this.pkcs11, session, pair.publicKey, spec);
@@ -455,6 +458,30 @@ export class Pkcs11Token implements Hsm {
         }),
       ),
     );
+  }
+
+  /**
+   * C_GenerateKeyPair with keybridge's single-purpose templates; on a token that refuses a template
+   * which sets usages false, once more without those attributes (the token's defaults then allow
+   * more than the KeyUsage, and keybridge alone keeps each key to its job), remembered per token.
+   * Nothing else of the template is relaxed: sensitive and non-extractable stay, and are checked.
+   */
+  private async generatePair(session: Handle, spec: AsymmetricKeySpec, templates: { publicKey: pkcs11js.Template; privateKey: pkcs11js.Template }): Promise<pkcs11js.KeyPair> {
+    if (!this.singlePurposeKeyPairs) return asymmetric.generateKeyPair(this.pkcs11, session, spec, withoutDeniedUsages(templates));
+    try {
+      return await asymmetric.generateKeyPair(this.pkcs11, session, spec, templates);
+    } catch (err) {
+      if (!TEMPLATE_REFUSALS.has(ckrOf(err) ?? -1)) throw err;
+      let pair: pkcs11js.KeyPair;
+      try {
+        pair = await asymmetric.generateKeyPair(this.pkcs11, session, spec, withoutDeniedUsages(templates));
+      } catch {
+        throw err;
+      }
+      this.singlePurposeKeyPairs = false;
+      this.logger?.warn({ spec, ckr: ckrName(ckrOf(err)!) }, 'the token refuses key pairs restricted to one usage: generating them with its default usages; keybridge enforces each KeyUsage itself');
+      return pair;
+    }
   }
 
   async generateMacKey(ref: BackingKeyRef, spec: HmacSpec): Promise<void> {
@@ -978,4 +1005,23 @@ async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw toHsmError(err, what);
   }
+}
+
+// What a token answers to a key-pair template it will not take as given.
+const TEMPLATE_REFUSALS: ReadonlySet<number> = new Set([CKR.CKR_GENERAL_ERROR, CKR.CKR_TEMPLATE_INCONSISTENT, CKR.CKR_ATTRIBUTE_VALUE_INVALID]);
+
+const KEY_PAIR_USAGES: ReadonlySet<number> = new Set([
+  pkcs11js.CKA_ENCRYPT,
+  pkcs11js.CKA_DECRYPT,
+  pkcs11js.CKA_SIGN,
+  pkcs11js.CKA_VERIFY,
+  pkcs11js.CKA_WRAP,
+  pkcs11js.CKA_UNWRAP,
+  pkcs11js.CKA_DERIVE,
+]);
+
+/** The templates without the usages they set false (the ones they set true stay). */
+function withoutDeniedUsages(templates: { publicKey: pkcs11js.Template; privateKey: pkcs11js.Template }): { publicKey: pkcs11js.Template; privateKey: pkcs11js.Template } {
+  const keep = (template: pkcs11js.Template): pkcs11js.Template => template.filter((attr) => !(KEY_PAIR_USAGES.has(attr.type) && attr.value === false));
+  return { publicKey: keep(templates.publicKey), privateKey: keep(templates.privateKey) };
 }

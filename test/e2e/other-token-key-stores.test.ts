@@ -1,0 +1,201 @@
+// keybridge end to end on the two other PKCS#11 implementations: a custom key store whose one member
+// is an openCryptoki soft token (no AES-GCM, no elliptic curves) or a tpm2-pkcs11 token on swtpm (no
+// secret-key generation, RSA up to 3072 bits, no ECDH); the default key store on SoftHSM2. The
+// server runs as a child process in the token's environment (scripts/tokens; for openCryptoki the
+// only place its pkcsslotd can be reached), exactly as an operator starts it, and the AWS SDK drives
+// it: the store connects (its health check is whatever the token can do: an HMAC, a signature), the
+// keys the token can hold are created and used in it, and the specs it cannot do are refused at
+// CreateKey naming what it lacks.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants, createPublicKey, verify } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  ConnectCustomKeyStoreCommand,
+  CreateCustomKeyStoreCommand,
+  CreateKeyCommand,
+  DescribeCustomKeyStoresCommand,
+  GenerateMacCommand,
+  GetPublicKeyCommand,
+  KMSClient,
+  SignCommand,
+  VerifyMacCommand,
+  type KeySpec,
+  type KeyUsageType,
+  type SigningAlgorithmSpec,
+} from '@aws-sdk/client-kms';
+
+import { REPO_ROOT } from '../support/repo-root.js';
+import { startLabToken, tokenLabMissing, type LabToken, type TokenImplementation } from '../support/token-lab.js';
+import { until } from '../support/until.js';
+
+const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
+
+interface Expectation {
+  readonly clusterId: string;
+  /** Signing keys the token can hold: made and used through the API. */
+  readonly signing: ReadonlyArray<{ readonly spec: KeySpec; readonly algorithm: SigningAlgorithmSpec }>;
+  readonly hmac: boolean;
+  /** What CreateKey refuses, and the words naming what the token lacks. */
+  readonly refused: ReadonlyArray<readonly [KeySpec, KeyUsageType, string]>;
+}
+
+const EXPECTED: ReadonlyArray<[TokenImplementation, Expectation]> = [
+  [
+    'opencryptoki',
+    {
+      clusterId: 'cluster-ockSoftTokenA',
+      signing: [{ spec: 'RSA_2048', algorithm: 'RSASSA_PSS_SHA_256' }],
+      hmac: true,
+      refused: [
+        ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'CKM_AES_GCM is not supported'],
+        ['ECC_NIST_P256', 'SIGN_VERIFY', 'CKM_EC_KEY_PAIR_GEN is not supported'],
+        ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY', 'CKM_EC_EDWARDS_KEY_PAIR_GEN is not supported'],
+      ],
+    },
+  ],
+  [
+    'tpm2',
+    {
+      clusterId: 'cluster-swtpmTokenA',
+      signing: [
+        { spec: 'RSA_2048', algorithm: 'RSASSA_PSS_SHA_256' },
+        { spec: 'ECC_NIST_P256', algorithm: 'ECDSA_SHA_256' },
+      ],
+      hmac: false,
+      refused: [
+        ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'CKM_AES_GCM is not supported'],
+        ['HMAC_256', 'GENERATE_VERIFY_MAC', 'CKM_GENERIC_SECRET_KEY_GEN is not supported'],
+        ['RSA_4096', 'SIGN_VERIFY', 'supports key sizes 1024-3072, not 4096'],
+        ['ECC_NIST_P256', 'KEY_AGREEMENT', 'CKM_ECDH1_DERIVE is not supported'],
+      ],
+    },
+  ],
+];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+for (const [impl, expected] of EXPECTED) {
+  // CI installs every implementation (.ci/run): there a missing one is a failure, not a skip.
+  const missing = process.env.CI === 'true' ? undefined : tokenLabMissing(impl);
+
+  describe(`a custom key store on ${impl}`, { skip: missing ?? false }, () => {
+    let token: LabToken | undefined;
+    /** Everything of the test: the cluster definition, the config, and the server's data directory. */
+    let workDir: string | undefined;
+    let child: ChildProcess | undefined;
+    let log = '';
+    let kms: KMSClient | undefined;
+    let storeId: string;
+
+    before(async () => {
+      token = await startLabToken(impl);
+      workDir = mkdtempSync(join(tmpdir(), `keybridge-${impl}-e2e-`));
+      const dataDir = join(workDir, 'data');
+      const clustersDir = join(workDir, 'clusters');
+      mkdirSync(clustersDir);
+      copyFileSync(join(REPO_ROOT, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), join(clustersDir, 'ca.pem'));
+      writeFileSync(
+        join(clustersDir, `${expected.clusterId}.json`),
+        JSON.stringify({
+          clusterId: expected.clusterId,
+          members: [{ name: impl, module: token.module, tokenLabel: token.label, profile: 'generic' }],
+          trustAnchorCertificateFile: 'ca.pem',
+          minActiveMembersToConnect: 1,
+          minActiveMembersForCreateKey: 1,
+          replication: 'vendor',
+          // Generating the signing canary on a software TPM takes seconds.
+          health: { callTimeoutMs: 30_000 },
+        }),
+      );
+      const configFile = join(workDir, 'config.json');
+      writeFileSync(configFile, JSON.stringify({ clustersDir }));
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, KEYBRIDGE_DATA_DIR: dataDir, KEYBRIDGE_PORT: String(port), KEYBRIDGE_CONFIG: configFile };
+      const running = spawn(token.runPrefix[0]!, [...token.runPrefix.slice(1), process.execPath, MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = running;
+      running.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      running.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      await until(() => log.includes(`keybridge is listening on ${url}`) || running.exitCode !== null, 60_000, 'keybridge to listen');
+      assert.equal(running.exitCode, null, `keybridge exited:\n${log.slice(-3000)}`);
+
+      const text = readFileSync(join(dataDir, 'credentials'), 'utf8');
+      const credentials = { accessKeyId: /^aws_access_key_id\s*=\s*(\S+)$/m.exec(text)![1]!, secretAccessKey: /^aws_secret_access_key\s*=\s*(\S+)$/m.exec(text)![1]! };
+      const client = new KMSClient({ region: 'us-east-1', endpoint: url, credentials, maxAttempts: 1 });
+      kms = client;
+      const ca = readFileSync(join(REPO_ROOT, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), 'utf8');
+      storeId = (await client.send(new CreateCustomKeyStoreCommand({ CustomKeyStoreName: impl, CloudHsmClusterId: expected.clusterId, TrustAnchorCertificate: ca, KeyStorePassword: token.pin })))
+        .CustomKeyStoreId!;
+      await client.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+      const state = async (): Promise<string | undefined> => (await client.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: storeId }))).CustomKeyStores?.[0]?.ConnectionState;
+      await until(async () => (await state()) !== 'CONNECTING', 60_000, 'the store to leave CONNECTING', 100);
+      assert.equal(await state(), 'CONNECTED', log.slice(-3000));
+    });
+
+    after(async () => {
+      if (child !== undefined && child.exitCode === null) {
+        const running = child;
+        const exited = new Promise((resolve) => running.once('exit', resolve));
+        running.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (running.exitCode === null) running.kill('SIGKILL');
+      }
+      kms?.destroy();
+      await token?.stop();
+      if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+    });
+
+    async function createKey(KeySpec: KeySpec, KeyUsage: KeyUsageType): Promise<string> {
+      return (await kms!.send(new CreateKeyCommand({ KeySpec, KeyUsage, CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!;
+    }
+
+    for (const { spec, algorithm } of expected.signing) {
+      test(`${spec} signing keys are made and used in the token; signatures verify with Node`, async () => {
+        const keyId = await createKey(spec, 'SIGN_VERIFY');
+        const message = Buffer.from(`signed inside ${impl}`);
+        const { Signature } = await kms!.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
+        const { PublicKey } = await kms!.send(new GetPublicKeyCommand({ KeyId: keyId }));
+        const publicKey = createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' });
+        const key = algorithm.startsWith('RSASSA_PSS') ? { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : publicKey;
+        assert.ok(verify('sha256', message, key, Buffer.from(Signature!)), 'Node does not verify the signature');
+      });
+    }
+
+    if (expected.hmac) {
+      test('HMAC_256 keys: GenerateMac and VerifyMac in the token', async () => {
+        const keyId = await createKey('HMAC_256', 'GENERATE_VERIFY_MAC');
+        const message = Buffer.from(`a MAC made by ${impl}`);
+        const { Mac } = await kms!.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' }));
+        assert.equal(Mac!.length, 32);
+        assert.equal((await kms!.send(new VerifyMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256', Mac }))).MacValid, true);
+      });
+    }
+
+    test('what the token cannot do is refused at CreateKey, naming what it lacks', async () => {
+      for (const [spec, usage, lacks] of expected.refused) {
+        await assert.rejects(createKey(spec, usage), (err: Error) => {
+          assert.equal(err.name, 'UnsupportedOperationException', `${spec}: ${err.message}`);
+          assert.ok(err.message.startsWith(`KeySpec ${spec} with KeyUsage ${usage} is not supported by the HSM of this key store:`), err.message);
+          assert.ok(err.message.includes(lacks), err.message);
+          return true;
+        });
+      }
+    });
+  });
+}
