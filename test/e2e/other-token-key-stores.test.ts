@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, createPublicKey, verify } from 'node:crypto';
+import { constants, createPublicKey, publicEncrypt, verify } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import {
   ConnectCustomKeyStoreCommand,
   CreateCustomKeyStoreCommand,
   CreateKeyCommand,
+  DecryptCommand,
   DescribeCustomKeyStoresCommand,
   GenerateMacCommand,
   GetPublicKeyCommand,
@@ -28,6 +29,7 @@ import {
   VerifyMacCommand,
   type KeySpec,
   type KeyUsageType,
+  type MacAlgorithmSpec,
   type SigningAlgorithmSpec,
 } from '@aws-sdk/client-kms';
 
@@ -39,9 +41,8 @@ const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 
 interface Expectation {
   readonly clusterId: string;
-  /** Signing keys the token can hold: made and used through the API. */
-  readonly signing: ReadonlyArray<{ readonly spec: KeySpec; readonly algorithm: SigningAlgorithmSpec }>;
-  readonly hmac: boolean;
+  /** Every key spec and usage the token can hold: each is created and used through the API. */
+  readonly usable: ReadonlyArray<readonly [KeySpec, KeyUsageType]>;
   /** What CreateKey refuses, and the words naming what the token lacks. */
   readonly refused: ReadonlyArray<readonly [KeySpec, KeyUsageType, string]>;
 }
@@ -51,12 +52,21 @@ const EXPECTED: ReadonlyArray<[TokenImplementation, Expectation]> = [
     'opencryptoki',
     {
       clusterId: 'cluster-ockSoftTokenA',
-      signing: [{ spec: 'RSA_2048', algorithm: 'RSASSA_PSS_SHA_256' }],
-      hmac: true,
+      usable: [
+        ['RSA_2048', 'SIGN_VERIFY'],
+        ['RSA_3072', 'SIGN_VERIFY'],
+        ['RSA_4096', 'SIGN_VERIFY'],
+        ['RSA_2048', 'ENCRYPT_DECRYPT'],
+        ['RSA_4096', 'ENCRYPT_DECRYPT'],
+        ['HMAC_256', 'GENERATE_VERIFY_MAC'],
+        ['HMAC_384', 'GENERATE_VERIFY_MAC'],
+        ['HMAC_512', 'GENERATE_VERIFY_MAC'],
+      ],
       refused: [
         ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'CKM_AES_GCM is not supported'],
         ['ECC_NIST_P256', 'SIGN_VERIFY', 'CKM_EC_KEY_PAIR_GEN is not supported'],
         ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY', 'CKM_EC_EDWARDS_KEY_PAIR_GEN is not supported'],
+        ['HMAC_224', 'GENERATE_VERIFY_MAC', 'CKM_SHA224_HMAC is not supported'],
       ],
     },
   ],
@@ -64,20 +74,31 @@ const EXPECTED: ReadonlyArray<[TokenImplementation, Expectation]> = [
     'tpm2',
     {
       clusterId: 'cluster-swtpmTokenA',
-      signing: [
-        { spec: 'RSA_2048', algorithm: 'RSASSA_PSS_SHA_256' },
-        { spec: 'ECC_NIST_P256', algorithm: 'ECDSA_SHA_256' },
+      usable: [
+        ['RSA_2048', 'SIGN_VERIFY'],
+        ['RSA_3072', 'SIGN_VERIFY'],
+        ['RSA_2048', 'ENCRYPT_DECRYPT'],
+        ['ECC_NIST_P256', 'SIGN_VERIFY'],
+        ['ECC_NIST_P384', 'SIGN_VERIFY'],
       ],
-      hmac: false,
       refused: [
         ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'CKM_AES_GCM is not supported'],
         ['HMAC_256', 'GENERATE_VERIFY_MAC', 'CKM_GENERIC_SECRET_KEY_GEN is not supported'],
         ['RSA_4096', 'SIGN_VERIFY', 'supports key sizes 1024-3072, not 4096'],
         ['ECC_NIST_P256', 'KEY_AGREEMENT', 'CKM_ECDH1_DERIVE is not supported'],
+        ['ECC_SECG_P256K1', 'SIGN_VERIFY', 'it refused the curve'],
       ],
     },
   ],
 ];
+
+/** The signing algorithm a key of this spec is exercised with, and its hash. */
+function signingAlgorithmOf(spec: KeySpec): { algorithm: SigningAlgorithmSpec; hash: string } {
+  if (spec.startsWith('RSA_')) return { algorithm: 'RSASSA_PSS_SHA_256', hash: 'sha256' };
+  return spec === 'ECC_NIST_P384' ? { algorithm: 'ECDSA_SHA_384', hash: 'sha384' } : { algorithm: 'ECDSA_SHA_256', hash: 'sha256' };
+}
+
+const MAC_ALGORITHMS: Partial<Record<KeySpec, MacAlgorithmSpec>> = { HMAC_256: 'HMAC_SHA_256', HMAC_384: 'HMAC_SHA_384', HMAC_512: 'HMAC_SHA_512' };
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -165,25 +186,33 @@ for (const [impl, expected] of EXPECTED) {
       return (await kms!.send(new CreateKeyCommand({ KeySpec, KeyUsage, CustomKeyStoreId: storeId, Origin: 'AWS_CLOUDHSM' }))).KeyMetadata!.KeyId!;
     }
 
-    for (const { spec, algorithm } of expected.signing) {
-      test(`${spec} signing keys are made and used in the token; signatures verify with Node`, async () => {
-        const keyId = await createKey(spec, 'SIGN_VERIFY');
-        const message = Buffer.from(`signed inside ${impl}`);
-        const { Signature } = await kms!.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
-        const { PublicKey } = await kms!.send(new GetPublicKeyCommand({ KeyId: keyId }));
-        const publicKey = createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' });
-        const key = algorithm.startsWith('RSASSA_PSS') ? { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : publicKey;
-        assert.ok(verify('sha256', message, key, Buffer.from(Signature!)), 'Node does not verify the signature');
-      });
-    }
-
-    if (expected.hmac) {
-      test('HMAC_256 keys: GenerateMac and VerifyMac in the token', async () => {
-        const keyId = await createKey('HMAC_256', 'GENERATE_VERIFY_MAC');
-        const message = Buffer.from(`a MAC made by ${impl}`);
-        const { Mac } = await kms!.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' }));
-        assert.equal(Mac!.length, 32);
-        assert.equal((await kms!.send(new VerifyMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256', Mac }))).MacValid, true);
+    for (const [spec, usage] of expected.usable) {
+      test(`${spec} ${usage}: made in the token and used through the API`, async () => {
+        const keyId = await createKey(spec, usage);
+        const message = Buffer.from(`made inside ${impl}`);
+        if (usage === 'SIGN_VERIFY') {
+          const { algorithm, hash } = signingAlgorithmOf(spec);
+          const { Signature } = await kms!.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
+          const { PublicKey } = await kms!.send(new GetPublicKeyCommand({ KeyId: keyId }));
+          const publicKey = createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' });
+          const key = algorithm.startsWith('RSASSA_PSS') ? { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : publicKey;
+          assert.ok(verify(hash, message, key, Buffer.from(Signature!)), 'Node does not verify the signature');
+        } else if (usage === 'ENCRYPT_DECRYPT') {
+          // What Node encrypts with the public key, the token decrypts (SHA-1 and SHA-256 OAEP).
+          const { PublicKey } = await kms!.send(new GetPublicKeyCommand({ KeyId: keyId }));
+          const publicKey = createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' });
+          for (const [algorithm, oaepHash] of [['RSAES_OAEP_SHA_1', 'sha1'], ['RSAES_OAEP_SHA_256', 'sha256']] as const) {
+            const ciphertext = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, message);
+            const { Plaintext } = await kms!.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: algorithm }));
+            assert.deepEqual(Buffer.from(Plaintext!), message, algorithm);
+          }
+        } else {
+          const MacAlgorithm = MAC_ALGORITHMS[spec]!;
+          const { Mac } = await kms!.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm }));
+          assert.equal((await kms!.send(new VerifyMacCommand({ KeyId: keyId, Message: message, MacAlgorithm, Mac }))).MacValid, true);
+          Mac![0]! ^= 1;
+          await assert.rejects(kms!.send(new VerifyMacCommand({ KeyId: keyId, Message: message, MacAlgorithm, Mac })), { name: 'KMSInvalidMacException' });
+        }
       });
     }
 
@@ -191,7 +220,7 @@ for (const [impl, expected] of EXPECTED) {
       for (const [spec, usage, lacks] of expected.refused) {
         await assert.rejects(createKey(spec, usage), (err: Error) => {
           assert.equal(err.name, 'UnsupportedOperationException', `${spec}: ${err.message}`);
-          assert.ok(err.message.startsWith(`KeySpec ${spec} with KeyUsage ${usage} is not supported by the HSM of this key store:`), err.message);
+          assert.ok(err.message.startsWith(`KeySpec ${spec} `) && err.message.includes('is not supported by the HSM of this key store:'), err.message);
           assert.ok(err.message.includes(lacks), err.message);
           return true;
         });
