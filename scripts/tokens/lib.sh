@@ -1,4 +1,5 @@
-# Sourced by the token lab scripts (scripts/tokens/*.sh), which set $me. Not executed.
+# Sourced by the token lab scripts (scripts/tokens/*.sh), which set $me and define check, start and
+# stop. Not executed.
 
 # Running = exists and is not a zombie (daemons are reparented to pid 1, which may reap them late).
 alive() { local st; st=$(sed -n 's/^State:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) && [ -n "$st" ] && [ "${st:0:1}" != Z ]; }
@@ -13,4 +14,16 @@ stop_pid() {
   for _ in $(seq 50); do alive "$P" || return 0; sleep 0.1; done
   echo "$me: $2 ($P) ignored SIGTERM, sending SIGKILL" >&2
   kill -KILL "$P" 2>/dev/null || true
+}
+
+# The scripts' command line: check | start DIR LABEL SOPIN PIN | stop DIR.
+token_main() {
+  case ${1:-} in
+    check) check ;;
+    start) [ $# -eq 5 ] || { echo "usage: $me start DIR LABEL SOPIN PIN" >&2; exit 2; }
+           check; start "$(realpath -m "$2")" "$3" "$4" "$5" ;;
+    stop)  [ $# -eq 2 ] || { echo "usage: $me stop DIR" >&2; exit 2; }
+           stop "$(realpath -m "$2")" ;;
+    *) echo "usage: $me check | start DIR LABEL SOPIN PIN | stop DIR" >&2; exit 2 ;;
+  esac
 }

@@ -7,6 +7,7 @@
 set -Eeuo pipefail   # -E: the ERR trap below also fires inside functions
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 me=$(basename "$0")
+. "$(dirname "$0")/lib.sh"
 
 check() {
   local path pkg missing=0
@@ -41,11 +42,6 @@ RUN
   chmod +x "$D/run"
 }
 
-case ${1:-} in
-  check) check ;;
-  start) [ $# -eq 5 ] || { echo "usage: $me start DIR LABEL SOPIN PIN" >&2; exit 2; }
-         check; start "$(realpath -m "$2")" "$3" "$4" "$5" ;;
-  stop)  [ $# -eq 2 ] || { echo "usage: $me stop DIR" >&2; exit 2; }
-         rm -rf "$(realpath -m "$2")" ;;
-  *) echo "usage: $me check | start DIR LABEL SOPIN PIN | stop DIR" >&2; exit 2 ;;
-esac
+stop() { rm -rf "$1"; }
+
+token_main "$@"

@@ -117,11 +117,4 @@ stop() {
   rm -rf "$D"
 }
 
-case ${1:-} in
-  check) check ;;
-  start) [ $# -eq 5 ] || { echo "usage: $me start DIR LABEL SOPIN PIN" >&2; exit 2; }
-         check; start "$(realpath -m "$2")" "$3" "$4" "$5" ;;
-  stop)  [ $# -eq 2 ] || { echo "usage: $me stop DIR" >&2; exit 2; }
-         stop "$(realpath -m "$2")" ;;
-  *) echo "usage: $me check | start DIR LABEL SOPIN PIN | stop DIR" >&2; exit 2 ;;
-esac
+token_main "$@"

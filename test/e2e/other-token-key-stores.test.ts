@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, createPublicKey, publicEncrypt, verify } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -33,6 +32,7 @@ import {
   type SigningAlgorithmSpec,
 } from '@aws-sdk/client-kms';
 
+import { freePort } from '../support/free-port.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 import { startLabToken, tokenLabMissing, type LabToken, type TokenImplementation } from '../support/token-lab.js';
 import { until } from '../support/until.js';
@@ -99,17 +99,6 @@ function signingAlgorithmOf(spec: KeySpec): { algorithm: SigningAlgorithmSpec; h
 }
 
 const MAC_ALGORITHMS: Partial<Record<KeySpec, MacAlgorithmSpec>> = { HMAC_256: 'HMAC_SHA_256', HMAC_384: 'HMAC_SHA_384', HMAC_512: 'HMAC_SHA_512' };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 for (const [impl, expected] of EXPECTED) {
   // CI installs every implementation (.ci/run): there a missing one is a failure, not a skip.

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { freePort } from '../support/free-port.js';
 import { AWS_CLI, awsCliMissing } from '../support/kms-client.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 
@@ -34,18 +34,6 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'keybridge-quickstart-'));
   tmpDirs.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 interface Keybridge {
