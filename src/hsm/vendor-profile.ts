@@ -7,7 +7,9 @@ export interface VendorProfile {
   /** Names the device and its quirks for operators; ignored by the code. */
   readonly comment?: string;
   /**
-   * Who makes the AES-GCM IV.
+   * Who makes the AES-GCM IV, as the vendor documents it. keybridge learns it from the token
+   * itself before its first encrypt (Pkcs11Token.discoverIvGeneration: one probe under a
+   * throw-away key) and uses this only when the probe cannot tell.
    * - caller: we draw 12 bytes from the token's RNG (C_GenerateRandom) and pass them in
    *   (SoftHSM2, and the PKCS#11 v2.40 default).
    * - hsm: the device ignores the supplied IV and writes its own into the IV buffer, which

@@ -88,7 +88,9 @@ test('workers start on demand: one at open, at most maxSessions under load, all 
 });
 
 test('a call past its deadline fails (HSM_TIMEOUT: DependencyTimeoutException); its worker is written off and replaced; the loop never waits', LIMIT, async () => {
-  const hsm = await open(labelA);
+  // The call after the hang waits for the replacement worker to start (a thread, C_Initialize, a
+  // session and a login): on a loaded machine that can take longer than the suite's usual 200 ms.
+  const hsm = await open(labelA, { acquireTimeoutMs: 5_000 });
   const loop = monitorEventLoopDelay({ resolution: 5 });
   try {
     await roundTrip(hsm);

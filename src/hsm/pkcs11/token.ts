@@ -7,6 +7,8 @@
 // a slow or hung device holds one worker, never the event loop. Tests and set-up tools may use it
 // directly.
 
+import { randomBytes } from 'node:crypto';
+
 import pkcs11js from 'pkcs11js';
 import type { Logger } from 'pino';
 
@@ -113,6 +115,9 @@ export class Pkcs11Token implements Hsm {
   // network HSM). Each IV is handed out once; IVs are not secret.
   private ivReservoir: Buffer = Buffer.alloc(0);
   private ivOffset = 0;
+  // Who makes the GCM IV on this token, learnt by one probe before the first encrypt
+  // (discoverIvGeneration); the vendor profile says only what to assume when the probe cannot tell.
+  private ivGeneration: Promise<'caller' | 'hsm'> | undefined;
   // Creating and destroying token objects one at a time: SoftHSM2 2.6.1 fails concurrent
   // C_GenerateKey calls now and then (CKR_GENERAL_ERROR, once CKR_TEMPLATE_INCONSISTENT) while its
   // file object store is rewritten. Key creation is rare (AWS allows 5 CreateKey/s), so the queue
@@ -248,8 +253,9 @@ export class Pkcs11Token implements Hsm {
   async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
     return guard('encrypting', () =>
       this.withKey(ref, async (session, key) => {
+        const ivGeneration = await (this.ivGeneration ??= this.discoverIvGeneration(session));
         // 'hsm': the device writes its IV into this buffer (AWS CloudHSM wants it zeroed).
-        const iv = this.profile.ivGeneration === 'caller' ? this.nextIv(session) : Buffer.alloc(IV_BYTES);
+        const iv = ivGeneration === 'caller' ? this.nextIv(session) : Buffer.alloc(IV_BYTES);
         // WARNING: pkcs11js passes pIv (and pAAD) as pointers into these Buffers; they must stay
         // referenced until the async call has returned — `iv` is read again below, which keeps it.
         this.pkcs11.C_EncryptInit(session, gcm(iv, aad), key);
@@ -257,9 +263,9 @@ export class Pkcs11Token implements Hsm {
         if (out.length !== plaintext.length + TAG_BYTES) {
           throw new HsmError('HSM_FAILED', 'C_Encrypt returned an unexpected length');
         }
-        if (this.profile.ivGeneration === 'hsm' && iv.every((byte) => byte === 0)) {
+        if (ivGeneration === 'hsm' && iv.every((byte) => byte === 0)) {
           // WARNING: never hand out a ciphertext under an IV we cannot prove is fresh.
-          throw new HsmError('HSM_FAILED', `the token returned no GCM IV; check vendor profile ${this.profile.name}`);
+          throw new HsmError('HSM_FAILED', 'the token returned no GCM IV, though it made its own before');
         }
         return {
           iv: Buffer.from(iv),
@@ -315,6 +321,38 @@ export class Pkcs11Token implements Hsm {
   }
 
   /** A fresh 12-byte IV (its own Buffer: pkcs11js passes it by pointer) from the token's RNG. */
+  /**
+   * Who makes the AES-GCM IV: one encryption under a throw-away session key with a zeroed IV buffer.
+   * A device that makes its own IV (AWS CloudHSM, Luna in FIPS mode) writes it into the buffer; one
+   * that takes the caller's leaves the zeros (and used them, once, under that key alone). Decrypting
+   * with the IV so learnt must give the probe back, or nothing is learnt: then, and when the token
+   * refuses the probe, the vendor profile's `ivGeneration` stands.
+   */
+  private async discoverIvGeneration(session: Handle): Promise<'caller' | 'hsm'> {
+    const assumed = this.profile.ivGeneration;
+    let key: Handle | undefined;
+    try {
+      key = await this.pkcs11.C_GenerateKey(session, AES_KEY_GEN, IV_PROBE_KEY_TEMPLATE);
+      const iv = Buffer.alloc(IV_BYTES);
+      const probe = randomBytes(16);
+      this.pkcs11.C_EncryptInit(session, gcm(iv, Buffer.alloc(0)), key);
+      const sealed = Buffer.from(await this.pkcs11.C_Encrypt(session, probe, Buffer.alloc(probe.length + TAG_BYTES)));
+      const learnt = iv.every((byte) => byte === 0) ? 'caller' : 'hsm';
+      this.pkcs11.C_DecryptInit(session, gcm(Buffer.from(iv), Buffer.alloc(0)), key);
+      const opened = await this.pkcs11.C_Decrypt(session, sealed, Buffer.alloc(sealed.length));
+      if (!Buffer.from(opened).equals(probe)) throw new HsmError('HSM_FAILED', 'the probe did not decrypt under the IV it reported');
+      const log = { ivGeneration: learnt, profile: this.profile.name };
+      if (learnt === assumed) this.logger?.debug(log, 'GCM IV generation learnt from the token');
+      else this.logger?.warn({ ...log, profileSays: assumed }, 'GCM IV generation learnt from the token differs from the vendor profile; using what the token does');
+      return learnt;
+    } catch (err) {
+      this.logger?.warn({ err: toHsmError(err, 'GCM IV probe').message, ivGeneration: assumed }, "could not learn who makes the GCM IV; using the vendor profile's");
+      return assumed;
+    } finally {
+      if (key !== undefined) destroyQuietly(this.pkcs11, session, key);
+    }
+  }
+
   private nextIv(session: Handle): Buffer {
     if (this.ivOffset + IV_BYTES > this.ivReservoir.length) {
       this.ivReservoir = this.pkcs11.C_GenerateRandom(session, Buffer.alloc(IV_BYTES * IV_BATCH));
@@ -1006,6 +1044,18 @@ async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     throw toHsmError(err, what);
   }
 }
+
+// The IV probe's key: a session object, gone with its session if destroying it fails.
+const IV_PROBE_KEY_TEMPLATE: pkcs11js.Template = [
+  { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+  { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+  { type: pkcs11js.CKA_VALUE_LEN, value: AES_256_BYTES },
+  { type: pkcs11js.CKA_TOKEN, value: false },
+  { type: pkcs11js.CKA_SENSITIVE, value: true },
+  { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+  { type: pkcs11js.CKA_ENCRYPT, value: true },
+  { type: pkcs11js.CKA_DECRYPT, value: true },
+];
 
 // What a token answers to a key-pair template it will not take as given.
 const TEMPLATE_REFUSALS: ReadonlySet<number> = new Set([CKR.CKR_GENERAL_ERROR, CKR.CKR_TEMPLATE_INCONSISTENT, CKR.CKR_ATTRIBUTE_VALUE_INVALID]);
