@@ -320,7 +320,6 @@ export class Pkcs11Token implements Hsm {
     return this.oneObjectChangeAtATime(() => this.destroy(ref));
   }
 
-  /** A fresh 12-byte IV (its own Buffer: pkcs11js passes it by pointer) from the token's RNG. */
   /**
    * Who makes the AES-GCM IV: one encryption under a throw-away session key with a zeroed IV buffer.
    * A device that makes its own IV (AWS CloudHSM, Luna in FIPS mode) writes it into the buffer; one
@@ -353,6 +352,7 @@ export class Pkcs11Token implements Hsm {
     }
   }
 
+  /** A fresh 12-byte IV (its own Buffer: pkcs11js passes it by pointer) from the token's RNG. */
   private nextIv(session: Handle): Buffer {
     if (this.ivOffset + IV_BYTES > this.ivReservoir.length) {
       this.ivReservoir = this.pkcs11.C_GenerateRandom(session, Buffer.alloc(IV_BYTES * IV_BATCH));
