@@ -12,7 +12,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 import type { AsymmetricKeySpec, SigningAlgorithm } from '../../domain/key-spec.js';
-
 import { HsmError, type BackingKeyRef } from '../../ports/hsm.js';
 import { INTERNAL_KEY_LABEL_PREFIX } from '../pkcs11/key-templates.js';
 import type { Pkcs11Hsm } from '../pkcs11/pkcs11-hsm.js';
