@@ -8,7 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 [ $# -gt 0 ] || { echo "usage: $0 MAJOR..." >&2; exit 1; }
-SUBSET="domain/ config/ store/ http/ operations/ audit/ hsm-contract/ hsm/pkcs11-hsm.test.js
+SUBSET="domain/ config/ store/ http/ operations/ audit/ hsm/contract/ hsm/pkcs11-hsm.test.js
   hsm/asymmetric.test.js hsm/key-import.test.js e2e/sdk.test.js e2e/quick-start.test.js e2e/encryption-sdk.test.js"
 for major in "$@"; do
   work=$(mktemp -d "/tmp/keybridge-node$major.XXXXXX")

@@ -9,7 +9,7 @@ kb_require_packages softhsm2 gcc libc6-dev
 # python3-boto3: boto3 and botocore for /usr/bin/python3, which the botocore-signing tests run
 # (Debian's awscli keeps its own private botocore that no other Python can import).
 kb_want_packages awscli python3-boto3
-# The PKCS#11 contract suite's other two token implementations (test/hsm-contract, scripts/tokens):
+# The PKCS#11 contract suite's other two token implementations (test/hsm/contract, scripts/tokens):
 # openCryptoki's soft token, and tpm2-pkcs11 on a software TPM behind tpm2-abrmd.
 kb_want_packages opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools python3-tpm2-pkcs11-tools \
   swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 tpm2-tools dbus-daemon

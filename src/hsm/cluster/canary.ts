@@ -34,10 +34,22 @@ const SIGNING_CANARIES: ReadonlyArray<{ spec: AsymmetricKeySpec; algorithm: Sign
 
 const AAD = Buffer.from('keybridge health check');
 
-export type CanaryKind = { readonly kind: 'aes-gcm' } | { readonly kind: 'hmac' } | { readonly kind: 'signing'; readonly spec: AsymmetricKeySpec; readonly algorithm: SigningAlgorithm };
+type CanaryKind = { readonly kind: 'aes-gcm' } | { readonly kind: 'hmac' } | { readonly kind: 'signing'; readonly spec: AsymmetricKeySpec; readonly algorithm: SigningAlgorithm };
 
-/** The canary the member's token can run; HSM_UNSUPPORTED when it can run none. */
-export async function canaryKindOf(hsm: Pkcs11Hsm): Promise<CanaryKind> {
+// Per open connection: a member that reopens gets a new Pkcs11Hsm, and is asked again.
+const KINDS = new WeakMap<Pkcs11Hsm, CanaryKind>();
+
+/** The canary the member's token can run (asked once per connection); HSM_UNSUPPORTED when it can run none. */
+async function canaryKindOf(hsm: Pkcs11Hsm): Promise<CanaryKind> {
+  let kind = KINDS.get(hsm);
+  if (kind === undefined) {
+    kind = await chooseCanary(hsm);
+    KINDS.set(hsm, kind);
+  }
+  return kind;
+}
+
+async function chooseCanary(hsm: Pkcs11Hsm): Promise<CanaryKind> {
   const noGcm = await hsm.missingMechanism('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT');
   if (noGcm === undefined) return { kind: 'aes-gcm' };
   const noHmac = await hsm.missingMechanism('HMAC_256', 'GENERATE_VERIFY_MAC');

@@ -117,7 +117,9 @@ export class Pkcs11Token implements Hsm {
   private ivOffset = 0;
   // Who makes the GCM IV on this token, learnt by one probe before the first encrypt
   // (discoverIvGeneration); the vendor profile says only what to assume when the probe cannot tell.
-  private ivGeneration: Promise<'caller' | 'hsm'> | undefined;
+  // The answer once known, so later encrypts do not wait on the probe's promise.
+  private ivGeneration: 'caller' | 'hsm' | undefined;
+  private ivGenerationProbe: Promise<'caller' | 'hsm'> | undefined;
   // Creating and destroying token objects one at a time: SoftHSM2 2.6.1 fails concurrent
   // C_GenerateKey calls now and then (CKR_GENERAL_ERROR, once CKR_TEMPLATE_INCONSISTENT) while its
   // file object store is rewritten. Key creation is rare (AWS allows 5 CreateKey/s), so the queue
@@ -253,7 +255,7 @@ export class Pkcs11Token implements Hsm {
   async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
     return guard('encrypting', () =>
       this.withKey(ref, async (session, key) => {
-        const ivGeneration = await (this.ivGeneration ??= this.discoverIvGeneration(session));
+        const ivGeneration = this.ivGeneration ?? (this.ivGeneration = await (this.ivGenerationProbe ??= this.discoverIvGeneration(session)));
         // 'hsm': the device writes its IV into this buffer (AWS CloudHSM wants it zeroed).
         const iv = ivGeneration === 'caller' ? this.nextIv(session) : Buffer.alloc(IV_BYTES);
         // WARNING: pkcs11js passes pIv (and pAAD) as pointers into these Buffers; they must stay

@@ -9,7 +9,7 @@
 
 import pkcs11js from 'pkcs11js';
 
-import { ckrName, ckrOf } from '../hsm/pkcs11/ckr.js';
+import { ckrName, ckrOf } from '../pkcs11/ckr.js';
 import type { ContractSession } from './session.js';
 
 export type CheckStatus = 'pass' | 'unsupported' | 'fail';

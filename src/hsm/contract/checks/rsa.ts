@@ -53,6 +53,37 @@ export const SINGLE_PURPOSE_CHECKS: readonly ContractCheck[] = [
   },
 ];
 
+const PSS_SHA256: pkcs11js.RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, saltLen: 32 };
+const sha256 = (message: Buffer): Buffer => createHash('sha256').update(message).digest();
+
+/** RSA signatures over SHA-256, each verified by Node: what the token signs, and how. */
+const SIGNATURE_SCHEMES: ReadonlyArray<{ id: string; purpose: string; mechanismName: string; mechanism: pkcs11js.Mechanism; input: (message: Buffer) => Buffer; pss: boolean }> = [
+  {
+    id: 'rsa.pkcs1.sign',
+    purpose: 'RSASSA_PKCS1_V1_5_SHA_*: CKM_RSA_PKCS over a DigestInfo built on the host',
+    mechanismName: 'CKM_RSA_PKCS',
+    mechanism: { mechanism: pkcs11js.CKM_RSA_PKCS },
+    input: (message) => sha256DigestInfo(sha256(message)),
+    pss: false,
+  },
+  {
+    id: 'rsa.sha256-pkcs1.sign',
+    purpose: 'not used by keybridge (it hashes on the host); reported because tokens differ',
+    mechanismName: 'CKM_SHA256_RSA_PKCS',
+    mechanism: { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS },
+    input: (message) => message,
+    pss: false,
+  },
+  {
+    id: 'rsa.pss.sign',
+    purpose: 'RSASSA_PSS_SHA_*: CKM_RSA_PKCS_PSS over a digest, salt as long as the digest',
+    mechanismName: 'CKM_RSA_PKCS_PSS',
+    mechanism: { mechanism: pkcs11js.CKM_RSA_PKCS_PSS, parameter: PSS_SHA256 },
+    input: sha256,
+    pss: true,
+  },
+];
+
 export const RSA_CHECKS: readonly ContractCheck[] = [
   ...[2048, 3072, 4096].map(
     (bits): ContractCheck => ({
@@ -68,44 +99,22 @@ export const RSA_CHECKS: readonly ContractCheck[] = [
       },
     }),
   ),
-  {
-    id: 'rsa.pkcs1.sign',
-    purpose: 'RSASSA_PKCS1_V1_5_SHA_*: CKM_RSA_PKCS over a DigestInfo built on the host',
-    mechanisms: ['CKM_RSA_PKCS_KEY_PAIR_GEN', 'CKM_RSA_PKCS'],
-    run(ctx) {
-      const pair = rsaKeyPair(ctx, 2048, SIGN);
-      const message = randomBytes(64);
-      const signature = sign(ctx, { mechanism: pkcs11js.CKM_RSA_PKCS }, pair.privateKey, sha256DigestInfo(createHash('sha256').update(message).digest()));
-      expect(verify('sha256', message, rsaPublicKey(ctx.pkcs11, ctx.session(), pair.publicKey), signature), 'Node does not verify the signature');
-      return pass();
-    },
-  },
-  {
-    id: 'rsa.sha256-pkcs1.sign',
-    purpose: 'not used by keybridge (it hashes on the host); reported because tokens differ',
-    mechanisms: ['CKM_RSA_PKCS_KEY_PAIR_GEN', 'CKM_SHA256_RSA_PKCS'],
-    run(ctx) {
-      const pair = rsaKeyPair(ctx, 2048, SIGN);
-      const message = randomBytes(64);
-      const signature = sign(ctx, { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS }, pair.privateKey, message);
-      expect(verify('sha256', message, rsaPublicKey(ctx.pkcs11, ctx.session(), pair.publicKey), signature), 'Node does not verify the signature');
-      return pass();
-    },
-  },
-  {
-    id: 'rsa.pss.sign',
-    purpose: 'RSASSA_PSS_SHA_*: CKM_RSA_PKCS_PSS over a digest, salt as long as the digest',
-    mechanisms: ['CKM_RSA_PKCS_KEY_PAIR_GEN', 'CKM_RSA_PKCS_PSS'],
-    run(ctx) {
-      const pair = rsaKeyPair(ctx, 2048, SIGN);
-      const message = randomBytes(64);
-      const parameter: pkcs11js.RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, saltLen: 32 };
-      const signature = sign(ctx, { mechanism: pkcs11js.CKM_RSA_PKCS_PSS, parameter }, pair.privateKey, createHash('sha256').update(message).digest());
-      const key = { key: rsaPublicKey(ctx.pkcs11, ctx.session(), pair.publicKey), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
-      expect(verify('sha256', message, key, signature), 'Node does not verify the signature');
-      return pass();
-    },
-  },
+  ...SIGNATURE_SCHEMES.map(
+    (scheme): ContractCheck => ({
+      id: scheme.id,
+      purpose: scheme.purpose,
+      mechanisms: ['CKM_RSA_PKCS_KEY_PAIR_GEN', scheme.mechanismName],
+      run(ctx) {
+        const pair = rsaKeyPair(ctx, 2048, SIGN);
+        const message = randomBytes(64);
+        const signature = sign(ctx, scheme.mechanism, pair.privateKey, scheme.input(message));
+        const publicKey = rsaPublicKey(ctx.pkcs11, ctx.session(), pair.publicKey);
+        const key = scheme.pss ? { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : publicKey;
+        expect(verify('sha256', message, key, signature), 'Node does not verify the signature');
+        return pass();
+      },
+    }),
+  ),
   ...(['sha1', 'sha256'] as const).map(
     (hash): ContractCheck => ({
       id: `rsa.oaep-${hash}.decrypt`,

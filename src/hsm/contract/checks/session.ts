@@ -4,7 +4,7 @@
 import pkcs11js from 'pkcs11js';
 
 import { expect, pass, refusal, type ContractCheck } from '../check.js';
-import { rsaKeyPair } from './objects.js';
+import { LABEL, rsaKeyPair } from './objects.js';
 
 type Handle = Buffer;
 
@@ -79,6 +79,12 @@ export const SESSION_CHECKS: readonly ContractCheck[] = [
         { type: pkcs11js.CKA_ID, value: pair.id },
       ]);
       expect(publicById.length === 1 && publicById[0]!.equals(pair.publicKey), `CKA_ID + class finds ${publicById.length} objects, not the public key`);
+      // keybridge names each key's objects by CKA_LABEL (the key ARN) as well.
+      const byLabel = find(ctx, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+        { type: pkcs11js.CKA_LABEL, value: LABEL },
+      ]);
+      expect(byLabel.some((handle) => handle.equals(pair.privateKey)), `CKA_LABEL + class finds ${byLabel.length} objects, none of them the private key`);
       return pass();
     },
   },

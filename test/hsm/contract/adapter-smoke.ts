@@ -5,9 +5,9 @@
 
 import { createHash, createPublicKey, verify } from 'node:crypto';
 
-import type { KeySpec, KeyUsage } from '../../src/domain/key-spec.js';
-import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
-import { loadVendorProfile, newBackingKeyRef } from '../support/softhsm.js';
+import type { KeySpec, KeyUsage } from '../../../src/domain/key-spec.js';
+import { Pkcs11Hsm } from '../../../src/hsm/pkcs11/pkcs11-hsm.js';
+import { loadVendorProfile, newBackingKeyRef } from '../../support/softhsm.js';
 
 export interface AdapterSmokeResult {
   /** `${spec}/${usage}` → the missing mechanism CreateKey would name, or null when the token can. */
