@@ -70,7 +70,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const metrics = new Metrics();
   let hsm: ClusterHsm;
   try {
-    hsm = await openToken(tokenConfig, config.defaultKeyStoreHealth, profilesDir, logger, metrics);
+    hsm = await openToken(tokenConfig, config, profilesDir, logger, metrics);
   } catch (err) {
     await store.close();
     throw err;
@@ -231,8 +231,15 @@ const DEFAULT_KEY_STORE = 'default';
  * reset, deep health checks and per-member metrics as a custom key store's HSMs, without a quota
  * (AWS's default key store quotas are per account and far higher than one token can serve).
  */
-async function openToken(token: TokenConfig, health: Config['defaultKeyStoreHealth'], profilesDir: string, logger: Logger, observer: ClusterObserver): Promise<ClusterHsm> {
+async function openToken(
+  token: TokenConfig,
+  config: Pick<Config, 'defaultKeyStoreHealth' | 'defaultKeyStoreSymmetricSuite'>,
+  profilesDir: string,
+  logger: Logger,
+  observer: ClusterObserver,
+): Promise<ClusterHsm> {
   const profile: VendorProfile = loadVendorProfile(profilesDir, token.profile);
+  const health = config.defaultKeyStoreHealth;
   try {
     return await ClusterHsm.connect({
       clusterId: DEFAULT_KEY_STORE,
@@ -240,6 +247,7 @@ async function openToken(token: TokenConfig, health: Config['defaultKeyStoreHeal
       pin: readSecret(token.userPin),
       minMembers: 1,
       replication: 'vendor',
+      symmetricSuite: config.defaultKeyStoreSymmetricSuite,
       requestsPerSecond: 0,
       // The pool's FIFO wait (with its deadline) is the only queue bound the default store needs.
       maxOutstandingPerMember: Number.POSITIVE_INFINITY,

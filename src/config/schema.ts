@@ -38,6 +38,9 @@ export const memberHealthSchema = z
   .strict()
   .prefault({});
 
+/** How a key store's new symmetric material encrypts: a suite, or `auto` (GCM where the token has it). */
+export const symmetricSuiteSetting = z.enum(['auto', 'AES_256_GCM', 'AES_256_CBC_HMAC_SHA_256']).default('auto');
+
 /** One HSM of a cluster (hsm-config/clusters/*.json). */
 export const clusterMemberSchema = z
   .object({
@@ -75,6 +78,11 @@ export const clusterSchema = z
     replication: z.enum(['vendor', 'keybridge']).default('vendor'),
     /** `keybridge` mode: members that must hold a new key for CreateKey to succeed (default: every usable member). */
     replicationQuorum: z.number().int().min(1).optional(),
+    /**
+     * How new symmetric key material encrypts (docs/ciphertext-format.md). `auto`: AES-256-GCM where
+     * the members' tokens have it, AES-256-CBC + HMAC-SHA-256 (both in the HSM) otherwise.
+     */
+    symmetricSuite: symmetricSuiteSetting,
     /** Requests per second across the store; beyond it ThrottlingException (AWS: 1,800). 0 = no quota. */
     requestsPerSecond: z.number().int().min(0).default(1800),
     /** Calls in flight per member before ThrottlingException (default: 4 × its session limit). */
@@ -123,6 +131,8 @@ export const configSchema = z
     defaultKeyStore: tokenConfig.optional(),
     /** The default key store's token, checked and brought back like a custom key store's member. */
     defaultKeyStoreHealth: memberHealthSchema,
+    /** The default key store's symmetric suite (a cluster's `symmetricSuite`): `auto` unless a test or an HSM needs otherwise. */
+    defaultKeyStoreSymmetricSuite: symmetricSuiteSetting,
     credentialsFile: z.string().min(1).optional(),
     /** The credentials-file profile whose access key the operator uses. */
     credentialsProfile: z.string().min(1).default('keybridge'),

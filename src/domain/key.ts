@@ -5,6 +5,7 @@
 // backing key id doubles as AWS's `KeyMaterialId` (64 hex characters).
 
 import { KmsError } from './errors.js';
+import type { SymmetricSuite } from './symmetric-suite.js';
 import type { KeySpec, KeyUsage } from './key-spec.js';
 
 /** What the store records. `Unavailable` is never stored: see effectiveKeyState. */
@@ -48,6 +49,11 @@ export interface KeyRecord {
    * the key was created. Null for symmetric and HMAC keys.
    */
   readonly publicKey?: string | null;
+  /**
+   * Symmetric keys: how the current material encrypts (docs/ciphertext-format.md). Absent means
+   * AES_256_GCM, which every key made before the suite existed uses.
+   */
+  readonly suite?: SymmetricSuite;
 }
 
 /**

@@ -8,7 +8,7 @@ import { assertCallerKeepsControl } from './authorization.js';
 import { algorithmsOf, isHmacSpec, isKeySpec, type AsymmetricKeySpec, type HmacSpec, type KeySpec, type KeyUsage } from '../domain/key-spec.js';
 import { HsmError, type Hsm } from '../ports/hsm.js';
 import { hsmCall, toKmsError } from './hsm-errors.js';
-import { assertImportableSpec } from './import-access.js';
+import { assertImportableSpec, assertSymmetricImportable } from './import-access.js';
 import { keyMetadata } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
 import { backingKeyRef } from './symmetric-crypto.js';
@@ -45,30 +45,35 @@ async function checkStoreCanCreateKeys(deps: OperationDeps, customKeyStoreId: st
  * anything is generated, a spec and usage the HSM lacks a mechanism for (never emulated).
  * Resolves the public key (DER SPKI, base64) for key pairs, null otherwise.
  */
-async function generateKeyMaterial(hsm: Hsm, key: KeyRecord): Promise<string | null> {
+async function generateKeyMaterial(hsm: Hsm, key: KeyRecord): Promise<Pick<KeyRecord, 'publicKey' | 'suite'>> {
   const ref = backingKeyRef(key);
-  // SYMMETRIC_DEFAULT too: a token may generate AES keys it cannot use for AES-GCM (openCryptoki).
-  const missing = await hsmCall(() => hsm.missingMechanism(key.keySpec, key.keyUsage));
-  if (missing !== undefined) {
-    throw new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} with KeyUsage ${key.keyUsage} is not supported by the HSM of this key store: ${missing}.`);
-  }
   if (key.keySpec === 'SYMMETRIC_DEFAULT') {
-    await hsmCall(() => hsm.generateSymmetricKey(ref));
-    return null;
+    // AES-GCM where the token has it, the CBC-HMAC suite otherwise (or as configured).
+    const choice = await hsmCall(() => hsm.symmetricSuite());
+    if ('refusal' in choice) throw unsupported(key, choice.refusal);
+    await hsmCall(() => hsm.generateSymmetricKey(ref, choice.suite));
+    // Absent means AES_256_GCM (KeyRecord.suite).
+    return { publicKey: null, ...(choice.suite === 'AES_256_GCM' ? {} : { suite: choice.suite }) };
   }
+  const missing = await hsmCall(() => hsm.missingMechanism(key.keySpec, key.keyUsage));
+  if (missing !== undefined) throw unsupported(key, missing);
   if (isHmacSpec(key.keySpec)) {
     await hsmCall(() => hsm.generateMacKey(ref, key.keySpec as HmacSpec));
-    return null;
+    return { publicKey: null };
   }
   const spec = key.keySpec as AsymmetricKeySpec;
   try {
-    return (await hsm.generateKeyPair(ref, spec, key.keyUsage)).toString('base64');
+    return { publicKey: (await hsm.generateKeyPair(ref, spec, key.keyUsage)).toString('base64') };
   } catch (err) {
     if (err instanceof HsmError && err.code === 'HSM_UNSUPPORTED') {
       throw new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} is not supported by the HSM of this key store: it refused the curve.`, { cause: err });
     }
     throw toKmsError(err);
   }
+}
+
+function unsupported(key: KeyRecord, why: string): KmsError {
+  return new KmsError('UnsupportedOperationException', `KeySpec ${key.keySpec} with KeyUsage ${key.keyUsage} is not supported by the HSM of this key store: ${why}.`);
 }
 
 export const createKey = defineOperation({
@@ -145,13 +150,14 @@ export const createKey = defineOperation({
       backingKeyId: origin === 'EXTERNAL' ? '' : randomBytes(32).toString('hex'),
     };
     if (origin === 'EXTERNAL') {
+      await assertSymmetricImportable(deps.keyStores.hsmFor(key), keySpec);
       await deps.store.createKey(key, tags);
       return { KeyMetadata: await keyMetadata(deps, key) };
     }
     // Durability order: the HSM object first, then the metadata. A crash in between leaves an
     // HSM object no client can reach; start-up reconciliation reports it and never uses it.
     const hsm = deps.keyStores.hsmFor(key);
-    const created = { ...key, publicKey: await generateKeyMaterial(hsm, key) };
+    const created: KeyRecord = { ...key, ...(await generateKeyMaterial(hsm, key)) };
     try {
       await deps.store.createKey(created, tags);
     } catch (err) {

@@ -5,7 +5,7 @@ import { KmsError } from '../domain/errors.js';
 import { IMPORT_WRAPPING_KEY_LABEL } from '../ports/hsm.js';
 import { sealImportToken } from '../services/import-token.js';
 import { hsmCall } from './hsm-errors.js';
-import { assertExternalOrigin, assertNotPendingDeletionForImport, checkWrapping, IMPORT_PARAMETERS_VALID_MS, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import-access.js';
+import { assertExternalOrigin, assertSymmetricImportable, assertNotPendingDeletionForImport, checkWrapping, IMPORT_PARAMETERS_VALID_MS, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from './import-access.js';
 import { resolveKeyById } from './key-access.js';
 import { epochSeconds } from './key-metadata.js';
 import { defineOperation } from './operation.js';
@@ -31,6 +31,7 @@ export const getParametersForImport = defineOperation({
     const { algorithm, wrappingKeySpec } = checkWrapping(key, input.WrappingAlgorithm, input.WrappingKeySpec);
 
     const hsm = deps.keyStores.hsmFor(key);
+    await assertSymmetricImportable(hsm, key.keySpec);
     const issuedAt = deps.clock.now();
     const validTo = issuedAt + IMPORT_PARAMETERS_VALID_MS;
     const wrappingKey = { id: randomBytes(32).toString('hex'), label: IMPORT_WRAPPING_KEY_LABEL };

@@ -5,7 +5,8 @@
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import { isRsaSpec, type KeySpec } from '../domain/key-spec.js';
-import type { ImportWrappingAlgorithm, ImportWrappingKeySpec } from '../ports/hsm.js';
+import type { Hsm, ImportWrappingAlgorithm, ImportWrappingKeySpec } from '../ports/hsm.js';
+import { hsmCall } from './hsm-errors.js';
 
 export const WRAPPING_ALGORITHMS = ['RSAES_PKCS1_V1_5', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_AES_KEY_WRAP_SHA_256', 'SM2PKE'] as const;
 export const WRAPPING_KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'SM2'] as const;
@@ -27,6 +28,19 @@ export function assertImportableSpec(spec: KeySpec): void {
   if (spec === 'ECC_NIST_EDWARDS25519') {
     throw new KmsError('UnsupportedOperationException', `Importing key material is not supported for KeySpec ${spec} by keybridge: its HSMs cannot unwrap such private keys.`);
   }
+}
+
+/**
+ * Imported SYMMETRIC_DEFAULT material is one AES-256 key, which only the AES_256_GCM suite can use:
+ * a key store whose HSM has no AES-GCM (its materials are AES_256_CBC_HMAC_SHA_256, two keys each)
+ * cannot take it, and says so before anything is made.
+ */
+export async function assertSymmetricImportable(hsm: Hsm, spec: KeySpec): Promise<void> {
+  if (spec !== 'SYMMETRIC_DEFAULT') return;
+  const choice = await hsmCall(() => hsm.symmetricSuite());
+  if ('suite' in choice && choice.suite === 'AES_256_GCM') return;
+  const why = 'suite' in choice ? `its symmetric keys use ${choice.suite}, which needs an encryption key and a MAC key, not one imported AES-256 key` : choice.refusal;
+  throw new KmsError('UnsupportedOperationException', `Importing SYMMETRIC_DEFAULT key material is not supported by the HSM of this key store: ${why}.`);
 }
 
 /** UnsupportedOperationException unless the key was made for imported material (AWS key-state table, note 9). */

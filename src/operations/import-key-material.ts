@@ -6,7 +6,7 @@ import { HsmError, IMPORT_WRAPPING_KEY_LABEL, type Hsm, type ImportedKeyMaterial
 import type { ExpirationModel } from '../ports/store.js';
 import { openImportToken, type ImportTokenContents } from '../services/import-token.js';
 import { toKmsError } from './hsm-errors.js';
-import { assertExternalOrigin, assertNotPendingDeletionForImport, MAX_VALID_TO_MS } from './import-access.js';
+import { assertExternalOrigin, assertNotPendingDeletionForImport, assertSymmetricImportable, MAX_VALID_TO_MS } from './import-access.js';
 import { resolveKeyById } from './key-access.js';
 import { keyMaterialId } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
@@ -43,6 +43,7 @@ export const importKeyMaterial = defineOperation({
     const token = await usableToken(deps, key, input.ImportToken, now);
 
     const hsm = deps.keyStores.hsmFor(key);
+    await assertSymmetricImportable(hsm, key.keySpec);
     const imported = await unwrapInHsm(hsm, key, token, input.EncryptedKeyMaterial);
     const expected = input.KeyMaterialId ?? (key.backingKeyId === '' ? undefined : key.backingKeyId);
     if (expected !== undefined && imported.materialId !== expected) {

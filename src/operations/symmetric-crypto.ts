@@ -1,6 +1,7 @@
 // The two halves every symmetric operation is made of: seal plaintext under a KMS key into a
-// CiphertextBlob, and open a blob. Both run the AES-GCM inside the HSM; here we only build the
-// AAD and the blob around it.
+// CiphertextBlob, and open a blob. Both run inside the HSM under the suite of the material
+// (AES-GCM, or AES-CBC + HMAC-SHA-256 where the token has no GCM); here we only build the AAD and
+// the blob around it.
 
 import { assembleBlob, encodeAadPrefix, invalidCiphertext, parseBlob } from '../domain/ciphertext-blob.js';
 import { canonicalEncryptionContext, type EncryptionContext } from '../domain/encryption-context.js';
@@ -21,10 +22,11 @@ export async function seal(deps: OperationDeps, key: KeyRecord, plaintext: Buffe
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
     throw new KmsError('InvalidKeyUsageException', `${key.arn} key spec is ${key.keySpec} which is not valid for this operation; it needs a symmetric encryption KMS key.`);
   }
-  const aadPrefix = encodeAadPrefix(key.keyId, key.backingKeyId);
+  const suite = key.suite ?? 'AES_256_GCM';
+  const aadPrefix = encodeAadPrefix(key.keyId, key.backingKeyId, suite);
   const aad = Buffer.concat([aadPrefix, canonicalEncryptionContext(context, contextMember)]);
   const hsm = deps.keyStores.hsmFor(key);
-  const { iv, ciphertext, tag } = await hsmCall(() => hsm.encrypt(backingKeyRef(key), plaintext, aad));
+  const { iv, ciphertext, tag } = await hsmCall(() => hsm.encrypt(backingKeyRef(key), plaintext, aad, suite));
   return assembleBlob(aadPrefix, iv, ciphertext, tag);
 }
 
@@ -60,13 +62,17 @@ export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Pro
  */
 export async function open(deps: OperationDeps, key: KeyRecord, request: OpenRequest): Promise<{ plaintext: Buffer; keyMaterialId: string }> {
   const parsed = parseBlob(request.blob);
+  let suite = key.suite ?? 'AES_256_GCM';
   if (parsed.backingKeyId !== key.backingKeyId) {
-    const materials = await deps.store.listKeyMaterials(key.keyId);
-    if (!materials.some((m) => m.materialId === parsed.backingKeyId)) throw invalidCiphertext();
+    const material = (await deps.store.listKeyMaterials(key.keyId)).find((m) => m.materialId === parsed.backingKeyId);
+    if (material === undefined) throw invalidCiphertext();
+    suite = material.suite ?? 'AES_256_GCM';
   }
+  // The blob names its suite, and it must be the material's: a material is only ever used one way.
+  if (parsed.suite !== suite) throw invalidCiphertext();
   const aad = Buffer.concat([parsed.aadPrefix, canonicalEncryptionContext(request.context, request.contextMember)]);
   const hsm = deps.keyStores.hsmFor(key);
-  const plaintext = await hsmCall(() => hsm.decrypt({ id: parsed.backingKeyId, label: key.arn }, parsed.iv, parsed.ciphertext, parsed.tag, aad));
+  const plaintext = await hsmCall(() => hsm.decrypt({ id: parsed.backingKeyId, label: key.arn }, parsed.iv, parsed.ciphertext, parsed.tag, aad, suite));
   return { plaintext, keyMaterialId: parsed.backingKeyId };
 }
 

@@ -5,6 +5,7 @@
 // Every method throws only HsmError (below), which says what happened in HSM terms (an outcome
 // code); the operations decide what the client is told (src/operations/hsm-errors.ts, one table).
 
+import type { SymmetricSuite, SymmetricSuiteChoice } from '../domain/symmetric-suite.js';
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../domain/key-spec.js';
 
 /** A backing key object in the token: CKA_ID = id (hex), CKA_LABEL = label (the key ARN). */
@@ -13,6 +14,9 @@ export interface BackingKeyRef {
   readonly label: string;
 }
 
+export type { SuiteSupport, SymmetricSuite, SymmetricSuiteChoice } from '../domain/symmetric-suite.js';
+
+/** What one symmetric encryption made: for AES_256_GCM the nonce and tag, for CBC-HMAC the CBC IV and the HMAC. */
 export interface GcmResult {
   readonly iv: Buffer;
   readonly ciphertext: Buffer;
@@ -22,15 +26,27 @@ export interface GcmResult {
 export interface Hsm {
   /**
    * Generates an AES-256 key inside the token as a persistent object with CKA_SENSITIVE=true,
-   * CKA_EXTRACTABLE=false, CKA_ID and CKA_LABEL from `ref`. Resolves once the object exists.
+   * CKA_EXTRACTABLE=false, CKA_ID and CKA_LABEL from `ref` (and for AES_256_CBC_HMAC_SHA_256 its
+   * HMAC key beside it, both or neither). Resolves once the objects exist.
    */
-  generateSymmetricKey(ref: BackingKeyRef): Promise<void>;
+  generateSymmetricKey(ref: BackingKeyRef, suite?: SymmetricSuite): Promise<void>;
 
-  /** AES-256-GCM inside the HSM. The IV comes from the HSM (its RNG, or its own IV generator). */
-  encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult>;
+  /**
+   * Authenticated encryption inside the HSM under the suite the material was made with (default
+   * AES_256_GCM). GCM: the IV comes from the HSM (its RNG, or its own IV generator), `aad` is
+   * authenticated. CBC-HMAC: a random IV from the HSM's RNG, and the tag is the HMAC of
+   * `aad ‖ iv ‖ ciphertext ‖ bit length of aad` (docs/ciphertext-format.md).
+   */
+  encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer, suite?: SymmetricSuite): Promise<GcmResult>;
 
-  /** Throws HsmError with code HSM_DECRYPT_FAILED when the tag does not verify. */
-  decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer>;
+  /**
+   * Throws HsmError with code HSM_DECRYPT_FAILED when the tag does not verify (CBC-HMAC: checked
+   * inside the HSM before anything is decrypted) or the plaintext's padding is wrong.
+   */
+  decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer, suite?: SymmetricSuite): Promise<Buffer>;
+
+  /** The suite new symmetric material in this key store gets (configuration and token), or why none. */
+  symmetricSuite(): Promise<SymmetricSuiteChoice>;
 
   /** `length` bytes from the HSM's random number generator. */
   random(length: number): Promise<Buffer>;

@@ -7,6 +7,7 @@
 import type { CustomKeyStoreRecord } from '../domain/custom-key-store.js';
 import type { GrantRecord } from '../domain/grant.js';
 import type { KeyRecord } from '../domain/key.js';
+import type { SymmetricSuite } from '../domain/symmetric-suite.js';
 
 export interface AliasRecord {
   /** With its `alias/` prefix. */
@@ -63,6 +64,8 @@ export interface KeyMaterialRecord {
   readonly rotationType: 'AUTOMATIC' | 'ON_DEMAND' | null;
   /** Imported material (origin EXTERNAL) only; absent for generated material. */
   readonly imported?: ImportedMaterialDetails;
+  /** How it encrypts (symmetric keys); absent means AES_256_GCM. */
+  readonly suite?: SymmetricSuite;
 }
 
 export type ExpirationModel = 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
@@ -97,7 +100,7 @@ export interface ImportWrappingKeyRecord {
   readonly validTo: number;
 }
 
-export type NewKeyMaterial = Pick<KeyMaterialRecord, 'materialId' | 'createdAt'> & {
+export type NewKeyMaterial = Pick<KeyMaterialRecord, 'materialId' | 'createdAt' | 'suite'> & {
   readonly rotationDate: number;
   readonly rotationType: 'AUTOMATIC' | 'ON_DEMAND';
 };

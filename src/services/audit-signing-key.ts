@@ -1,5 +1,6 @@
 // The key pair that signs audit digests (src/audit/digest.ts): ECC_NIST_P256, SIGN_VERIFY, in the
-// default key store's HSM, its private key sensitive and non-extractable. Like the secret-sealing
+// default key store's HSM (RSA_2048 with RSASSA-PKCS1-v1_5 where the HSM has no elliptic curves,
+// as openCryptoki's soft token; `openssl dgst -sha256 -verify` checks either the same way), its private key sensitive and non-extractable. Like the secret-sealing
 // key (secret-sealer.ts) it is an internal object with a fixed id and a label outside "arn:", so
 // reconciliation never takes it for a KMS key; it is created on first start.
 //
@@ -10,6 +11,7 @@
 
 import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { AsymmetricKeySpec, SigningAlgorithm } from '../domain/key-spec.js';
 import { HsmError, type BackingKeyRef, type Hsm } from '../ports/hsm.js';
 
 const SIGNING_KEY: BackingKeyRef = {
@@ -17,15 +19,25 @@ const SIGNING_KEY: BackingKeyRef = {
   label: 'keybridge:internal:audit-signing',
 };
 
+interface SigningScheme {
+  readonly spec: AsymmetricKeySpec;
+  readonly algorithm: SigningAlgorithm;
+}
+
+const ECDSA: SigningScheme = { spec: 'ECC_NIST_P256', algorithm: 'ECDSA_SHA_256' };
+const RSA_PKCS1: SigningScheme = { spec: 'RSA_2048', algorithm: 'RSASSA_PKCS1_V1_5_SHA_256' };
+
 export class AuditSigningKey {
   readonly #hsm: Hsm;
+  readonly #scheme: SigningScheme;
   readonly #publicKey: KeyObject;
   /** SHA-256 (hex) of the DER SubjectPublicKeyInfo. */
   readonly keyFingerprint: string;
   readonly publicKeyPem: string;
 
-  private constructor(hsm: Hsm, spki: Buffer) {
+  private constructor(hsm: Hsm, scheme: SigningScheme, spki: Buffer) {
     this.#hsm = hsm;
+    this.#scheme = scheme;
     this.#publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
     this.keyFingerprint = createHash('sha256').update(spki).digest('hex');
     this.publicKeyPem = String(this.#publicKey.export({ type: 'spki', format: 'pem' }));
@@ -33,21 +45,22 @@ export class AuditSigningKey {
 
   /** Finds (or generates) the key pair and writes its public key to `pemPath` if that differs. */
   static async open(hsm: Hsm, pemPath: string): Promise<AuditSigningKey> {
+    const scheme = (await hsm.missingMechanism(ECDSA.spec, 'SIGN_VERIFY')) === undefined ? ECDSA : RSA_PKCS1;
     let spki: Buffer;
     try {
-      spki = await hsm.getPublicKey(SIGNING_KEY, 'ECC_NIST_P256');
+      spki = await hsm.getPublicKey(SIGNING_KEY, scheme.spec);
     } catch (err) {
       if (!(err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND')) throw err;
-      spki = await hsm.generateKeyPair(SIGNING_KEY, 'ECC_NIST_P256', 'SIGN_VERIFY');
+      spki = await hsm.generateKeyPair(SIGNING_KEY, scheme.spec, 'SIGN_VERIFY');
     }
-    const key = new AuditSigningKey(hsm, spki);
+    const key = new AuditSigningKey(hsm, scheme, spki);
     writePemIfDifferent(pemPath, key.publicKeyPem);
     return key;
   }
 
-  /** DER ECDSA P-256 over SHA-256 of `message`, checked with the public key before it is returned. */
+  /** The signature (DER ECDSA P-256, or RSASSA-PKCS1-v1_5) over SHA-256 of `message`, checked with the public key before it is returned. */
   async sign(message: Buffer): Promise<Buffer> {
-    const signature = await this.#hsm.sign(SIGNING_KEY, 'ECDSA_SHA_256', createHash('sha256').update(message).digest());
+    const signature = await this.#hsm.sign(SIGNING_KEY, this.#scheme.algorithm, createHash('sha256').update(message).digest());
     // A digest whose signature does not verify would make the trail look tampered with later.
     if (!verifySignature('sha256', message, { key: this.#publicKey, dsaEncoding: 'der' }, signature)) {
       throw new Error('the HSM returned an audit digest signature that does not verify with the audit signing public key');

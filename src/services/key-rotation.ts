@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 
 import { DAY_MS, type KeyRecord } from '../domain/key.js';
 import type { Clock } from '../ports/clock.js';
+import { HsmError } from '../ports/hsm.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import { StoreError, type MetadataStore } from '../ports/store.js';
 import { startPeriodic } from './periodic.js';
@@ -48,11 +49,14 @@ export async function rotateKey(deps: RotationDeps, key: KeyRecord, type: Rotati
   try {
     const hsm = deps.keyStores.hsmFor(key);
     const ref = { id: randomBytes(32).toString('hex'), label: key.arn };
-    await hsm.generateSymmetricKey(ref);
+    // A new material takes the store's suite now, which may differ from the old one's.
+    const choice = await hsm.symmetricSuite();
+    if ('refusal' in choice) throw new HsmError('HSM_UNSUPPORTED', `the key store can make no symmetric key material: ${choice.refusal}`);
+    await hsm.generateSymmetricKey(ref, choice.suite);
     const now = deps.clock.now();
     let rotated: KeyRecord;
     try {
-      rotated = await deps.store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId: ref.id, createdAt: now, rotationDate: now, rotationType: type }, nextRotationAt);
+      rotated = await deps.store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId: ref.id, createdAt: now, rotationDate: now, rotationType: type, ...(choice.suite === 'AES_256_GCM' ? {} : { suite: choice.suite }) }, nextRotationAt);
     } catch (err) {
       // Not named by any metadata: it must not stay in the HSM.
       await hsm.destroySymmetricKey(ref).catch((destroyErr: unknown) => {

@@ -237,6 +237,7 @@ export class KeyStoreManager implements KeyStores {
       passive,
       replication: cluster.replication,
       ...(cluster.replicationQuorum === undefined ? {} : { replicationQuorum: cluster.replicationQuorum }),
+      symmetricSuite: cluster.symmetricSuite,
       requestsPerSecond: cluster.requestsPerSecond,
       ...(cluster.maxOutstandingPerMember === undefined ? {} : { maxOutstandingPerMember: cluster.maxOutstandingPerMember }),
       callTimeoutMs: cluster.health.callTimeoutMs,

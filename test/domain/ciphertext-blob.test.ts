@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   AAD_PREFIX_BYTES,
+  ALGORITHM_AES_256_CBC_HMAC_SHA_256,
   ALGORITHM_AES_256_GCM,
   assembleBlob,
   BACKING_KEY_ID_BYTES,
@@ -166,9 +167,69 @@ test('encodeAadPrefix rejects malformed key ids and backing key ids', () => {
 
 test('assembleBlob rejects an IV other than 12 bytes or a tag other than 16 bytes', () => {
   const prefix = encodeAadPrefix(KEY_ID, BACKING_HEX);
-  const message = 'GCM IV must be 12 bytes and tag 16 bytes';
+  const message = /^AES_256_GCM needs a 12-byte IV, a 16-byte tag/;
   assert.throws(() => assembleBlob(prefix, Buffer.alloc(11), ciphertextOf(1), TAG), { message });
   assert.throws(() => assembleBlob(prefix, Buffer.alloc(16), ciphertextOf(1), TAG), { message });
   assert.throws(() => assembleBlob(prefix, IV, ciphertextOf(1), Buffer.alloc(15)), { message });
   assert.throws(() => assembleBlob(prefix, IV, ciphertextOf(1), Buffer.alloc(12)), { message });
+});
+
+// --- The AES_256_CBC_HMAC_SHA_256 suite (algorithm 0x02): 16-byte IV, whole blocks, 32-byte HMAC.
+
+const CBC_IV = Buffer.from(Array.from({ length: 16 }, (_, i) => 0x20 + i));
+const HMAC = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xc0 + i));
+
+function buildCbc(blocks: number): Buffer {
+  return assembleBlob(encodeAadPrefix(KEY_ID, BACKING_HEX, 'AES_256_CBC_HMAC_SHA_256'), CBC_IV, ciphertextOf(16 * blocks), HMAC);
+}
+
+test('CBC-HMAC blobs: every field at the offset docs/ciphertext-format.md gives, total 98 + n', () => {
+  assert.equal(ALGORITHM_AES_256_CBC_HMAC_SHA_256, 0x02);
+  for (const blocks of [1, 3, 257]) {
+    const n = 16 * blocks;
+    const blob = buildCbc(blocks);
+    assert.equal(blob.length, 98 + n, `n=${n}`);
+    assert.equal(blob[0], 0x01, 'offset 0: format version');
+    assert.equal(blob[1], 0x02, 'offset 1: algorithm AES-256-CBC + HMAC-SHA-256');
+    assert.equal(blob.subarray(2, 18).toString('hex'), KEY_ID_HEX);
+    assert.deepEqual(blob.subarray(18, 50), BACKING);
+    assert.deepEqual(blob.subarray(50, 66), CBC_IV, 'offset 50..66: IV');
+    assert.deepEqual(blob.subarray(66, 66 + n), ciphertextOf(n), 'offset 66..66+n: ciphertext');
+    assert.deepEqual(blob.subarray(66 + n), HMAC, 'last 32 bytes: HMAC');
+    const parsed = parseBlob(blob);
+    assert.equal(parsed.suite, 'AES_256_CBC_HMAC_SHA_256');
+    assert.equal(parsed.keyId, KEY_ID);
+    assert.equal(parsed.backingKeyId, BACKING_HEX);
+    assert.deepEqual(parsed.aadPrefix, blob.subarray(0, 50));
+    assert.deepEqual(parsed.iv, CBC_IV);
+    assert.deepEqual(parsed.ciphertext, ciphertextOf(n));
+    assert.deepEqual(parsed.tag, HMAC);
+  }
+  // A 32-byte data key pads to 48 bytes; the largest Encrypt (4096 bytes) to 4112, well within 6144.
+  assert.equal(buildCbc(3).length, 146);
+  assert.equal(buildCbc(257).length, 4210);
+  assert.equal(parseBlob(build(32)).suite, 'AES_256_GCM');
+});
+
+test('CBC-HMAC blobs that are not whole blocks, or shorter than one block, are InvalidCiphertextException', () => {
+  const blob = buildCbc(2);
+  for (const cut of [1, 15, 16 + 32]) assertInvalidCiphertext(blob.subarray(0, blob.length - cut));
+  assertInvalidCiphertext(Buffer.concat([blob, Buffer.alloc(1)]));
+  // The header, IV and tag alone: no ciphertext block.
+  assertInvalidCiphertext(Buffer.concat([blob.subarray(0, 66), HMAC]));
+  // The same bytes read as the other suite do not parse either.
+  const relabelled = Buffer.from(buildCbc(1));
+  relabelled[1] = ALGORITHM_AES_256_GCM;
+  assert.equal(parseBlob(relabelled).suite, 'AES_256_GCM', 'a relabelled blob parses as GCM; the HSM then fails its tag');
+  const gcm = Buffer.from(build(31));
+  gcm[1] = ALGORITHM_AES_256_CBC_HMAC_SHA_256;
+  assertInvalidCiphertext(gcm);
+});
+
+test('assembleBlob holds the CBC-HMAC suite to its sizes', () => {
+  const prefix = encodeAadPrefix(KEY_ID, BACKING_HEX, 'AES_256_CBC_HMAC_SHA_256');
+  const message = /^AES_256_CBC_HMAC_SHA_256 needs a 16-byte IV, a 32-byte tag and whole 16-byte blocks/;
+  assert.throws(() => assembleBlob(prefix, IV, ciphertextOf(16), HMAC), { message });
+  assert.throws(() => assembleBlob(prefix, CBC_IV, ciphertextOf(15), HMAC), { message });
+  assert.throws(() => assembleBlob(prefix, CBC_IV, ciphertextOf(16), TAG), { message });
 });

@@ -50,7 +50,7 @@ async function canaryKindOf(hsm: Pkcs11Hsm): Promise<CanaryKind> {
 }
 
 async function chooseCanary(hsm: Pkcs11Hsm): Promise<CanaryKind> {
-  const noGcm = await hsm.missingMechanism('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT');
+  const noGcm = (await hsm.symmetricSuites()).AES_256_GCM;
   if (noGcm === undefined) return { kind: 'aes-gcm' };
   const noHmac = await hsm.missingMechanism('HMAC_256', 'GENERATE_VERIFY_MAC');
   if (noHmac === undefined) return { kind: 'hmac' };

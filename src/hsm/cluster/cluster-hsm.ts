@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 
 import type { ConnectionErrorCode } from '../../domain/custom-key-store.js';
 import { KEY_SPECS, usagesOf, type AsymmetricKeySpec, type HmacSpec, type KeySpec, type KeyUsage, type MacAlgorithm, type SigningAlgorithm } from '../../domain/key-spec.js';
+import { chooseSuite, type SymmetricSuite, type SymmetricSuiteChoice, type SymmetricSuiteSetting } from '../../domain/symmetric-suite.js';
 import {
   HsmError,
   type BackingKeyRef,
@@ -70,6 +71,8 @@ export interface ClusterConnectOptions {
   readonly replication?: ReplicationMode;
   /** `keybridge` mode: members that must hold a new key for CreateKey to succeed. Default: all usable. */
   readonly replicationQuorum?: number;
+  /** The suite new symmetric material gets. Default `auto`: AES-GCM where the token has it, CBC-HMAC otherwise. */
+  readonly symmetricSuite?: SymmetricSuiteSetting;
   /** Deadline for one call on one member, after which the member is taken out. Default 2,000 ms. */
   readonly callTimeoutMs?: number;
   /**
@@ -383,19 +386,37 @@ export class ClusterHsm implements Hsm {
     );
   }
 
-  async generateSymmetricKey(ref: BackingKeyRef): Promise<void> {
+  async generateSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
     this.assertOpen();
+    const kinds: KeyObjectKind[] = suite === 'AES_256_CBC_HMAC_SHA_256' ? ['secret', 'mac'] : ['secret'];
     await this.oneObjectChangeAtATime(() =>
-      this.replication === 'keybridge' ? this.generateReplicated(ref, (hsm) => hsm.generateReplicableSymmetricKey(ref), ['secret']) : this.generateOnOne(ref),
+      this.replication === 'keybridge' ? this.generateReplicated(ref, (hsm) => hsm.generateReplicableSymmetricKey(ref, suite), kinds) : this.generateOnOne(ref, suite),
     );
   }
 
-  async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
-    return this.onMemberHolding((hsm) => hsm.encrypt(ref, plaintext, aad), 'encrypt');
+  async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer, suite: SymmetricSuite = 'AES_256_GCM'): Promise<GcmResult> {
+    return this.onMemberHolding((hsm) => hsm.encrypt(ref, plaintext, aad, suite), 'encrypt');
   }
 
-  async decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer> {
-    return this.onMemberHolding((hsm) => hsm.decrypt(ref, iv, ciphertext, tag, aad), 'decrypt');
+  async decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer, suite: SymmetricSuite = 'AES_256_GCM'): Promise<Buffer> {
+    return this.onMemberHolding((hsm) => hsm.decrypt(ref, iv, ciphertext, tag, aad, suite), 'decrypt');
+  }
+
+  /**
+   * The suite new symmetric material gets: the configured one (`auto`: AES-GCM where the token has
+   * it, CBC-HMAC otherwise), as a member's token can serve it. In `keybridge` replication across
+   * members a CBC-HMAC material's MAC key must be copied too: where the token cannot wrap it, the
+   * refusal says so (use `vendor` replication or a single member).
+   */
+  async symmetricSuite(): Promise<SymmetricSuiteChoice> {
+    this.assertOpen();
+    const hsm = this.someMember().hsm;
+    const choice = chooseSuite(await hsm.symmetricSuites(), this.options.symmetricSuite);
+    if (!('suite' in choice) || choice.suite !== 'AES_256_CBC_HMAC_SHA_256' || this.replication !== 'keybridge' || this.members.length < 2) return choice;
+    const refusal = await hsm.replicationRefusal('HMAC_256');
+    return refusal === undefined
+      ? choice
+      : { refusal: `the CBC-HMAC suite's MAC keys cannot be replicated (${refusal}); use \`vendor\` replication or a single member for symmetric keys on this HSM` };
   }
 
   async random(length: number): Promise<Buffer> {
@@ -414,9 +435,13 @@ export class ClusterHsm implements Hsm {
    */
   async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
     this.assertOpen();
+    if (spec === 'SYMMETRIC_DEFAULT') {
+      const choice = await this.symmetricSuite();
+      return 'refusal' in choice ? choice.refusal : undefined;
+    }
     const hsm = this.someMember().hsm;
     const missing = await hsm.missingMechanism(spec, usage);
-    if (missing !== undefined || this.replication !== 'keybridge' || this.members.length < 2 || spec === 'SYMMETRIC_DEFAULT') return missing;
+    if (missing !== undefined || this.replication !== 'keybridge' || this.members.length < 2) return missing;
     return hsm.replicationRefusal(spec);
   }
 
@@ -673,10 +698,10 @@ export class ClusterHsm implements Hsm {
     });
   }
 
-  private async generateOnOne(ref: BackingKeyRef): Promise<void> {
+  private async generateOnOne(ref: BackingKeyRef, suite: SymmetricSuite): Promise<void> {
     const origin = this.pick(new Set());
     if (origin === undefined) throw this.noMemberError();
-    await origin.hsm.generateSymmetricKey(ref);
+    await origin.hsm.generateSymmetricKey(ref, suite);
     this.madeHere.add(ref.id);
   }
 
@@ -783,7 +808,7 @@ export class ClusterHsm implements Hsm {
         missing.set(key, entry);
       }
     }
-    // Secret and private keys before public ones: what a key is for needs its secret half.
+    // Secret, MAC and private keys before public ones: what a key is for needs its secret half.
     const ordered = [...missing.values()].sort((x, y) => Number(x.kind === 'public') - Number(y.kind === 'public'));
     let copied = 0;
     for (const { ref, kind, from } of ordered) {

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
+import { chooseSuite, type SuiteSupport, type SymmetricSuite, type SymmetricSuiteChoice } from '../../domain/symmetric-suite.js';
 import type { BackingKeyRef, GcmResult, Hsm, ImportedKeyMaterial, ImportKeyMaterialRequest, ImportWrappingAlgorithm, ImportWrappingKeySpec } from '../../ports/hsm.js';
 import { HsmError } from '../../ports/hsm.js';
 import { HsmExecutor, type ExecutorStats } from './executor.js';
@@ -48,6 +49,7 @@ export class Pkcs11Hsm implements Hsm {
   // file object store is rewritten. Key creation is rare (AWS allows 5 CreateKey/s), so the queue
   // costs nothing that matters on any device.
   private objectChanges: Promise<unknown> = Promise.resolve();
+  private suiteSupport: Promise<SuiteSupport> | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -163,13 +165,27 @@ export class Pkcs11Hsm implements Hsm {
     return result;
   }
 
-  generateSymmetricKey(ref: BackingKeyRef): Promise<void> {
-    return this.oneObjectChangeAtATime(() => this.call('generateSymmetricKey', ref));
+  generateSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
+    return this.oneObjectChangeAtATime(() => this.call('generateSymmetricKey', ref, suite));
   }
 
   /** The origin copy in `keybridge` replication: wrappable under the cluster's trusted key only. */
-  generateReplicableSymmetricKey(ref: BackingKeyRef): Promise<void> {
-    return this.oneObjectChangeAtATime(() => this.call('generateReplicableSymmetricKey', ref));
+  generateReplicableSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
+    return this.oneObjectChangeAtATime(() => this.call('generateReplicableSymmetricKey', ref, suite));
+  }
+
+  /** Why the token cannot serve each symmetric suite (Pkcs11Token.symmetricSuites), asked once per connection. */
+  symmetricSuites(): Promise<SuiteSupport> {
+    this.suiteSupport ??= this.call('symmetricSuites').catch((err: unknown) => {
+      this.suiteSupport = undefined;
+      throw err;
+    });
+    return this.suiteSupport;
+  }
+
+  /** The suite new material gets on this token when nothing is configured. */
+  async symmetricSuite(): Promise<SymmetricSuiteChoice> {
+    return chooseSuite(await this.symmetricSuites());
   }
 
   /** Whether the security officer installed the cluster's trusted wrapping key on this token. */
@@ -182,12 +198,12 @@ export class Pkcs11Hsm implements Hsm {
     return this.oneObjectChangeAtATime(() => this.call('importWrapped', ref, wrapped));
   }
 
-  encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
-    return this.call('encrypt', ref, plaintext, aad);
+  encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer, suite: SymmetricSuite = 'AES_256_GCM'): Promise<GcmResult> {
+    return this.call('encrypt', ref, plaintext, aad, suite);
   }
 
-  decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer> {
-    return this.call('decrypt', ref, iv, ciphertext, tag, aad);
+  decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer, suite: SymmetricSuite = 'AES_256_GCM'): Promise<Buffer> {
+    return this.call('decrypt', ref, iv, ciphertext, tag, aad, suite);
   }
 
   random(length: number): Promise<Buffer> {

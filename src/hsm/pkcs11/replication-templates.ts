@@ -13,6 +13,7 @@ import type { AsymmetricKeySpec, HmacSpec } from '../../domain/key-spec.js';
 import { HMAC_KEY_BYTES } from '../../domain/key-spec.js';
 import type { BackingKeyRef } from '../../ports/hsm.js';
 import { dataKeyPairTemplates, REQUIRED_PRIVATE_KEY_FLAGS } from './asymmetric-templates.js';
+import { macObjectId } from './cbc-hmac.js';
 import { aesBackingKeyTemplate, backingKeyId, REQUIRED_KEY_FLAGS } from './key-templates.js';
 
 /** CKA_LABEL of the trusted wrapping key on every member of a `keybridge`-replicated cluster. */
@@ -100,11 +101,16 @@ export function findWrappingKeyTemplate(): pkcs11js.Template {
 // CKA_VALUE_LEN (CKR_ATTRIBUTE_READ_ONLY; SoftHSM2 then reads it back as 0, though the key has its
 // full length). A copy shows CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE and CKA_LOCAL false.
 
-/** The key objects a KMS key has in a token: one secret key, or a private and a public key. */
-export type KeyObjectKind = 'secret' | 'private' | 'public';
+/**
+ * The key objects a KMS key's material has in a token: one secret key, or a private and a public
+ * key; a material of the AES_256_CBC_HMAC_SHA_256 suite has a secret key and its MAC key (`mac`,
+ * cbc-hmac.ts).
+ */
+export type KeyObjectKind = 'secret' | 'mac' | 'private' | 'public';
 
 export const OBJECT_CLASS: Readonly<Record<KeyObjectKind, number>> = {
   secret: pkcs11js.CKO_SECRET_KEY,
+  mac: pkcs11js.CKO_SECRET_KEY,
   private: pkcs11js.CKO_PRIVATE_KEY,
   public: pkcs11js.CKO_PUBLIC_KEY,
 };
@@ -113,16 +119,19 @@ export const OBJECT_CLASS: Readonly<Record<KeyObjectKind, number>> = {
  * The usage attributes a copy takes over from its source as they are, per object class: what the
  * key may do is decided once, at generation, and the copies never differ from the original.
  */
+const SECRET_USAGE = [
+  { type: pkcs11js.CKA_ENCRYPT, name: 'CKA_ENCRYPT' },
+  { type: pkcs11js.CKA_DECRYPT, name: 'CKA_DECRYPT' },
+  { type: pkcs11js.CKA_SIGN, name: 'CKA_SIGN' },
+  { type: pkcs11js.CKA_VERIFY, name: 'CKA_VERIFY' },
+  { type: pkcs11js.CKA_WRAP, name: 'CKA_WRAP' },
+  { type: pkcs11js.CKA_UNWRAP, name: 'CKA_UNWRAP' },
+  { type: pkcs11js.CKA_DERIVE, name: 'CKA_DERIVE' },
+] as const;
+
 export const USAGE_ATTRIBUTES: Readonly<Record<KeyObjectKind, readonly { readonly type: number; readonly name: string }[]>> = {
-  secret: [
-    { type: pkcs11js.CKA_ENCRYPT, name: 'CKA_ENCRYPT' },
-    { type: pkcs11js.CKA_DECRYPT, name: 'CKA_DECRYPT' },
-    { type: pkcs11js.CKA_SIGN, name: 'CKA_SIGN' },
-    { type: pkcs11js.CKA_VERIFY, name: 'CKA_VERIFY' },
-    { type: pkcs11js.CKA_WRAP, name: 'CKA_WRAP' },
-    { type: pkcs11js.CKA_UNWRAP, name: 'CKA_UNWRAP' },
-    { type: pkcs11js.CKA_DERIVE, name: 'CKA_DERIVE' },
-  ],
+  secret: SECRET_USAGE,
+  mac: SECRET_USAGE,
   private: [
     { type: pkcs11js.CKA_SIGN, name: 'CKA_SIGN' },
     { type: pkcs11js.CKA_DECRYPT, name: 'CKA_DECRYPT' },
@@ -203,7 +212,7 @@ export function unwrappedKeyTemplate(ref: BackingKeyRef, copy: KeyObjectCopy): p
     { type: pkcs11js.CKA_SENSITIVE, value: true },
     { type: pkcs11js.CKA_EXTRACTABLE, value: false },
     ...copy.usage.map(({ type, value }) => ({ type, value })),
-    { type: pkcs11js.CKA_ID, value: backingKeyId(ref) },
+    { type: pkcs11js.CKA_ID, value: copy.kind === 'mac' ? macObjectId(ref) : backingKeyId(ref) },
     { type: pkcs11js.CKA_LABEL, value: ref.label },
   ];
 }

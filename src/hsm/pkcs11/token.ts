@@ -14,7 +14,8 @@ import type { Logger } from 'pino';
 
 import type { AsymmetricKeySpec, HmacSpec, KeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from '../../domain/key-spec.js';
 import { isHmacSpec, isRsaSpec } from '../../domain/key-spec.js';
-import type { BackingKeyRef, GcmResult, Hsm, ImportedKeyMaterial, ImportKeyMaterialRequest, ImportWrappingAlgorithm, ImportWrappingKeySpec } from '../../ports/hsm.js';
+import { chooseSuite, type SymmetricSuite, type SymmetricSuiteChoice } from '../../domain/symmetric-suite.js';
+import type { BackingKeyRef, GcmResult, Hsm, ImportedKeyMaterial, ImportKeyMaterialRequest, ImportWrappingAlgorithm, ImportWrappingKeySpec, SuiteSupport } from '../../ports/hsm.js';
 import { HsmError } from '../../ports/hsm.js';
 import { flag, ulong } from './attribute-values.js';
 import { CKR, ckrCodes, ckrName, ckrOf, ckrRule, toHsmError } from './ckr.js';
@@ -30,6 +31,8 @@ import {
   findByRefTemplate,
 } from './key-templates.js';
 import { acquireModule, loginKey, type Handle, type Pkcs11 } from './module.js';
+import { nonNullData } from './buffers.js';
+import * as cbcHmac from './cbc-hmac.js';
 import * as asymmetric from './asymmetric-ops.js';
 import * as keyImport from './key-import.js';
 import {
@@ -81,6 +84,7 @@ export interface Pkcs11TokenOptions {
 }
 
 const IV_BYTES = 12;
+const CBC_IV_BYTES = 16;
 const IV_BATCH = 256;
 const TAG_BYTES = 16;
 const AES_256_BYTES = 32;
@@ -174,16 +178,93 @@ export class Pkcs11Token implements Hsm {
     return this.pool;
   }
 
-  async generateSymmetricKey(ref: BackingKeyRef): Promise<void> {
-    await this.oneObjectChangeAtATime(() => this.generate(ref, aesBackingKeyTemplate(ref), REQUIRED_KEY_FLAGS));
+  /** The AES-256 key; for AES_256_CBC_HMAC_SHA_256 also its MAC key (both, or neither). */
+  async generateSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
+    await this.oneObjectChangeAtATime(() =>
+      this.generateMaterial(ref, suite, () => this.generate(ref, cbcHmac.encryptionKeyTemplate(ref, suite, aesBackingKeyTemplate(ref)), REQUIRED_KEY_FLAGS), () =>
+        this.makeMacObject(ref, cbcHmac.macKeyTemplate(ref), REQUIRED_PRIVATE_KEY_FLAGS),
+      ),
+    );
   }
 
   /**
-   * Like generateSymmetricKey, but the key may leave this token wrapped under the cluster's
-   * trusted wrapping key (and under no other key): the origin copy in `keybridge` replication.
+   * Like generateSymmetricKey, but the key (and MAC key) may leave this token wrapped under the
+   * cluster's trusted wrapping key (and under no other key): the origin copy in `keybridge` replication.
    */
-  async generateReplicableSymmetricKey(ref: BackingKeyRef): Promise<void> {
-    await this.oneObjectChangeAtATime(() => this.generate(ref, replicableAesTemplate(ref), REPLICABLE_KEY_FLAGS));
+  async generateReplicableSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
+    await this.oneObjectChangeAtATime(() =>
+      this.generateMaterial(ref, suite, () => this.generate(ref, cbcHmac.encryptionKeyTemplate(ref, suite, replicableAesTemplate(ref)), REPLICABLE_KEY_FLAGS), () =>
+        this.makeMacObject(ref, replicable(cbcHmac.macKeyTemplate(ref)), REPLICABLE_PRIVATE_KEY_FLAGS),
+      ),
+    );
+  }
+
+  private async generateMaterial(ref: BackingKeyRef, suite: SymmetricSuite, encryptionKey: () => Promise<void>, macKey: () => Promise<void>): Promise<void> {
+    await encryptionKey();
+    if (suite !== 'AES_256_CBC_HMAC_SHA_256') return;
+    try {
+      await macKey();
+    } catch (err) {
+      // Half a material is no material: the encryption key goes again.
+      await this.destroy(ref).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Why this token cannot serve each symmetric suite (undefined: it can): the mechanisms listed,
+   * and whether C_GenerateKey really makes the secret keys a suite needs (tpm2-pkcs11 lists key
+   * generation but cannot do it). Learnt once per token.
+   */
+  async symmetricSuites(): Promise<SuiteSupport> {
+    // A failed probe (device trouble) is not an answer: the next call asks again.
+    this.suiteSupport ??= guard('probing symmetric suites', () =>
+      this.pool.withSession(async (session) => {
+        this.mechanismTable ??= discoverMechanisms(this.pkcs11, session);
+        const table = this.mechanismTable;
+        const aes = await this.generationRefusal(session, AES_KEY_GEN, IV_PROBE_KEY_TEMPLATE, 'CKM_AES_KEY_GEN');
+        const gcm = aes ?? missingMechanism(table, 'SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT');
+        const cbcMissing = !table.has(pkcs11js.CKM_AES_CBC_PAD) && !table.has(pkcs11js.CKM_AES_CBC) ? 'neither CKM_AES_CBC_PAD nor CKM_AES_CBC is supported by the HSM' : undefined;
+        const cbc =
+          aes ??
+          cbcMissing ??
+          missingMechanism(table, 'HMAC_256', 'GENERATE_VERIFY_MAC') ??
+          (await this.generationRefusal(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, MAC_PROBE_KEY_TEMPLATE, 'CKM_GENERIC_SECRET_KEY_GEN'));
+        return { AES_256_GCM: gcm, AES_256_CBC_HMAC_SHA_256: cbc };
+      }),
+    );
+    return this.suiteSupport.catch((err: unknown) => {
+      this.suiteSupport = undefined;
+      throw err;
+    });
+  }
+
+  /** The suite new material here gets when nothing is configured (Pkcs11Hsm and ClusterHsm apply configuration). */
+  async symmetricSuite(): Promise<SymmetricSuiteChoice> {
+    return chooseSuite(await this.symmetricSuites());
+  }
+
+  // Why C_GenerateKey cannot make a session key with this mechanism, or undefined when it can.
+  private async generationRefusal(session: Handle, mechanism: pkcs11js.Mechanism, template: pkcs11js.Template, name: string): Promise<string | undefined> {
+    const info = this.mechanismTable?.get(mechanism.mechanism);
+    if (info === undefined) return `${name} is not supported by the HSM`;
+    let key: Handle | undefined;
+    try {
+      key = await this.pkcs11.C_GenerateKey(session, mechanism, template);
+      return undefined;
+    } catch (err) {
+      const code = ckrOf(err);
+      if (code === undefined || ckrRule(code).code === 'HSM_UNAVAILABLE' || ckrRule(code).code === 'HSM_DEVICE_GONE') throw err;
+      return `the HSM cannot generate secret keys through PKCS#11 (C_GenerateKey with ${name}: ${ckrName(code)})`;
+    } finally {
+      if (key !== undefined) destroyQuietly(this.pkcs11, session, key);
+    }
+  }
+
+  /** Where AES-CBC padding is done: on the host over raw CKM_AES_CBC, in the token only without it (cbc-hmac.ts). */
+  private cbcPadding(session: Handle): cbcHmac.CbcPadding {
+    this.mechanismTable ??= discoverMechanisms(this.pkcs11, session);
+    return this.mechanismTable.has(pkcs11js.CKM_AES_CBC) ? 'host' : 'token';
   }
 
   /** Whether the security officer installed the cluster's trusted wrapping key on this token. */
@@ -252,7 +333,16 @@ export class Pkcs11Token implements Hsm {
     });
   }
 
-  async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
+  async encrypt(ref: BackingKeyRef, plaintext: Buffer, aad: Buffer, suite: SymmetricSuite = 'AES_256_GCM'): Promise<GcmResult> {
+    if (suite === 'AES_256_CBC_HMAC_SHA_256') {
+      return guard('encrypting (CBC-HMAC)', () =>
+        this.withCbcHmacKeys(ref, async (session, keys) => {
+          const iv = this.nextIv(session, CBC_IV_BYTES);
+          const { ciphertext, tag } = await cbcHmac.sealCbcHmac(this.pkcs11, session, keys, this.cbcPadding(session), iv, plaintext, aad);
+          return { iv, ciphertext, tag };
+        }),
+      );
+    }
     return guard('encrypting', () =>
       this.withKey(ref, async (session, key) => {
         const ivGeneration = this.ivGeneration ?? (this.ivGeneration = await (this.ivGenerationProbe ??= this.discoverIvGeneration(session)));
@@ -278,7 +368,12 @@ export class Pkcs11Token implements Hsm {
     );
   }
 
-  async decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer> {
+  async decrypt(ref: BackingKeyRef, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer, suite: SymmetricSuite = 'AES_256_GCM'): Promise<Buffer> {
+    if (suite === 'AES_256_CBC_HMAC_SHA_256') {
+      return guard('decrypting (CBC-HMAC)', () =>
+        this.withCbcHmacKeys(ref, (session, keys) => cbcHmac.openCbcHmac(this.pkcs11, session, keys, this.cbcPadding(session), iv, ciphertext, tag, aad)),
+      );
+    }
     return guard('decrypting', () => {
       if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
         throw new HsmError('HSM_DECRYPT_FAILED', 'the GCM IV or tag has the wrong length');
@@ -354,14 +449,14 @@ export class Pkcs11Token implements Hsm {
     }
   }
 
-  /** A fresh 12-byte IV (its own Buffer: pkcs11js passes it by pointer) from the token's RNG. */
-  private nextIv(session: Handle): Buffer {
-    if (this.ivOffset + IV_BYTES > this.ivReservoir.length) {
-      this.ivReservoir = this.pkcs11.C_GenerateRandom(session, Buffer.alloc(IV_BYTES * IV_BATCH));
+  /** A fresh IV (12 bytes for GCM, 16 for CBC; its own Buffer: pkcs11js passes it by pointer) from the token's RNG. */
+  private nextIv(session: Handle, bytes = IV_BYTES): Buffer {
+    if (this.ivOffset + bytes > this.ivReservoir.length) {
+      this.ivReservoir = this.pkcs11.C_GenerateRandom(session, Buffer.alloc(CBC_IV_BYTES * IV_BATCH));
       this.ivOffset = 0;
     }
-    const iv = Buffer.from(this.ivReservoir.subarray(this.ivOffset, this.ivOffset + IV_BYTES));
-    this.ivOffset += IV_BYTES;
+    const iv = Buffer.from(this.ivReservoir.subarray(this.ivOffset, this.ivOffset + bytes));
+    this.ivOffset += bytes;
     return iv;
   }
 
@@ -375,11 +470,17 @@ export class Pkcs11Token implements Hsm {
     return guard('destroying a key', async () => {
       const template = findByRefTemplate(ref);
       const cacheKey = backingKeyId(ref).toString('hex');
+      // A CBC-HMAC material's MAC key carries its own CKA_ID (cbc-hmac.ts).
+      const macTemplate: pkcs11js.Template = [
+        { type: pkcs11js.CKA_ID, value: cbcHmac.macObjectId(ref) },
+        { type: pkcs11js.CKA_LABEL, value: ref.label },
+      ];
       return this.pool.withSession(async (session) => {
         this.handles.delete(cacheKey);
-        let found = this.findObjects(session, template);
+        const find = (): Handle[] => [...this.findObjects(session, template), ...this.findObjects(session, macTemplate)];
+        let found = find();
         // Logged out, private objects are invisible: make sure "absent" really means absent.
-        if (found.length === 0 && this.pool.ensureLoggedIn()) found = this.findObjects(session, template);
+        if (found.length === 0 && this.pool.ensureLoggedIn()) found = find();
         let destroyed = false;
         for (const handle of found) {
           try {
@@ -391,9 +492,10 @@ export class Pkcs11Token implements Hsm {
           }
         }
         this.handles.delete(cacheKey);
-        // The private and public objects of a key pair are cached under their own keys.
+        // The private and public objects of a key pair, and a MAC key, are cached under their own keys.
         this.handles.delete(`${cacheKey}:${pkcs11js.CKO_PRIVATE_KEY}`);
         this.handles.delete(`${cacheKey}:${pkcs11js.CKO_PUBLIC_KEY}`);
+        this.handles.delete(`${cacheKey}:mac`);
         return destroyed;
       });
     });
@@ -414,14 +516,15 @@ export class Pkcs11Token implements Hsm {
     return guard('listing key objects', () =>
       this.pool.withSession(async (session) => {
         this.pool.ensureLoggedIn();
-        return this.listObjects(session, ['secret', 'private', 'public']);
+        return this.listObjects(session, ['secret', 'mac', 'private', 'public']);
       }),
     );
   }
 
   private listObjects(session: Handle, kinds: readonly KeyObjectKind[]): KeyObjectRef[] {
     const refs: KeyObjectRef[] = [];
-    for (const kind of kinds) {
+    // `mac` objects are secret keys too: found by the `secret` search, told apart by their CKA_ID.
+    for (const kind of kinds.filter((k) => k !== 'mac')) {
       for (const handle of this.findObjects(session, [{ type: pkcs11js.CKA_CLASS, value: OBJECT_CLASS[kind] }])) {
         let attrs: pkcs11js.TemplateResult;
         try {
@@ -434,9 +537,13 @@ export class Pkcs11Token implements Hsm {
         }
         const id = attrs[0]?.value;
         const label = attrs[1]?.value.toString('utf8');
-        if (id?.length === BACKING_KEY_ID_BYTES && label?.startsWith(BACKING_KEY_LABEL_PREFIX)) {
+        if (label?.startsWith(BACKING_KEY_LABEL_PREFIX) !== true || id === undefined) continue;
+        if (id.length === BACKING_KEY_ID_BYTES) {
           refs.push({ id: id.toString('hex'), label, kind });
+          continue;
         }
+        const macOf = kind === 'secret' && kinds.includes('mac') ? cbcHmac.materialIdOfMacObject(id) : undefined;
+        if (macOf !== undefined) refs.push({ id: macOf, label, kind: 'mac' });
       }
     }
     return refs;
@@ -446,13 +553,22 @@ export class Pkcs11Token implements Hsm {
 
   // What the token can do, read on first use: mechanisms do not change while a token is open.
   private mechanismTable: MechanismTable | undefined;
+  private suiteSupport: Promise<SuiteSupport> | undefined;
   // Whether the token does RSA-OAEP with a hash itself (oaepInToken): learnt on first use.
   private readonly oaepNative = new Map<'sha1' | 'sha256', boolean>();
   // Whether the token makes key pairs whose template sets the other usages false (learnt on the
   // first refusal): tpm2-pkcs11 refuses them ("User specified and TPM specified attr mismatch").
   private singlePurposeKeyPairs = true;
 
+  /** SYMMETRIC_DEFAULT: what neither suite can do without (undefined when one can serve it). */
   async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
+    if (spec === 'SYMMETRIC_DEFAULT') {
+      const support = await this.symmetricSuites();
+      if (support.AES_256_GCM === undefined || support.AES_256_CBC_HMAC_SHA_256 === undefined) return undefined;
+      return support.AES_256_GCM === support.AES_256_CBC_HMAC_SHA_256
+        ? support.AES_256_GCM
+        : `${support.AES_256_GCM}, and for the CBC-HMAC suite: ${support.AES_256_CBC_HMAC_SHA_256}`;
+    }
     return guard('listing mechanisms', async () => {
       this.mechanismTable ??= await this.pool.withSession(async (session) => discoverMechanisms(this.pkcs11, session));
       return missingMechanism(this.mechanismTable, spec, usage);
@@ -534,21 +650,27 @@ export class Pkcs11Token implements Hsm {
   }
 
   private async makeMacKey(ref: BackingKeyRef, template: pkcs11js.Template, requiredFlags: typeof REQUIRED_PRIVATE_KEY_FLAGS): Promise<void> {
-    await this.oneObjectChangeAtATime(() =>
-      guard('generating an HMAC key', () =>
-        this.pool.withSession(async (session) => {
-          const id = backingKeyId(ref);
-          this.assertIdUnused(session, id);
-          const handle = await this.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, template);
-          try {
-            this.checkFlags(session, handle, requiredFlags);
-          } catch (err) {
-            destroyQuietly(this.pkcs11, session, handle);
-            throw err;
-          }
-          this.remember(id.toString('hex'), handle);
-        }),
-      ),
+    await this.oneObjectChangeAtATime(() => this.generateGenericSecret(backingKeyId(ref), backingKeyId(ref).toString('hex'), template, requiredFlags));
+  }
+
+  /** A CBC-HMAC material's MAC key (cbc-hmac.ts); the caller holds the object-change queue. */
+  private async makeMacObject(ref: BackingKeyRef, template: pkcs11js.Template, requiredFlags: typeof REQUIRED_PRIVATE_KEY_FLAGS): Promise<void> {
+    await this.generateGenericSecret(cbcHmac.macObjectId(ref), `${backingKeyId(ref).toString('hex')}:mac`, template, requiredFlags);
+  }
+
+  private async generateGenericSecret(id: Buffer, cacheKey: string, template: pkcs11js.Template, requiredFlags: typeof REQUIRED_PRIVATE_KEY_FLAGS): Promise<void> {
+    await guard('generating an HMAC key', () =>
+      this.pool.withSession(async (session) => {
+        this.assertIdUnused(session, id);
+        const handle = await this.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, template);
+        try {
+          this.checkFlags(session, handle, requiredFlags);
+        } catch (err) {
+          destroyQuietly(this.pkcs11, session, handle);
+          throw err;
+        }
+        this.remember(cacheKey, handle);
+      }),
     );
   }
 
@@ -630,13 +752,13 @@ export class Pkcs11Token implements Hsm {
             return { kind, keyType, usage, publicValues: values.map(({ type, value }) => ({ type, value: Buffer.from(value) })) };
           }
           const extra =
-            kind === 'secret'
+            kind === 'secret' || kind === 'mac'
               ? { valueLen: ulong(this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }])[0]?.value) ?? 0 }
               : { identity: Buffer.from(this.pkcs11.C_GetAttributeValue(session, handle, [{ type: privateIdentityAttribute(keyType) }])[0]!.value) };
           const wrapped = Buffer.from(this.pkcs11.C_WrapKey(session, wrapMechanismFor(kind, keyType), this.wrappingKey(session), handle, Buffer.alloc(MAX_WRAPPED_BYTES)));
           return { kind, keyType, usage, wrapped, ...extra };
         },
-        OBJECT_CLASS[kind],
+        kind === 'mac' ? 'mac' : OBJECT_CLASS[kind],
       ),
     );
   }
@@ -656,7 +778,7 @@ export class Pkcs11Token implements Hsm {
       guard('copying a key object in', () =>
         this.pool.withSession(async (session) => {
           this.pool.ensureLoggedIn();
-          const id = backingKeyId(ref);
+          const id = copy.kind === 'mac' ? cbcHmac.macObjectId(ref) : backingKeyId(ref);
           const objectClass = OBJECT_CLASS[copy.kind];
           if (this.findObjects(session, findByIdAndClassTemplate(id, objectClass), 1).length > 0) return; // already here
           let handle: Handle;
@@ -672,7 +794,8 @@ export class Pkcs11Token implements Hsm {
             destroyQuietly(this.pkcs11, session, handle);
             throw err;
           }
-          this.remember(copy.kind === 'secret' ? id.toString('hex') : `${id.toString('hex')}:${objectClass}`, handle);
+          const hex = backingKeyId(ref).toString('hex');
+          this.remember(copy.kind === 'secret' ? hex : copy.kind === 'mac' ? `${hex}:mac` : `${hex}:${objectClass}`, handle);
         }),
       ),
     );
@@ -686,7 +809,8 @@ export class Pkcs11Token implements Hsm {
       ...copy.usage.map(({ type, value }) => ({ type, value, name: USAGE_ATTRIBUTES[copy.kind].find((a) => a.type === type)?.name ?? `0x${type.toString(16)}` })),
     ];
     this.checkFlags(session, handle, expected);
-    const identityType = copy.kind === 'private' ? privateIdentityAttribute(copy.keyType) : copy.kind === 'secret' ? pkcs11js.CKA_VALUE_LEN : pkcs11js.CKA_KEY_TYPE;
+    const secret = copy.kind === 'secret' || copy.kind === 'mac';
+    const identityType = copy.kind === 'private' ? privateIdentityAttribute(copy.keyType) : secret ? pkcs11js.CKA_VALUE_LEN : pkcs11js.CKA_KEY_TYPE;
     const [keyType, identity] = this.pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_KEY_TYPE }, { type: identityType }]);
     if (ulong(keyType?.value) !== copy.keyType) {
       throw new HsmError('HSM_FAILED', 'the copied key has another CKA_KEY_TYPE than its source');
@@ -695,8 +819,8 @@ export class Pkcs11Token implements Hsm {
       throw new HsmError('HSM_FAILED', 'the unwrapped private key is not the key it was wrapped as (modulus or curve differ)');
     }
     // SoftHSM2 2.6.1 reads CKA_VALUE_LEN as 0 on unwrapped keys; RFC 5649 kept the real length.
-    const valueLen = copy.kind === 'secret' ? ulong(identity?.value) : undefined;
-    if (copy.kind === 'secret' && valueLen !== 0 && valueLen !== copy.valueLen) {
+    const valueLen = secret ? ulong(identity?.value) : undefined;
+    if (secret && valueLen !== 0 && valueLen !== copy.valueLen) {
       throw new HsmError('HSM_FAILED', 'the copied key has another length than its source');
     }
   }
@@ -886,9 +1010,8 @@ export class Pkcs11Token implements Hsm {
    * Runs `fn` with a leased session and the key's object handle. A stale handle
    * (CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID) is looked up again once.
    */
-  private withKey<T>(ref: BackingKeyRef, fn: (session: Handle, key: Handle) => Promise<T>, objectClass: number = pkcs11js.CKO_SECRET_KEY): Promise<T> {
-    const id = backingKeyId(ref);
-    const cacheKey = cacheKeyOf(id.toString('hex'), objectClass);
+  private withKey<T>(ref: BackingKeyRef, fn: (session: Handle, key: Handle) => Promise<T>, object: number | 'mac' = pkcs11js.CKO_SECRET_KEY): Promise<T> {
+    const { id, cacheKey, objectClass } = this.objectOf(ref, object);
     return this.pool.withSession(async (session) => {
       const cached = this.cachedHandle(cacheKey);
       const key = cached ?? this.findKey(session, id, cacheKey, objectClass);
@@ -897,12 +1020,30 @@ export class Pkcs11Token implements Hsm {
       } catch (err) {
         if (ckrRule(ckrOf(err) ?? -1).recovery !== 'refind') throw err;
         this.handles.delete(cacheKey);
+        // withCbcHmacKeys's second handle may be the stale one.
+        this.handles.delete(this.objectOf(ref, 'mac').cacheKey);
         this.logger?.info({ ckr: ckrName(ckrOf(err) ?? -1) }, 'pkcs11 key handle went stale; looking the key up again');
         // SoftHSM2 2.6.1 answers a cached handle with CKR_OBJECT_HANDLE_INVALID (not
         // CKR_USER_NOT_LOGGED_IN) after a logout, so a stale handle is also a login check.
         this.pool.ensureLoggedIn();
         return await fn(session, this.findKey(session, id, cacheKey, objectClass));
       }
+    });
+  }
+
+  /** The CKA_ID, handle-cache key and class of one of a key's objects: by class, or a CBC-HMAC material's MAC key. */
+  private objectOf(ref: BackingKeyRef, object: number | 'mac'): { id: Buffer; cacheKey: string; objectClass: number } {
+    if (object === 'mac') return { id: cbcHmac.macObjectId(ref), cacheKey: `${backingKeyId(ref).toString('hex')}:mac`, objectClass: pkcs11js.CKO_SECRET_KEY };
+    const id = backingKeyId(ref);
+    return { id, cacheKey: cacheKeyOf(id.toString('hex'), object), objectClass: object };
+  }
+
+  /** withKey for a CBC-HMAC material: its encryption key and its MAC key, in one session. */
+  private withCbcHmacKeys<T>(ref: BackingKeyRef, fn: (session: Handle, keys: cbcHmac.CbcHmacKeys) => Promise<T>): Promise<T> {
+    const mac = this.objectOf(ref, 'mac');
+    return this.withKey(ref, (session, encryptionKey) => {
+      const macKey = this.cachedHandle(mac.cacheKey) ?? this.findKey(session, mac.id, mac.cacheKey, mac.objectClass);
+      return fn(session, { encryptionKey, macKey });
     });
   }
 
@@ -992,13 +1133,6 @@ function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
   return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
 }
 
-// pkcs11js passes a NULL data pointer for a zero-length Buffer, and SoftHSM2 2.6.1 rejects NULL
-// pData even with length 0 (CKR_ARGUMENTS_BAD). An empty view into a real allocation is non-NULL.
-const EMPTY_DATA = Buffer.alloc(1).subarray(0, 0);
-function nonNullData(data: Buffer): Buffer {
-  return data.length === 0 ? EMPTY_DATA : data;
-}
-
 function destroyQuietly(pkcs11: Pkcs11, session: Handle, handle: Handle): void {
   try {
     pkcs11.C_DestroyObject(session, handle);
@@ -1057,6 +1191,18 @@ const IV_PROBE_KEY_TEMPLATE: pkcs11js.Template = [
   { type: pkcs11js.CKA_EXTRACTABLE, value: false },
   { type: pkcs11js.CKA_ENCRYPT, value: true },
   { type: pkcs11js.CKA_DECRYPT, value: true },
+];
+
+// The CBC-HMAC suite's generation probe: a session generic secret like a MAC key.
+const MAC_PROBE_KEY_TEMPLATE: pkcs11js.Template = [
+  { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+  { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
+  { type: pkcs11js.CKA_VALUE_LEN, value: AES_256_BYTES },
+  { type: pkcs11js.CKA_TOKEN, value: false },
+  { type: pkcs11js.CKA_SENSITIVE, value: true },
+  { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+  { type: pkcs11js.CKA_SIGN, value: true },
+  { type: pkcs11js.CKA_VERIFY, value: true },
 ];
 
 // What a token answers to a key-pair template it will not take as given.

@@ -26,6 +26,7 @@ export const TOKEN_METHODS = [
   'listSymmetricKeys',
   'listKeyObjects',
   'missingMechanism',
+  'symmetricSuites',
   'generateKeyPair',
   'generateReplicableKeyPair',
   'generateMacKey',

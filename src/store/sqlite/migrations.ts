@@ -218,6 +218,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX import_wrapping_keys_expiry ON import_wrapping_keys (valid_to);
     `,
   },
+  {
+    version: 7,
+    name: 'symmetric suites',
+    sql: `
+      -- How a symmetric material encrypts (docs/ciphertext-format.md). NULL is AES_256_GCM, what
+      -- every material made before this version is; keys.symmetric_suite is the current material's.
+      ALTER TABLE key_materials ADD COLUMN suite TEXT
+        CHECK (suite IS NULL OR suite IN ('AES_256_GCM', 'AES_256_CBC_HMAC_SHA_256'));
+      ALTER TABLE keys ADD COLUMN symmetric_suite TEXT
+        CHECK (symmetric_suite IS NULL OR symmetric_suite IN ('AES_256_GCM', 'AES_256_CBC_HMAC_SHA_256'));
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

@@ -9,6 +9,7 @@ import type {
   CustomKeyStoreRecord,
 } from '../../domain/custom-key-store.js';
 import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
+import { SYMMETRIC_SUITES } from '../../domain/symmetric-suite.js';
 import { KEY_SPECS as ALL_KEY_SPECS, KEY_USAGES as ALL_KEY_USAGES } from '../../domain/key-spec.js';
 import { GRANT_OPERATIONS, type GrantConstraints, type GrantRecord } from '../../domain/grant.js';
 import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, ExpirationModel, ImportWrappingKeyRecord, KeyMaterialRecord, PrincipalRecord } from '../../ports/store.js';
@@ -30,6 +31,8 @@ export interface KeyRow {
   backing_key_id: string;
   custom_key_store_id: string | null;
   public_key: string | null;
+  /** NULL: AES_256_GCM (and every non-symmetric key). */
+  symmetric_suite: string | null;
 }
 
 export interface AliasRow {
@@ -98,6 +101,8 @@ export interface KeyMaterialRow {
   expiration_model: string | null;
   valid_to: number | null;
   description: string | null;
+  /** NULL: AES_256_GCM. */
+  suite: string | null;
 }
 
 export interface ImportWrappingKeyRow {
@@ -128,6 +133,7 @@ export function rowToKeyMaterial(r: KeyMaterialRow): KeyMaterialRecord {
     createdAt: r.created_at,
     rotationDate: r.rotation_date,
     rotationType: r.rotation_type === 'AUTOMATIC' || r.rotation_type === 'ON_DEMAND' ? r.rotation_type : null,
+    ...(r.suite === null ? {} : { suite: oneOf(SYMMETRIC_SUITES, r.suite, 'suite') }),
     ...(r.import_state === null
       ? {}
       : {
@@ -167,6 +173,7 @@ export function rowToKey(r: KeyRow): KeyRecord {
     customKeyStoreId: r.custom_key_store_id,
     // Absent (not null) for keys without one, so symmetric records read back as they were written.
     ...(r.public_key === null ? {} : { publicKey: r.public_key }),
+    ...(r.symmetric_suite === null ? {} : { suite: oneOf(SYMMETRIC_SUITES, r.symmetric_suite, 'symmetric_suite') }),
   };
 }
 
@@ -188,6 +195,7 @@ export function keyToRow(k: KeyRecord): KeyRow {
     backing_key_id: k.backingKeyId === '' ? `${NO_MATERIAL_YET}${k.keyId}` : k.backingKeyId,
     custom_key_store_id: k.customKeyStoreId,
     public_key: k.publicKey ?? null,
+    symmetric_suite: k.suite ?? null,
   };
 }
 

@@ -95,7 +95,16 @@ export class SqliteStore implements MetadataStore {
       s.insertKey.run(row);
       // A key of origin EXTERNAL gets its first material when it is imported.
       if (row.origin !== 'EXTERNAL') {
-        s.insertMaterial.run({ ...NOT_IMPORTED, key_id: row.key_id, ordinal: 1, material_id: row.backing_key_id, created_at: row.created_at, rotation_date: null, rotation_type: null });
+        s.insertMaterial.run({
+          ...NOT_IMPORTED,
+          key_id: row.key_id,
+          ordinal: 1,
+          material_id: row.backing_key_id,
+          created_at: row.created_at,
+          rotation_date: null,
+          rotation_type: null,
+          suite: row.symmetric_suite,
+        });
       }
       // Upsert, not insert: a repeated tag key in one request means "last wins", the same as
       // putTags. A plain insert would fail with a constraint error that reads as CONFLICT, which
@@ -116,11 +125,12 @@ export class SqliteStore implements MetadataStore {
         created_at: material.createdAt,
         rotation_date: material.rotationDate,
         rotation_type: material.rotationType,
+        suite: material.suite ?? null,
       });
-      s.setCurrentMaterial.run(material.materialId, keyId);
+      s.setCurrentMaterial.run(material.materialId, material.suite ?? null, keyId);
       if (material.rotationType === 'ON_DEMAND') s.countOnDemand.run(keyId);
       if (nextRotationAt !== undefined) s.setNextRotation.run(nextRotationAt, keyId);
-      return rowToKey({ ...current, backing_key_id: material.materialId });
+      return rowToKey({ ...current, backing_key_id: material.materialId, symmetric_suite: material.suite ?? null });
     });
 
     this.#recordImportTx = db.transaction((keyId: string, material: KeyMaterialImport): KeyRecord => {
@@ -141,8 +151,9 @@ export class SqliteStore implements MetadataStore {
           expiration_model: material.expirationModel,
           valid_to: material.validTo,
           description: material.description ?? '',
+          suite: null,
         });
-        s.setCurrentMaterial.run(material.materialId, keyId);
+        s.setCurrentMaterial.run(material.materialId, null, keyId);
         if (material.publicKey !== undefined) s.setPublicKey.run(material.publicKey, keyId);
       } else {
         s.setMaterialImport.run({

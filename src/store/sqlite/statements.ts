@@ -19,9 +19,9 @@ export type Statements = ReturnType<typeof prepareStatements>;
 
 const KEY_COLS =
   'key_id, arn, account_id, region, created_at, description, key_usage, key_spec, origin, ' +
-  'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id, public_key';
+  'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id, public_key, symmetric_suite';
 const MATERIAL_COLS =
-  'key_id, ordinal, material_id, created_at, rotation_date, rotation_type, import_state, expiration_model, valid_to, description';
+  'key_id, ordinal, material_id, created_at, rotation_date, rotation_type, import_state, expiration_model, valid_to, description, suite';
 const ALIAS_COLS = 'alias_name, key_id, created_at, updated_at';
 const CKS_COLS =
   'id, name, type, cluster_id, trust_anchor_certificate, sealed_password, created_at, ' +
@@ -47,7 +47,7 @@ export function prepareStatements(db: Database.Database) {
     insertKey: db.prepare<KeyRow>(
       `INSERT INTO keys (${KEY_COLS}) VALUES (@key_id, @arn, @account_id, @region, @created_at, ` +
         '@description, @key_usage, @key_spec, @origin, @state, @deletion_date, ' +
-        '@pending_window_days, @policy, @backing_key_id, @custom_key_store_id, @public_key)',
+        '@pending_window_days, @policy, @backing_key_id, @custom_key_store_id, @public_key, @symmetric_suite)',
     ),
     getKey: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLS} FROM keys WHERE key_id = ?`),
     listKeys: db.prepare<[number], KeyRow>(`SELECT ${KEY_COLS} FROM keys ORDER BY key_id LIMIT ?`),
@@ -71,7 +71,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     insertMaterial: db.prepare<KeyMaterialRow>(
       `INSERT INTO key_materials (${MATERIAL_COLS}) VALUES (@key_id, @ordinal, @material_id, @created_at, ` +
-        '@rotation_date, @rotation_type, @import_state, @expiration_model, @valid_to, @description)',
+        '@rotation_date, @rotation_type, @import_state, @expiration_model, @valid_to, @description, @suite)',
     ),
     listMaterials: db.prepare<[string], KeyMaterialRow>(`SELECT ${MATERIAL_COLS} FROM key_materials WHERE key_id = ? ORDER BY ordinal`),
     getMaterial: db.prepare<[string, string], KeyMaterialRow>(`SELECT ${MATERIAL_COLS} FROM key_materials WHERE key_id = ? AND material_id = ?`),
@@ -97,7 +97,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     deleteWrappingKey: db.prepare<[string]>('DELETE FROM import_wrapping_keys WHERE wrapping_key_id = ?'),
     lastMaterialOrdinal: db.prepare<[string], number>('SELECT COALESCE(MAX(ordinal), 0) FROM key_materials WHERE key_id = ?').pluck(),
-    setCurrentMaterial: db.prepare<[string, string]>('UPDATE keys SET backing_key_id = ? WHERE key_id = ?'),
+    setCurrentMaterial: db.prepare<[string, string | null, string]>('UPDATE keys SET backing_key_id = ?, symmetric_suite = ? WHERE key_id = ?'),
     getSchedule: db.prepare<[string], RotationScheduleRow>(
       'SELECT key_id, period_days, next_rotation_at, on_demand_count FROM rotation_schedules WHERE key_id = ?',
     ),
