@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import pkcs11js from 'pkcs11js';
 import { rawRequest, type RawResponse } from '../support/raw-request.js';
 import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { SUITE_UNDER_TEST } from '../support/symmetric-suite.js';
 
 const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
@@ -265,6 +266,31 @@ test('every backing key object is a sensitive, never-extractable token object la
         { id: k3.CurrentKeyMaterialId, label: k3.Arn },
         { id: orphan.id, label: `arn:aws:kms:us-east-1:111122223333:key/${orphan.uuid}` },
       ];
+      // Under the CBC-HMAC suite each KMS key's material has its MAC key beside it (CKA_ID = id ‖ 0x4d).
+      const macKeys = SUITE_UNDER_TEST === 'AES_256_CBC_HMAC_SHA_256' ? expected.slice(0, 3) : [];
+      for (const { id, label } of macKeys) {
+        pkcs11.C_FindObjectsInit(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+          { type: pkcs11js.CKA_ID, value: Buffer.concat([Buffer.from(id!, 'hex'), Buffer.from([0x4d])]) },
+        ]);
+        const handles: pkcs11js.Handle[] = pkcs11.C_FindObjects(session, 10);
+        pkcs11.C_FindObjectsFinal(session);
+        assert.equal(handles.length, 1, `the MAC key of ${label}`);
+        const [sensitive, extractable, neverExtractable, lbl, keyType, sign, encrypt]: Buffer[] = pkcs11!
+          .C_GetAttributeValue(session, handles[0]!, [
+            { type: pkcs11js.CKA_SENSITIVE },
+            { type: pkcs11js.CKA_EXTRACTABLE },
+            { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
+            { type: pkcs11js.CKA_LABEL },
+            { type: pkcs11js.CKA_KEY_TYPE },
+            { type: pkcs11js.CKA_SIGN },
+            { type: pkcs11js.CKA_ENCRYPT },
+          ])
+          .map((a) => a.value as Buffer);
+        assert.deepEqual([bool(sensitive), bool(extractable), bool(neverExtractable), bool(sign), bool(encrypt)], [true, false, true, true, false], `the MAC key of ${label}`);
+        assert.equal(lbl!.toString('utf8'), label);
+        assert.equal(keyType!.readUInt32LE(0), pkcs11js.CKK_GENERIC_SECRET);
+      }
       for (const { id, label } of expected) {
         assert.match(id, /^[0-9a-f]{64}$/);
         pkcs11.C_FindObjectsInit(session, [
@@ -319,7 +345,7 @@ test('every backing key object is a sensitive, never-extractable token object la
         internal.map((h) => pkcs11!.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }])[0]!.value!.toString('utf8')).sort(),
         ['keybridge:internal:canary'],
       );
-      assert.equal(all.length, expected.length + internal.length);
+      assert.equal(all.length, expected.length + macKeys.length + internal.length);
     } finally {
       pkcs11.C_Logout(session);
       pkcs11.C_CloseSession(session);

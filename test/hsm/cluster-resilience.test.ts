@@ -517,3 +517,49 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
     });
   });
 });
+
+describe('keybridge replication of CBC-HMAC materials (HSMs without AES-GCM)', () => {
+  const CBC = 'AES_256_CBC_HMAC_SHA_256';
+  const macRef = (ref: ReturnType<typeof newBackingKeyRef>) => ({ ...ref, id: `${ref.id}4d` });
+
+  async function cbcRoundTrip(cluster: ClusterHsm, ref: ReturnType<typeof newBackingKeyRef>, text: string): Promise<void> {
+    const sealed = await cluster.encrypt(ref, Buffer.from(text), AAD, CBC);
+    assert.equal(sealed.iv.length, 16);
+    assert.equal(sealed.tag.length, 32);
+    assert.equal((await cluster.decrypt(ref, sealed.iv, sealed.ciphertext, sealed.tag, AAD, CBC)).toString(), text);
+  }
+
+  test('a store configured for the suite gives it (SoftHSM2 can wrap HMAC keys), and both objects of a material reach every member', async () => {
+    await withCluster({ symmetricSuite: CBC }, async (cluster) => {
+      assert.deepEqual(await cluster.symmetricSuite(), { suite: CBC });
+      assert.equal(await cluster.missingMechanism('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'), undefined);
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref, CBC);
+      assert.deepEqual([...objectsOn(ref).values()].map((objects) => objects.length), [1, 1], 'the encryption key on a and on b');
+      assert.deepEqual([...objectsOn(macRef(ref)).values()].map((objects) => objects.length), [1, 1], 'the MAC key on a and on b');
+      assert.deepEqual([...objectsOn(macRef(ref)).values()].flat().sort(), ['secret:extractable', 'secret:non-extractable']);
+      // Each member alone serves it: the copies are the same two keys.
+      await takeOut(cluster, 'a');
+      const sealed = await cluster.encrypt(ref, Buffer.from('made on b'), AAD, CBC);
+      await bringBack(cluster);
+      await takeOut(cluster, 'b');
+      assert.equal((await cluster.decrypt(ref, sealed.iv, sealed.ciphertext, sealed.tag, AAD, CBC)).toString(), 'made on b');
+      await cbcRoundTrip(cluster, ref, 'on a alone');
+    });
+  });
+
+  test('a material made while a member is away reaches it, both objects, before it serves again; a destroy removes both everywhere', async () => {
+    await withCluster({ symmetricSuite: CBC }, async (cluster) => {
+      await takeOut(cluster, 'a');
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref, CBC);
+      await bringBack(cluster);
+      assert.deepEqual([...objectsOn(macRef(ref)).values()].map((objects) => objects.length), [1, 1], 'a got the MAC key by resync');
+      await takeOut(cluster, 'b');
+      await cbcRoundTrip(cluster, ref, 'a serves the resynced material');
+      await bringBack(cluster);
+      assert.equal(await cluster.destroySymmetricKey(ref), true);
+      assert.deepEqual([...objectsOn(ref).values(), ...objectsOn(macRef(ref)).values()].flat(), []);
+    });
+  });
+});

@@ -36,6 +36,16 @@ export interface TestServer {
   destroy(): Promise<void>;
 }
 
+/**
+ * KEYBRIDGE_TEST_SYMMETRIC_SUITE=AES_256_CBC_HMAC_SHA_256 runs a test's servers with the default key
+ * store forced to that suite (scripts/test.sh runs the symmetric end-to-end tests once more so, as
+ * on an HSM without AES-GCM). A test's own settings still win.
+ */
+function forcedSuite(): Record<string, unknown> {
+  const suite = process.env['KEYBRIDGE_TEST_SYMMETRIC_SUITE'];
+  return suite === undefined || suite === '' ? {} : { defaultKeyStoreSymmetricSuite: suite };
+}
+
 export function makeDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'keybridge-test-'));
 }
@@ -43,7 +53,7 @@ export function makeDataDir(): string {
 export async function startServer(options: { dataDir?: string; clock?: TestClock; settings?: Record<string, unknown> } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? makeDataDir();
   const logFile = join(dataDir, 'keybridge.log');
-  const config = parseConfig({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'debug', logFile, ...options.settings }, dataDir);
+  const config = parseConfig({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'debug', logFile, ...forcedSuite(), ...options.settings }, dataDir);
   const logger = createLogger({ level: config.logLevel, file: logFile });
   const clock = options.clock ?? new TestClock();
   const keybridge = await compose(config, { logger, clock });
