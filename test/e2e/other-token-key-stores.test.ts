@@ -1,5 +1,5 @@
 // keybridge end to end on the two other PKCS#11 implementations: a custom key store whose one member
-// is an openCryptoki soft token (no AES-GCM, no elliptic curves) or a tpm2-pkcs11 token on swtpm (no
+// is an openCryptoki soft token (no AES-GCM, so symmetric keys use the CBC-HMAC suite; no elliptic curves) or a tpm2-pkcs11 token on swtpm (no
 // secret-key generation, RSA up to 3072 bits, no ECDH); the default key store on SoftHSM2. The
 // server runs as a child process in the token's environment (scripts/tokens; for openCryptoki the
 // only place its pkcsslotd can be reached), exactly as an operator starts it, and the AWS SDK drives
@@ -21,9 +21,12 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DescribeCustomKeyStoresCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
   GenerateMacCommand,
   GetPublicKeyCommand,
   KMSClient,
+  ReEncryptCommand,
   SignCommand,
   VerifyMacCommand,
   type KeySpec,
@@ -53,6 +56,7 @@ const EXPECTED: ReadonlyArray<[TokenImplementation, Expectation]> = [
     {
       clusterId: 'cluster-ockSoftTokenA',
       usable: [
+        ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'],
         ['RSA_2048', 'SIGN_VERIFY'],
         ['RSA_3072', 'SIGN_VERIFY'],
         ['RSA_4096', 'SIGN_VERIFY'],
@@ -63,7 +67,6 @@ const EXPECTED: ReadonlyArray<[TokenImplementation, Expectation]> = [
         ['HMAC_512', 'GENERATE_VERIFY_MAC'],
       ],
       refused: [
-        ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'CKM_AES_GCM is not supported'],
         ['ECC_NIST_P256', 'SIGN_VERIFY', 'CKM_EC_KEY_PAIR_GEN is not supported'],
         ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY', 'CKM_EC_EDWARDS_KEY_PAIR_GEN is not supported'],
         ['HMAC_224', 'GENERATE_VERIFY_MAC', 'CKM_SHA224_HMAC is not supported'],
@@ -82,7 +85,7 @@ const EXPECTED: ReadonlyArray<[TokenImplementation, Expectation]> = [
         ['ECC_NIST_P384', 'SIGN_VERIFY'],
       ],
       refused: [
-        ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'CKM_AES_GCM is not supported'],
+        ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 'cannot generate secret keys through PKCS#11 (C_GenerateKey'],
         ['HMAC_256', 'GENERATE_VERIFY_MAC', 'CKM_GENERIC_SECRET_KEY_GEN is not supported'],
         ['RSA_4096', 'SIGN_VERIFY', 'supports key sizes 1024-3072, not 4096'],
         ['ECC_NIST_P256', 'KEY_AGREEMENT', 'CKM_ECDH1_DERIVE is not supported'],
@@ -179,7 +182,22 @@ for (const [impl, expected] of EXPECTED) {
       test(`${spec} ${usage}: made in the token and used through the API`, async () => {
         const keyId = await createKey(spec, usage);
         const message = Buffer.from(`made inside ${impl}`);
-        if (usage === 'SIGN_VERIFY') {
+        if (spec === 'SYMMETRIC_DEFAULT') {
+          // No AES-GCM here: the CBC-HMAC suite (algorithm byte 0x02), both halves in the token.
+          const context = { store: impl };
+          const { CiphertextBlob } = await kms!.send(new EncryptCommand({ KeyId: keyId, Plaintext: message, EncryptionContext: context }));
+          assert.equal(CiphertextBlob![1], 0x02);
+          const { Plaintext } = await kms!.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: context }));
+          assert.deepEqual(Buffer.from(Plaintext!), message);
+          const damaged = Buffer.from(CiphertextBlob!);
+          damaged[damaged.length - 40]! ^= 1;
+          await assert.rejects(kms!.send(new DecryptCommand({ CiphertextBlob: damaged, EncryptionContext: context })), { name: 'InvalidCiphertextException' });
+          const other = await createKey('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT');
+          const moved = await kms!.send(new ReEncryptCommand({ CiphertextBlob, SourceEncryptionContext: context, DestinationKeyId: other }));
+          assert.deepEqual(Buffer.from((await kms!.send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob }))).Plaintext!), message);
+          const dataKey = await kms!.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' }));
+          assert.deepEqual(Buffer.from((await kms!.send(new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob }))).Plaintext!), Buffer.from(dataKey.Plaintext!));
+        } else if (usage === 'SIGN_VERIFY') {
           const { algorithm, hash } = signingAlgorithmOf(spec);
           const { Signature } = await kms!.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
           const { PublicKey } = await kms!.send(new GetPublicKeyCommand({ KeyId: keyId }));
