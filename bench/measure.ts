@@ -10,6 +10,8 @@ import autocannon from 'autocannon';
 
 export const SMOKE = process.env.BENCH_SMOKE === '1';
 export const DURATION_S = Number(process.env.BENCH_SECONDS ?? (SMOKE ? '0.5' : '5'));
+/** The client concurrencies of the per-operation rows. */
+export const CONCURRENCIES = SMOKE ? [64] : [1, 16, 64];
 
 export interface SignedRequest {
   headers: Record<string, string>;

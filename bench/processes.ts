@@ -54,6 +54,8 @@ export interface KeybridgeOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Settings written to a configuration file (KEYBRIDGE_CONFIG) on top of the defaults. */
   readonly config?: Readonly<Record<string, unknown>>;
+  /** argv that runs a command in a token's environment (test/support/token-lab.ts LabToken.runPrefix). */
+  readonly runPrefix?: readonly string[];
 }
 
 /**
@@ -83,13 +85,17 @@ export async function startKeybridge(
     env.KEYBRIDGE_CONFIG = file;
   }
   const fromEnv = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/u).filter((a) => a !== '');
-  const child = spawn(process.execPath, [...fromEnv, ...(options.nodeArgs ?? []), join(dist, 'src/main.js')], {
+  const argv = [process.execPath, ...fromEnv, ...(options.nodeArgs ?? []), join(dist, 'src/main.js')];
+  const prefix = options.runPrefix ?? [];
+  const child = spawn(prefix[0] ?? argv[0]!, [...prefix.slice(1), ...(prefix.length > 0 ? argv : argv.slice(1))], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, child, 30_000);
-  const ini = readFileSync(join(dataDir, 'credentials'), 'utf8');
+  // Embedded: the server wrote its credentials file; otherwise the configuration names one.
+  const credentialsFile = typeof options.config?.credentialsFile === 'string' ? options.config.credentialsFile : join(dataDir, 'credentials');
+  const ini = readFileSync(credentialsFile, 'utf8');
   const accessKeyId = /aws_access_key_id\s*=\s*(\S+)/.exec(ini)![1]!;
   const secretAccessKey = /aws_secret_access_key\s*=\s*(\S+)/.exec(ini)![1]!;
   const stop = stopper(child);

@@ -1,8 +1,8 @@
 // `npm run bench`: one run, side by side on this machine — the HSM's raw rate, keybridge over
 // HTTP with real SigV4 and keep-alive, moto as a peer, a constant-rate run at AWS's per-store
-// quota, keybridge in front of a simulated network HSM (1 ms and 5 ms per crypto call, 32
-// sessions), and the default key store while a member of a custom key store hangs
-// (bench/hung-member.ts). Prints a table and the targets, and writes bench/results.json.
+// quota, the CBC-HMAC suite for HSMs without AES-GCM (bench/suites.ts), keybridge in front of a
+// simulated network HSM (1 ms and 5 ms per crypto call, 32 sessions), and the default key store
+// while a member of a custom key store hangs (bench/hung-member.ts). Prints a table and the targets, and writes bench/results.json.
 // See docs/performance.md.
 //
 // BENCH_SMOKE=1 (what `npm test` runs, test/bench/bench-smoke.test.ts): ~0.5 s per row, c=64 only,
@@ -23,10 +23,11 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { constantRate } from './constant-rate.js';
 import { hungMember, type HungMemberResult } from './hung-member.js';
-import { cpuPerRequest, cpuSeconds, DURATION_S, load, logRow, metrics, SMOKE, sleep, warmUp, type Row, type SignedRequest } from './measure.js';
+import { CONCURRENCIES, cpuPerRequest, cpuSeconds, DURATION_S, load, logRow, metrics, SMOKE, sleep, warmUp, type Row, type SignedRequest } from './measure.js';
 import { peerLoad } from './peer.js';
 import { createKey, REGION, signedRequest } from './requests.js';
 import { startKeybridge, startMoto } from './processes.js';
+import { suiteRows } from './suites.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
 
 /** The compiled tree this file runs from (dist/ normally). */
@@ -39,7 +40,6 @@ function repoRoot(from: string): string {
     if (dirname(dir) === dir) throw new Error('cannot find the repository root');
   }
 }
-const CONCURRENCIES = SMOKE ? [64] : [1, 16, 64];
 const WITH_MOTO = !SMOKE || process.env.BENCH_MOTO === '1';
 const RESULTS_FILE = process.env.BENCH_RESULTS ?? (SMOKE ? join(mkdtempSync(join(tmpdir(), 'keybridge-bench-smoke-')), 'results.json') : join(ROOT, 'bench', 'results.json'));
 /** The simulated network HSMs: this much latency on every crypto call, over NET_SESSIONS sessions. */
@@ -198,6 +198,7 @@ async function main(): Promise<void> {
   const raw = rawRate();
   process.stderr.write(`raw pkcs11js AES-256-GCM 32 B, 1 session, sync: ${raw} ops/s\n`);
   const rows: Row[] = await localRows();
+  rows.push(...(await suiteRows(DIST)));
   rows.push(...(await networkRows()));
   const hung = await hungMember(DIST, ROOT);
   if (hung) rows.push(hung.baseline, hung.hung, hung.side);

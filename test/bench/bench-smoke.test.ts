@@ -11,6 +11,9 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { SUITE_ROWS } from '../../bench/suites.js';
+import { tokenLabMissing } from '../support/token-lab.js';
+
 const run = promisify(execFile);
 /** The compiled benchmark next to this compiled test (dist/ or a private build tree). */
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'run.js');
@@ -56,6 +59,10 @@ test('npm run bench in smoke mode prints every row with zero errors', { timeout:
       'GenerateDataKey AES_256',
       'TagResource (intent + outcome)',
       'Encrypt 32 B @ 1,800 rps',
+      SUITE_ROWS.softhsmEncrypt,
+      SUITE_ROWS.softhsmDecrypt,
+      // CI installs openCryptoki (.ci/run): there its rows must be present.
+      ...(process.env.CI === 'true' || tokenLabMissing('opencryptoki') === undefined ? [SUITE_ROWS.ockEncrypt, SUITE_ROWS.ockDecrypt] : []),
       ...NETWORK_ROWS,
       HUNG_ROWS.baseline,
       HUNG_ROWS.hung,
