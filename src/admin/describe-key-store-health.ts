@@ -10,7 +10,8 @@ import { defineAdminOperation } from './operation.js';
  * tried again. Only a CONNECTED store has members to
  * report; any other state is answered with the state, as the store's own view.
  * With IncludeCapabilities, each member also says, for every key spec and usage, whether its token
- * can serve it or which mechanism it lacks (null while the member is not open).
+ * can serve it or which mechanism it lacks (null while the member is not open), and for
+ * SYMMETRIC_DEFAULT which suite its keys get.
  */
 export const describeKeyStoreHealth = defineAdminOperation({
   name: 'DescribeKeyStoreHealth',
@@ -45,7 +46,16 @@ export const describeKeyStoreHealth = defineAdminOperation({
   },
 });
 
-function capabilitiesOf(member: MemberCapabilities | undefined): Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null }> | null {
+/** SYMMETRIC_DEFAULT's row also names the suite its keys get there (docs/ciphertext-format.md). */
+function capabilitiesOf(
+  member: MemberCapabilities | undefined,
+): Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null; SymmetricSuite?: string }> | null {
   if (member?.keySpecs === undefined) return null;
-  return member.keySpecs.map((c) => ({ KeySpec: c.spec, KeyUsage: c.usage, Supported: c.missing === undefined, MissingMechanism: c.missing ?? null }));
+  return member.keySpecs.map((c) => ({
+    KeySpec: c.spec,
+    KeyUsage: c.usage,
+    Supported: c.missing === undefined,
+    MissingMechanism: c.missing ?? null,
+    ...(c.spec === 'SYMMETRIC_DEFAULT' && member.symmetricSuite !== undefined ? { SymmetricSuite: member.symmetricSuite } : {}),
+  }));
 }

@@ -18,7 +18,7 @@ interface MemberHealth {
   Resets: number;
   NextAttempt: string | null;
   RecoveryAttempts: number;
-  Capabilities?: Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null }> | null;
+  Capabilities?: Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null; SymmetricSuite?: string }> | null;
 }
 
 interface Health {
@@ -77,7 +77,7 @@ export const keystoreHealth: Command = {
   },
 };
 
-/** One row per key spec and usage, one column per member: `yes`, or the mechanism its token lacks. */
+/** One row per key spec and usage, one column per member: `yes` (for SYMMETRIC_DEFAULT with its suite), or the mechanism its token lacks. */
 function printCapabilities(out: Printer, health: Health): void {
   const first = health.Members.find((m) => m.Capabilities != null)?.Capabilities ?? [];
   out.print({
@@ -90,7 +90,9 @@ function printCapabilities(out: Printer, health: Health): void {
         row.KeyUsage,
         ...health.Members.map((m) => {
           const fact = m.Capabilities?.find((c) => c.KeySpec === row.KeySpec && c.KeyUsage === row.KeyUsage);
-          return fact === undefined ? '-' : fact.Supported ? 'yes' : `no: ${fact.MissingMechanism ?? ''}`;
+          if (fact === undefined) return '-';
+          if (!fact.Supported) return `no: ${fact.MissingMechanism ?? ''}`;
+          return fact.SymmetricSuite === undefined ? 'yes' : `yes (${fact.SymmetricSuite})`;
         }),
       ]),
     },

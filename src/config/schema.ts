@@ -73,7 +73,7 @@ export const clusterSchema = z
     /**
      * How keys reach every member. `vendor`: the HSM product replicates (CloudHSM, Luna HA,
      * nShield). `keybridge`: keybridge copies each new key, wrapped under the trusted wrapping key
-     * the SO installs with `keybridge cluster init` (SoftHSM2, YubiHSM 2).
+     * the SO installs with `keybridge cluster init` (SoftHSM2; not YubiHSM 2, which has no CKA_TRUSTED).
      */
     replication: z.enum(['vendor', 'keybridge']).default('vendor'),
     /** `keybridge` mode: members that must hold a new key for CreateKey to succeed (default: every usable member). */

@@ -8,6 +8,7 @@ import type { ConnectionState, CustomKeyStoreRecord } from '../domain/custom-key
 import type { KeyRecord } from '../domain/key.js';
 import type { KeySpec, KeyUsage } from '../domain/key-spec.js';
 import type { Hsm } from './hsm.js';
+import type { SymmetricSuite } from '../domain/symmetric-suite.js';
 
 /** A cluster member's health (`keybridge keystore health`, /metrics). */
 export type MemberState = 'ACTIVE' | 'DEGRADED' | 'UNAVAILABLE';
@@ -42,6 +43,8 @@ export interface MemberCapabilities {
   readonly tokenLabel: string;
   /** Undefined when the member is not open (its token is not reachable now). */
   readonly keySpecs: ReadonlyArray<{ readonly spec: KeySpec; readonly usage: KeyUsage; readonly missing: string | undefined }> | undefined;
+  /** The suite new symmetric material gets on this member (the store's setting and its token), when open and possible. */
+  readonly symmetricSuite?: SymmetricSuite;
 }
 
 export interface ClusterStatus {

@@ -119,6 +119,8 @@ test('member b loses its token under load: 0 failed requests, retried with the n
     const capsTable = await runCliAgainst(server, ['keystore', 'health', '--capabilities', storeId]);
     assert.match(capsTable.stdout, /^KEY SPEC\s+USAGE\s+A\s+B\s*$/mu);
     assert.match(capsTable.stdout, /^ECC_NIST_P256\s+KEY_AGREEMENT\s+yes\s+yes\s*$/mu);
+    // SYMMETRIC_DEFAULT names the suite its keys get there: AES-GCM on SoftHSM2, left to choose.
+    assert.match(capsTable.stdout, /^SYMMETRIC_DEFAULT\s+ENCRYPT_DECRYPT\s+yes \(AES_256_GCM\)\s+yes \(AES_256_GCM\)\s*$/mu);
     await sleep(300);
     await work.stop();
     assert.deepEqual(work.failures, [], `failed requests: ${work.failures.slice(0, 3).join(' | ')}`);

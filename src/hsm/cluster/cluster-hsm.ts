@@ -375,13 +375,22 @@ export class ClusterHsm implements Hsm {
     return Promise.all(
       this.members.map(async (member) => {
         const hsm = member.connection;
-        const keySpecs =
-          hsm === undefined
-            ? undefined
-            : await Promise.all(
-                KEY_SPECS.flatMap((spec) => usagesOf(spec).map(async (usage) => ({ spec, usage, missing: await hsm.missingMechanism(spec, usage) }))),
-              ).catch(() => undefined);
-        return { name: member.name, tokenLabel: member.tokenLabel, keySpecs };
+        if (hsm === undefined) return { name: member.name, tokenLabel: member.tokenLabel, keySpecs: undefined };
+        // SYMMETRIC_DEFAULT as CreateKey decides it: the store's suite setting applied to this token.
+        const choice = await hsm
+          .symmetricSuites()
+          .then((support) => chooseSuite(support, this.options.symmetricSuite))
+          .catch(() => undefined);
+        const keySpecs = await Promise.all(
+          KEY_SPECS.flatMap((spec) =>
+            usagesOf(spec).map(async (usage) => ({
+              spec,
+              usage,
+              missing: spec === 'SYMMETRIC_DEFAULT' && choice !== undefined ? ('refusal' in choice ? choice.refusal : undefined) : await hsm.missingMechanism(spec, usage),
+            })),
+          ),
+        ).catch(() => undefined);
+        return { name: member.name, tokenLabel: member.tokenLabel, keySpecs, ...(choice !== undefined && 'suite' in choice ? { symmetricSuite: choice.suite } : {}) };
       }),
     );
   }

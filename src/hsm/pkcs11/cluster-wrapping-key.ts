@@ -1,7 +1,7 @@
 // The security officer's ceremony for `keybridge` replication: one AES-256 wrapping key, marked
 // CKA_TRUSTED, installed on every member of a cluster (`keybridge cluster init`).
 //
-// Why a ceremony: members of a cluster that does not replicate by itself (SoftHSM2, YubiHSM 2)
+// Why a ceremony: members of a cluster that does not replicate by itself (SoftHSM2)
 // share no secret, and only the SO may set CKA_TRUSTED. The key's value exists once, in this
 // process's memory, while it is written to each member, and is overwritten right after. It never
 // touches the disk or a log. From then on backing keys move between members only wrapped under it.

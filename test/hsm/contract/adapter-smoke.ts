@@ -33,6 +33,32 @@ async function main(): Promise<void> {
   const result: AdapterSmokeResult = { refusals: {}, used: {} };
   try {
     for (const [spec, usage] of ASKED) result.refusals[`${spec}/${usage}`] = (await hsm.missingMechanism(spec, usage)) ?? null;
+    const choice = await hsm.symmetricSuite();
+    if (result.refusals['SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT'] === null && 'suite' in choice) {
+      // The suite the token gets on its own (AES-GCM, or CBC-HMAC without it): a round trip, and for
+      // CBC-HMAC a changed tag refused by the MAC check in the token.
+      result.used[`SYMMETRIC_DEFAULT ${choice.suite}`] = await attempt(async () => {
+        const ref = newBackingKeyRef();
+        await hsm.generateSymmetricKey(ref, choice.suite);
+        try {
+          const message = Buffer.from('keybridge adapter smoke');
+          const aad = Buffer.from('header and context');
+          const sealed = await hsm.encrypt(ref, message, aad, choice.suite);
+          if (!(await hsm.decrypt(ref, sealed.iv, sealed.ciphertext, sealed.tag, aad, choice.suite)).equals(message)) return 'decrypts to other bytes';
+          // A bad GCM tag's CKR is the vendor profile's business (badTagCkrs; this runs with `generic`).
+          if (choice.suite === 'AES_256_GCM') return 'ok';
+          const tag = Buffer.from(sealed.tag);
+          tag[0]! ^= 1;
+          const refused = await hsm.decrypt(ref, sealed.iv, sealed.ciphertext, tag, aad, choice.suite).then(
+            () => 'a changed tag decrypted',
+            (err: unknown) => ((err as { code?: string }).code === 'HSM_DECRYPT_FAILED' ? 'ok' : `a changed tag: ${String(err)}`),
+          );
+          return refused;
+        } finally {
+          await hsm.destroySymmetricKey(ref);
+        }
+      });
+    }
     if (result.refusals['RSA_2048/SIGN_VERIFY'] === null) {
       result.used['RSA_2048 RSASSA_PSS_SHA_256'] = await attempt(async () => {
         const ref = newBackingKeyRef();

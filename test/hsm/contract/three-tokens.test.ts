@@ -103,11 +103,12 @@ const EXPECTED_ADAPTER: Record<TokenImplementation, AdapterSmokeResult> = {
       'ECC_NIST_EDWARDS25519/SIGN_VERIFY': null,
       'HMAC_256/GENERATE_VERIFY_MAC': null,
     },
-    used: OK_RSA_HMAC,
+    used: { ...OK_RSA_HMAC, 'SYMMETRIC_DEFAULT AES_256_GCM': 'ok' },
   },
   opencryptoki: {
     refusals: {
-      'SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT': 'CKM_AES_GCM is not supported by the HSM',
+      // No AES-GCM: the CBC-HMAC suite (AES-CBC and HMAC-SHA-256 in the token).
+      'SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT': null,
       'RSA_2048/SIGN_VERIFY': null,
       'RSA_2048/ENCRYPT_DECRYPT': null,
       'RSA_4096/SIGN_VERIFY': null,
@@ -116,11 +117,11 @@ const EXPECTED_ADAPTER: Record<TokenImplementation, AdapterSmokeResult> = {
       'ECC_NIST_EDWARDS25519/SIGN_VERIFY': 'CKM_EC_EDWARDS_KEY_PAIR_GEN is not supported by the HSM',
       'HMAC_256/GENERATE_VERIFY_MAC': null,
     },
-    used: OK_RSA_HMAC,
+    used: { ...OK_RSA_HMAC, 'SYMMETRIC_DEFAULT AES_256_CBC_HMAC_SHA_256': 'ok' },
   },
   tpm2: {
     refusals: {
-      'SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT': 'CKM_AES_GCM is not supported by the HSM',
+      'SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT': 'the HSM cannot generate secret keys through PKCS#11 (C_GenerateKey with CKM_AES_KEY_GEN: CKR_FUNCTION_NOT_SUPPORTED)',
       'RSA_2048/SIGN_VERIFY': null,
       'RSA_2048/ENCRYPT_DECRYPT': null,
       'RSA_4096/SIGN_VERIFY': 'CKM_RSA_PKCS_KEY_PAIR_GEN on the HSM supports key sizes 1024-3072, not 4096',

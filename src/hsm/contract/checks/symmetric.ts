@@ -100,12 +100,12 @@ export const SYMMETRIC_CHECKS: readonly ContractCheck[] = [
       return pass(`a changed tag is refused with 0x${code.toString(16)}${note === undefined ? '' : `; ${note}`}`);
     },
   },
-  ...[true, false].map(
+  ...[false, true].map(
     (padded): ContractCheck => ({
       id: padded ? 'aes.cbc-pad' : 'aes.cbc',
       purpose: padded
-        ? 'the encrypt-then-MAC suite for tokens without AES-GCM: AES-256-CBC with PKCS#7 padding'
-        : 'the same suite where the token has only raw CBC (padding on the host)',
+        ? 'the same suite on a token without raw CBC: AES-256-CBC with PKCS#7 padding in the token'
+        : 'the AES_256_CBC_HMAC_SHA_256 suite for tokens without AES-GCM: AES-256-CBC in the token, PKCS#7 padding on the host',
       mechanisms: [padded ? 'CKM_AES_CBC_PAD' : 'CKM_AES_CBC'],
       run(ctx) {
         const { key, value, note } = aesKey(ctx, ['encrypt']);
