@@ -271,6 +271,36 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           assert.deepEqual(await store.getRotationSchedule(key.keyId), { periodDays: null, nextRotationAt: null, onDemandRotations: 0 });
         }));
 
+      test('symmetric suites: a key and each material record theirs (absent = AES_256_GCM); a rotation may change the current one', () =>
+        withStore(async (store, harness) => {
+          const gcm = makeKey();
+          const cbc = makeKey({ suite: 'AES_256_CBC_HMAC_SHA_256' });
+          await store.createKey(gcm, []);
+          await store.createKey(cbc, []);
+          assert.equal((await store.getKey(gcm.keyId))?.suite, undefined);
+          assert.equal((await store.getKey(cbc.keyId))?.suite, 'AES_256_CBC_HMAC_SHA_256');
+          assert.deepEqual((await store.listKeyMaterials(cbc.keyId)).map((m) => m.suite), ['AES_256_CBC_HMAC_SHA_256']);
+          assert.deepEqual((await store.listKeyMaterials(gcm.keyId)).map((m) => m.suite), [undefined]);
+          // GCM key rotated into the CBC-HMAC suite (its store switched), and back.
+          const second = randomBytes(32).toString('hex');
+          const rotated = await store.rotateKeyMaterial(gcm.keyId, gcm.backingKeyId, { materialId: second, createdAt: T0 + DAY, rotationDate: T0 + DAY, rotationType: 'ON_DEMAND', suite: 'AES_256_CBC_HMAC_SHA_256' });
+          assert.equal(rotated.suite, 'AES_256_CBC_HMAC_SHA_256');
+          assert.equal((await store.getKey(gcm.keyId))?.suite, 'AES_256_CBC_HMAC_SHA_256');
+          const third = randomBytes(32).toString('hex');
+          const back = await store.rotateKeyMaterial(gcm.keyId, second, { materialId: third, createdAt: T0 + 2 * DAY, rotationDate: T0 + 2 * DAY, rotationType: 'AUTOMATIC' });
+          assert.equal(back.suite, undefined);
+          assert.deepEqual((await store.listKeyMaterials(gcm.keyId)).map((m) => m.suite), [undefined, 'AES_256_CBC_HMAC_SHA_256', undefined]);
+          // Durable: a reopened store reads the same (adapters that can reopen).
+          if (harness.reopen === undefined) return;
+          const reopened = await harness.reopen();
+          try {
+            assert.equal((await reopened.getKey(cbc.keyId))?.suite, 'AES_256_CBC_HMAC_SHA_256');
+            assert.deepEqual((await reopened.listKeyMaterials(gcm.keyId)).map((m) => m.suite), [undefined, 'AES_256_CBC_HMAC_SHA_256', undefined]);
+          } finally {
+            await reopened.close();
+          }
+        }));
+
       test('imported material: an EXTERNAL key has none until recordImportedMaterial; deleted → PendingImport; same material again → Enabled; other material CONFLICT', () =>
         withStore(async (store) => {
           const key = makeKey({ origin: 'EXTERNAL', state: 'PendingImport', backingKeyId: '' });

@@ -1,6 +1,7 @@
-// One PKCS#11 token as seen from one executor worker thread: AES-256-GCM with non-extractable token
-// keys, asymmetric and HMAC keys, random bytes, replication copies and the lifecycle of backing key
-// objects, each method one whole operation on a leased session (find or cached handle, init, call).
+// One PKCS#11 token as seen from one executor worker thread: AES-256-GCM (or, without it, the
+// AES-CBC + HMAC suite of cbc-hmac.ts) with non-extractable token keys, asymmetric and HMAC keys,
+// random bytes, replication copies and the lifecycle of backing key objects, each method one whole
+// operation on a leased session (find or cached handle, init, call).
 //
 // The serving process never uses this class on its main thread: Pkcs11Hsm (pkcs11-hsm.ts) runs it
 // in worker threads (worker.ts) through the executor, so every PKCS#11 call here is synchronous —
@@ -563,11 +564,8 @@ export class Pkcs11Token implements Hsm {
   /** SYMMETRIC_DEFAULT: what neither suite can do without (undefined when one can serve it). */
   async missingMechanism(spec: KeySpec, usage: KeyUsage): Promise<string | undefined> {
     if (spec === 'SYMMETRIC_DEFAULT') {
-      const support = await this.symmetricSuites();
-      if (support.AES_256_GCM === undefined || support.AES_256_CBC_HMAC_SHA_256 === undefined) return undefined;
-      return support.AES_256_GCM === support.AES_256_CBC_HMAC_SHA_256
-        ? support.AES_256_GCM
-        : `${support.AES_256_GCM}, and for the CBC-HMAC suite: ${support.AES_256_CBC_HMAC_SHA_256}`;
+      const choice = await this.symmetricSuite();
+      return 'refusal' in choice ? choice.refusal : undefined;
     }
     return guard('listing mechanisms', async () => {
       this.mechanismTable ??= await this.pool.withSession(async (session) => discoverMechanisms(this.pkcs11, session));
@@ -1181,7 +1179,8 @@ async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-// The IV probe's key: a session object, gone with its session if destroying it fails.
+// The IV probe's key, and the AES generation probe of symmetricSuites: a session object, gone with
+// its session if destroying it fails.
 const IV_PROBE_KEY_TEMPLATE: pkcs11js.Template = [
   { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
   { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
