@@ -20,6 +20,7 @@ import { freePort } from '../support/free-port.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 import { startLabToken, tokenLabMissing, type LabToken } from '../support/token-lab.js';
 import { until } from '../support/until.js';
+import { stopChild } from '../support/child-process.js';
 
 const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 const ACCESS_KEY_ID = 'AKIAOCKDEFAULTSTORE1';
@@ -75,13 +76,7 @@ describe('the default key store on openCryptoki (no AES-GCM)', { skip: missing ?
   });
 
   after(async () => {
-    if (child !== undefined && child.exitCode === null) {
-      const running = child;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      if (running.exitCode === null) running.kill('SIGKILL');
-    }
+    await stopChild(child);
     kms?.destroy();
     await token?.stop();
     if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });

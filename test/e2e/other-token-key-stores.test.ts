@@ -39,6 +39,7 @@ import { freePort } from '../support/free-port.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 import { startLabToken, tokenLabMissing, type LabToken, type TokenImplementation } from '../support/token-lab.js';
 import { until } from '../support/until.js';
+import { stopChild } from '../support/child-process.js';
 
 const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 
@@ -162,13 +163,7 @@ for (const [impl, expected] of EXPECTED) {
     });
 
     after(async () => {
-      if (child !== undefined && child.exitCode === null) {
-        const running = child;
-        const exited = new Promise((resolve) => running.once('exit', resolve));
-        running.kill('SIGTERM');
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-        if (running.exitCode === null) running.kill('SIGKILL');
-      }
+      await stopChild(child);
       kms?.destroy();
       await token?.stop();
       if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });

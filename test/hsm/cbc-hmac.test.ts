@@ -14,6 +14,7 @@ import { acquireModule } from '../../src/hsm/pkcs11/module.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { HsmError, type BackingKeyRef } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+import { findObjects, withRawSession } from '../support/raw-session.js';
 
 const CBC = 'AES_256_CBC_HMAC_SHA_256';
 let fx: SoftHsmFixture;
@@ -28,26 +29,6 @@ after(async () => {
   await hsm?.close();
   await fx?.cleanup();
 });
-
-function withRawSession<T>(fn: (pkcs11: pkcs11js.PKCS11, session: Buffer) => T): T {
-  const lease = acquireModule(fx.modulePath);
-  const session = lease.pkcs11.C_OpenSession(lease.findSlot({ label: fx.tokenLabel }), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  try {
-    return fn(lease.pkcs11, session);
-  } finally {
-    lease.pkcs11.C_CloseSession(session);
-    lease.release();
-  }
-}
-
-function find(pkcs11: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
-  pkcs11.C_FindObjectsInit(session, template);
-  try {
-    return pkcs11.C_FindObjects(session, 10);
-  } finally {
-    pkcs11.C_FindObjectsFinal(session);
-  }
-}
 
 const USAGE = [pkcs11js.CKA_ENCRYPT, pkcs11js.CKA_DECRYPT, pkcs11js.CKA_SIGN, pkcs11js.CKA_VERIFY, pkcs11js.CKA_WRAP, pkcs11js.CKA_UNWRAP];
 const LOCKS = [pkcs11js.CKA_TOKEN, pkcs11js.CKA_PRIVATE, pkcs11js.CKA_SENSITIVE, pkcs11js.CKA_EXTRACTABLE, pkcs11js.CKA_NEVER_EXTRACTABLE];
@@ -66,12 +47,12 @@ test('SoftHSM2 can serve both suites; left to itself (auto) a key store uses AES
 test('a CBC-HMAC material is two objects: an AES key that only en/decrypts and an HMAC key that only signs/verifies, both locked in', async () => {
   const ref = newBackingKeyRef();
   await hsm.generateSymmetricKey(ref, CBC);
-  withRawSession((pkcs11, session) => {
-    const encryption = find(pkcs11, session, [
+  withRawSession(fx.modulePath, fx.tokenLabel, (pkcs11, session) => {
+    const encryption = findObjects(pkcs11, session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') },
     ]);
-    const mac = find(pkcs11, session, [
+    const mac = findObjects(pkcs11, session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_ID, value: macObjectId(ref) },
     ]);

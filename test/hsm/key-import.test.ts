@@ -26,7 +26,6 @@ import pkcs11js from 'pkcs11js';
 
 import type { KeySpec, KeyUsage } from '../../src/domain/key-spec.js';
 import { CKR } from '../../src/hsm/pkcs11/ckr.js';
-import { acquireModule } from '../../src/hsm/pkcs11/module.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import {
   HsmError,
@@ -37,6 +36,7 @@ import {
   type ImportWrappingAlgorithm,
 } from '../../src/ports/hsm.js';
 import { createSoftHsm, loadVendorProfile, type SoftHsmFixture } from '../support/softhsm.js';
+import { findObjects, withRawSession } from '../support/raw-session.js';
 
 let fx: SoftHsmFixture;
 let hsm: Pkcs11Hsm;
@@ -129,36 +129,14 @@ function rejectsWith(code: HsmErrorCode, message?: RegExp) {
   };
 }
 
-// --- A session of our own, to look at the objects (login is shared with the executor's workers).
-
-function withRawSession<T>(fn: (pkcs11: pkcs11js.PKCS11, session: Buffer) => T): T {
-  const lease = acquireModule(fx.modulePath);
-  const session = lease.pkcs11.C_OpenSession(lease.findSlot({ label: fx.tokenLabel }), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  try {
-    return fn(lease.pkcs11, session);
-  } finally {
-    lease.pkcs11.C_CloseSession(session);
-    lease.release();
-  }
-}
-
-function find(pkcs11: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
-  pkcs11.C_FindObjectsInit(session, template);
-  try {
-    return pkcs11.C_FindObjects(session, 100);
-  } finally {
-    pkcs11.C_FindObjectsFinal(session);
-  }
-}
-
 function flags(pkcs11: pkcs11js.PKCS11, session: Buffer, handle: Buffer, types: readonly number[]): boolean[] {
   return pkcs11.C_GetAttributeValue(session, handle, types.map((type) => ({ type }))).map((attr) => attr.value[0] !== 0);
 }
 
 /** The object of this class with this CKA_ID: sensitive, non-extractable, and C_WrapKey refuses it. */
 function assertLocked(objectClass: number, id: string): void {
-  withRawSession((pkcs11, session) => {
-    const [handle] = find(pkcs11, session, [
+  withRawSession(fx.modulePath, fx.tokenLabel, (pkcs11, session) => {
+    const [handle] = findObjects(pkcs11, session, [
       { type: pkcs11js.CKA_CLASS, value: objectClass },
       { type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') },
     ]);
@@ -188,8 +166,8 @@ test('the wrapping key pair: an RSA public key out, a private key that can only 
   const ref = newWrappingKeyRef();
   const spki = await hsm.generateImportWrappingKey(ref, 'RSA_3072');
   assert.equal(createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyDetails?.modulusLength, 3072);
-  withRawSession((pkcs11, session) => {
-    const [privateKey] = find(pkcs11, session, [
+  withRawSession(fx.modulePath, fx.tokenLabel, (pkcs11, session) => {
+    const [privateKey] = findObjects(pkcs11, session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
       { type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') },
     ]);
@@ -200,7 +178,7 @@ test('the wrapping key pair: an RSA public key out, a private key that can only 
   assert.ok(!(await hsm.listSymmetricKeys()).some((listed) => listed.id === ref.id));
   assert.ok(!(await hsm.listKeyObjects()).some((listed) => listed.id === ref.id));
   assert.equal(await hsm.destroySymmetricKey(ref), true);
-  withRawSession((pkcs11, session) => assert.equal(find(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') }]).length, 0));
+  withRawSession(fx.modulePath, fx.tokenLabel, (pkcs11, session) => assert.equal(findObjects(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') }]).length, 0));
   await assert.rejects(
     importMaterial({ key: newKmsKey(), keySpec: 'SYMMETRIC_DEFAULT', keyUsage: 'ENCRYPT_DECRYPT', encryptedMaterial: oaepSha1(randomBytes(32)), wrappingKey: ref }),
     rejectsWith('HSM_KEY_NOT_FOUND'),
@@ -371,7 +349,7 @@ test('an RSA-2048 signing key: the public key derived in the HSM is the original
   // One KMS key in the list, and the pair destroyed whole.
   assert.equal((await hsm.listSymmetricKeys()).filter((listed) => listed.id === imported.materialId).length, 1);
   assert.equal(await hsm.destroySymmetricKey(ref), true);
-  withRawSession((pkcs11, session) => assert.equal(find(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(imported.materialId, 'hex') }]).length, 0));
+  withRawSession(fx.modulePath, fx.tokenLabel, (pkcs11, session) => assert.equal(findObjects(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(imported.materialId, 'hex') }]).length, 0));
 });
 
 test('an RSA encryption key decrypts what Node encrypts with the original public key', async () => {
@@ -450,8 +428,8 @@ test('an EC key on another curve, or an RSA key, into an EC KMS key is incorrect
 });
 
 test('no session object outlives an import, whatever its outcome', () => {
-  withRawSession((pkcs11, session) => {
-    const left = find(pkcs11, session, [{ type: pkcs11js.CKA_TOKEN, value: false }]);
+  withRawSession(fx.modulePath, fx.tokenLabel, (pkcs11, session) => {
+    const left = findObjects(pkcs11, session, [{ type: pkcs11js.CKA_TOKEN, value: false }]);
     assert.deepEqual(left, []);
   });
 });
