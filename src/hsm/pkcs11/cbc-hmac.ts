@@ -62,7 +62,7 @@ export function macKeyTemplate(ref: BackingKeyRef): pkcs11js.Template {
  * sign, verify or derive (tokens default CKA_SIGN to true on AES keys: CMAC), so each of the two
  * keys does one thing. A GCM material's template is left as it is.
  */
-export function encryptionKeyTemplate(ref: BackingKeyRef, suite: SymmetricSuite, template: pkcs11js.Template): pkcs11js.Template {
+export function encryptionKeyTemplate(suite: SymmetricSuite, template: pkcs11js.Template): pkcs11js.Template {
   if (suite !== 'AES_256_CBC_HMAC_SHA_256') return template;
   const denied = new Set<number>([pkcs11js.CKA_SIGN, pkcs11js.CKA_VERIFY, pkcs11js.CKA_DERIVE]);
   return [...template.filter((attr) => !denied.has(attr.type)), ...[...denied].map((type) => ({ type, value: false }))];

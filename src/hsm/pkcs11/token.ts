@@ -182,7 +182,7 @@ export class Pkcs11Token implements Hsm {
   /** The AES-256 key; for AES_256_CBC_HMAC_SHA_256 also its MAC key (both, or neither). */
   async generateSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
     await this.oneObjectChangeAtATime(() =>
-      this.generateMaterial(ref, suite, () => this.generate(ref, cbcHmac.encryptionKeyTemplate(ref, suite, aesBackingKeyTemplate(ref)), REQUIRED_KEY_FLAGS), () =>
+      this.generateMaterial(ref, suite, () => this.generate(ref, cbcHmac.encryptionKeyTemplate(suite, aesBackingKeyTemplate(ref)), REQUIRED_KEY_FLAGS), () =>
         this.makeMacObject(ref, cbcHmac.macKeyTemplate(ref), REQUIRED_PRIVATE_KEY_FLAGS),
       ),
     );
@@ -194,7 +194,7 @@ export class Pkcs11Token implements Hsm {
    */
   async generateReplicableSymmetricKey(ref: BackingKeyRef, suite: SymmetricSuite = 'AES_256_GCM'): Promise<void> {
     await this.oneObjectChangeAtATime(() =>
-      this.generateMaterial(ref, suite, () => this.generate(ref, cbcHmac.encryptionKeyTemplate(ref, suite, replicableAesTemplate(ref)), REPLICABLE_KEY_FLAGS), () =>
+      this.generateMaterial(ref, suite, () => this.generate(ref, cbcHmac.encryptionKeyTemplate(suite, replicableAesTemplate(ref)), REPLICABLE_KEY_FLAGS), () =>
         this.makeMacObject(ref, replicable(cbcHmac.macKeyTemplate(ref)), REPLICABLE_PRIVATE_KEY_FLAGS),
       ),
     );
