@@ -22,6 +22,8 @@ export async function constantRate(options: {
   ratePerSecond: number;
   seconds: number;
   maxSockets: number;
+  /** Default `/` (the KMS API). */
+  path?: string;
 }): Promise<ConstantRateResult> {
   const { hostname, port } = new URL(options.url);
   const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets });
@@ -36,7 +38,7 @@ export async function constantRate(options: {
     sent++;
     const start = process.hrtime.bigint();
     const done = new Promise<void>((resolve) => {
-      const req = request({ host: hostname, port, method: 'POST', path: '/', headers, agent }, (res) => {
+      const req = request({ host: hostname, port, method: 'POST', path: options.path ?? '/', headers, agent }, (res) => {
         res.resume();
         res.on('end', () => {
           latencies.push(Number(process.hrtime.bigint() - start) / 1e6);

@@ -128,8 +128,9 @@ export function logRow(row: Row): void {
 }
 
 /** A closed-loop run (autocannon, `connections` requests in flight) of DURATION_S. */
-export async function load(scenario: string, target: string, url: string, request: SignedRequest, connections: number, pid?: number): Promise<Row> {
-  await metrics(url, true);
+/** `url` may carry a path (the XKS proxy's); `metricsUrl` is the server's KMS listener when it differs. */
+export async function load(scenario: string, target: string, url: string, request: SignedRequest, connections: number, pid?: number, metricsUrl = url): Promise<Row> {
+  await metrics(metricsUrl, true);
   const cpuBefore = cpuSeconds(pid);
   const result = await autocannon({
     url,
@@ -143,7 +144,7 @@ export async function load(scenario: string, target: string, url: string, reques
     timeout: 30,
   });
   const cpuAfter = cpuSeconds(pid);
-  const after = await metrics(url, false);
+  const after = await metrics(metricsUrl, false);
   const row: Row = {
     scenario,
     target,

@@ -32,6 +32,7 @@ import { KeyStoreManager } from './services/key-store-manager.js';
 import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { composeXks, type XksSide } from './xks/compose-xks.js';
 
 export interface Keybridge {
   readonly app: FastifyInstance;
@@ -46,6 +47,10 @@ export interface Keybridge {
   /** Listens on the configured host and port; resolves the base URL. */
   listen(): Promise<string>;
   readonly keyStores: KeyStoreManager;
+  /** The XKS proxy's keys and credentials (issue #15). */
+  readonly xks: Pick<XksSide, 'keys' | 'credentials'>;
+  /** The XKS proxy listener's base URL once listening; undefined when it is disabled. */
+  readonly xksProxyUrl: string | undefined;
   /** Stop accepting → drain → stop sweeper → close clusters → close HSM sessions → finalize → close store. */
   close(): Promise<void>;
 }
@@ -87,8 +92,10 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     observer: metrics,
   });
   metrics.attach({ clusters: () => [{ customKeyStoreId: DEFAULT_KEY_STORE, status: hsm.status() }, ...keyStores.connectedClusters()] });
-  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, sealer, maxOnDemandRotations: config.maxOnDemandRotationsPerKey };
-  const reconciliation = await reconcile(store, hsm, logger);
+  const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, sealer, maxOnDemandRotations: config.maxOnDemandRotationsPerKey, xksStore: store.xks };
+  // XKS keys' objects in the default key store are known too (not orphans).
+  const xksBackingKeys = new Set((await store.xks.listXksKeys()).filter((k) => k.customKeyStoreId === null).map((k) => k.backingKeyId));
+  const reconciliation = await reconcile(store, hsm, logger, xksBackingKeys);
   await keyStores.resume();
   let audit: AuditTrail;
   try {
@@ -153,6 +160,21 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const principals = new PrincipalCredentials({ store, sealer, operatorKeys: [...accessKeys.values()], logger });
   await principals.refresh();
 
+  let xks: XksSide;
+  try {
+    xks = await composeXks({
+      config, store, xksStore: store.xks, keyStores, defaultHsm: hsm, defaultStatus: () => hsm.status(), sealer, logger, metrics, audit, clock,
+    });
+  } catch (err) {
+    await Promise.all([sweeper.stop(), rotations.stop(), importExpiry.stop()]);
+    await audit.close();
+    await keyStores.close();
+    await hsm.close();
+    await store.close();
+    throw err;
+  }
+  let xksProxyUrl: string | undefined;
+
   let ready = false;
   const authenticator = new SigV4Verifier({
     credentials: principals,
@@ -169,7 +191,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     notReadyBecause: () => notReadyBecause(ready, hsm, keyStores),
     metrics,
     audit,
-    admin: { ...deps, principals },
+    admin: { ...deps, principals, xks },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
   });
 
@@ -183,8 +205,13 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     keyStores,
     reconciliation,
     accessKeys,
+    xks,
+    get xksProxyUrl() {
+      return xksProxyUrl;
+    },
     async listen() {
       await app.listen({ host: config.listen.host, port: config.listen.port });
+      xksProxyUrl = await xks.listen();
       ready = true;
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.listen.port;
@@ -194,7 +221,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     close() {
       closed ??= (async () => {
         ready = false;
-        await app.close();
+        await Promise.all([app.close(), xks.close()]);
         await sweeper.stop();
         await rotations.stop();
         await importExpiry.stop();

@@ -3,11 +3,15 @@
 
 import type { z } from 'zod';
 import type { PrincipalCredentials } from '../auth/principal-credentials.js';
+import type { XksCredentials } from '../xks/credentials.js';
+import type { XksKeys } from '../xks/keys.js';
 import type { OperationDeps, RequestContext } from '../operations/operation.js';
 
 export interface AdminDeps extends OperationDeps {
   /** The live credentials table; refreshed after every change so new keys work at once. */
   readonly principals: PrincipalCredentials;
+  /** The XKS proxy's keys and credentials (KeybridgeAdmin.*Xks*). */
+  readonly xks: { readonly keys: XksKeys; readonly credentials: XksCredentials };
 }
 
 export interface AdminOperation<Schema extends z.ZodType = z.ZodType, Output = unknown> {

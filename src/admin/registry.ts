@@ -18,6 +18,8 @@ import type { AdminDeps, AdminOperation } from './operation.js';
 import { putPrincipalPolicy } from './put-principal-policy.js';
 import { rotateAccessKey } from './rotate-access-key.js';
 import { updateAccessKey } from './update-access-key.js';
+import { createXksCredential, deleteXksCredential, listXksCredentials } from './xks-credentials.js';
+import { createXksKey, deleteXksKey, describeXksKey, disableXksKey, enableXksKey, listXksKeys } from './xks-keys.js';
 
 export const ADMIN_TARGET_PREFIX = 'KeybridgeAdmin.';
 
@@ -33,6 +35,15 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
   putPrincipalPolicy,
   deletePrincipalPolicy,
   describeKeyStoreHealth,
+  createXksCredential,
+  listXksCredentials,
+  deleteXksCredential,
+  createXksKey,
+  listXksKeys,
+  describeXksKey,
+  enableXksKey,
+  disableXksKey,
+  deleteXksKey,
 ] as AdminOperation[];
 
 export const ADMIN_OPERATIONS_BY_NAME: ReadonlyMap<string, AdminOperation> = new Map(ADMIN_OPERATIONS.map((op) => [op.name, op]));

@@ -108,6 +108,64 @@ export const tokenConfig = z.object({
 });
 export type TokenConfig = z.infer<typeof tokenConfig>;
 
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/** One allow rule of the XKS proxy's secondary authorization (src/xks/secondary-authorization.ts). */
+const xksAuthorizationRule = z
+  .object({
+    comment: z.string().optional(),
+    uriPath: z.array(z.string().min(1)).min(1).optional(),
+    operations: z.array(z.enum(['GetKeyMetadata', 'Encrypt', 'Decrypt'])).min(1).optional(),
+    awsPrincipalArn: z.array(z.string().min(1)).min(1).optional(),
+    kmsKeyArn: z.array(z.string().min(1)).min(1).optional(),
+    kmsOperation: z.array(z.string().min(1)).min(1).optional(),
+    awsSourceVpc: z.array(z.string().min(1)).min(1).optional(),
+    awsSourceVpce: z.array(z.string().min(1)).min(1).optional(),
+    kmsViaService: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict();
+
+/** keybridge as an XKS proxy for AWS KMS (docs/xks.md): a second listener. */
+export const xksProxyConfig = z
+  .object({
+    enabled: z.boolean().default(false),
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 = a free port (tests). */
+    port: z.number().int().min(0).max(65535).default(4600),
+    /** Plain HTTP instead of TLS: only for tests on a loopback host. */
+    plainHttp: z.boolean().default(false),
+    tls: z
+      .object({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        /** Mutual TLS: AWS KMS's client certificate (CN cks.kms.<region>.amazonaws.com, Amazon Trust Services). */
+        clientCertificate: z.object({ caFile: z.string().min(1), subject: z.string().min(1) }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    /** The region in AWS KMS's SigV4 scope: the region of the KMS that uses this proxy. Default: `region`. */
+    region: z.string().regex(REGION).optional(),
+    /** How long a health round trip answers GetHealthStatus (the spec: at most one minute). */
+    healthCacheSeconds: z.number().int().min(1).max(60).default(30),
+    /** Optional secondary authorization: allow rules on requestMetadata; absent = none. */
+    secondaryAuthorization: z.object({ rules: z.array(xksAuthorizationRule) }).strict().optional(),
+  })
+  .strict()
+  .superRefine((xks, ctx) => {
+    if (!xks.enabled) return;
+    if (xks.plainHttp && !isLoopbackHost(xks.host)) {
+      ctx.addIssue({ code: 'custom', path: ['plainHttp'], message: 'plain HTTP is allowed only on a loopback host (127.0.0.0/8, ::1, localhost)' });
+    }
+    if (!xks.plainHttp && xks.tls === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'required: AWS KMS reaches an XKS proxy only over HTTPS (plainHttp is for loopback tests)' });
+    }
+  })
+  .prefault({});
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 export const configSchema = z
   .object({
     /** Holds the embedded token, the SQLite database and the credentials file. */
@@ -174,6 +232,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    xksProxy: xksProxyConfig,
     /** Log destination; standard output when absent. */
     logFile: z.string().min(1).optional(),
   })

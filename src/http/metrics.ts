@@ -23,6 +23,8 @@ import type { ClusterObserver, ClusterStatus } from '../hsm/cluster/cluster-hsm.
 import type { MemberState } from '../hsm/cluster/member.js';
 import type { SessionPoolStats } from '../hsm/pkcs11/session-pool.js';
 import { OPERATIONS } from '../operations/registry.js';
+import type { XksErrorName } from '../xks/errors.js';
+import type { XksOperation } from '../xks/uri.js';
 
 const STATES: readonly MemberState[] = ['ACTIVE', 'DEGRADED', 'UNAVAILABLE'];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -63,6 +65,8 @@ export class Metrics implements ClusterObserver {
   private readonly hsmSeconds: Histogram<'cluster' | 'member' | 'operation' | 'outcome'>;
   private readonly hsmErrors: Counter<'cluster' | 'member' | 'ckr'>;
   private readonly transitions: Counter<'cluster' | 'member' | 'to'>;
+  private readonly xksRequests: Counter<'operation' | 'outcome'>;
+  private readonly xksSeconds: Histogram<'operation'>;
   private sources: MetricsSources | undefined;
 
   constructor() {
@@ -97,6 +101,19 @@ export class Metrics implements ClusterObserver {
       name: 'keybridge_cluster_member_transitions_total',
       help: 'Health state changes of cluster members, by the state entered.',
       labelNames: ['cluster', 'member', 'to'],
+      registers: [this.registry],
+    });
+    this.xksRequests = new Counter({
+      name: 'keybridge_xks_requests_total',
+      help: 'XKS proxy requests by operation (GetKeyMetadata, Encrypt, Decrypt, GetHealthStatus; unknown: no proxy URI) and outcome (Success or an XKS error name).',
+      labelNames: ['operation', 'outcome'],
+      registers: [this.registry],
+    });
+    this.xksSeconds = new Histogram({
+      name: 'keybridge_xks_request_duration_seconds',
+      help: 'XKS proxy request latency as seen by keybridge, by operation (AWS KMS gives a call 250 ms).',
+      labelNames: ['operation'],
+      buckets: LATENCY_BUCKETS,
       registers: [this.registry],
     });
     const metrics = this;
@@ -149,6 +166,12 @@ export class Metrics implements ClusterObserver {
     const op = operationLabel(operation);
     this.requests.inc({ operation: op, outcome: outcomeLabel(outcome) });
     this.requestSeconds.observe({ operation: op }, seconds);
+  }
+
+  /** One answered XKS proxy request; both labels come from closed sets (src/xks/uri.ts, src/xks/errors.ts). */
+  xksRequest(operation: XksOperation | typeof UNKNOWN_OPERATION, outcome: XksErrorName | 'Success', seconds: number): void {
+    this.xksRequests.inc({ operation, outcome });
+    this.xksSeconds.observe({ operation }, seconds);
   }
 
   memberCall(event: Parameters<ClusterObserver['memberCall']>[0]): void {

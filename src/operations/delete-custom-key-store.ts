@@ -14,6 +14,10 @@ export const deleteCustomKeyStore = defineOperation({
     assertDisconnected({ ...store, connectionState: deps.keyStores.stateOf(store) }, 'delete a custom key store');
     const hasKeys = () => new KmsError('CustomKeyStoreHasCMKsException', `Custom key store ${store.id} still contains KMS keys; delete them first (ScheduleKeyDeletion).`);
     if ((await deps.store.countKeysInCustomKeyStore(store.id)) > 0) throw hasKeys();
+    const xksKeys = (await deps.xksStore?.listXksKeys())?.filter((k) => k.customKeyStoreId === store.id) ?? [];
+    if (xksKeys.length > 0) {
+      throw new KmsError('CustomKeyStoreHasCMKsException', `Custom key store ${store.id} still holds ${xksKeys.length} XKS proxy key(s); delete them first (keybridge xks keys delete).`);
+    }
     try {
       await deps.store.deleteCustomKeyStore(store.id);
     } catch (err) {

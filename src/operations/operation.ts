@@ -1,5 +1,6 @@
 // The shape every KMS operation has: a wire schema and a `run` function. registry.ts lists them.
 
+import type { XksStore } from '../ports/xks-store.js';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Account } from '../domain/arn.js';
@@ -25,6 +26,8 @@ export interface OperationDeps {
   readonly sealer: SecretSealer;
   /** RotateKeyOnDemand calls allowed per key (config maxOnDemandRotationsPerKey; AWS: 25). */
   readonly maxOnDemandRotations?: number;
+  /** The XKS proxy's records: DeleteCustomKeyStore refuses while XKS keys live in the store. */
+  readonly xksStore?: XksStore;
   /**
    * Per request, the one exception to the rule above: the keys that request's authorization
    * resolved and decided on (the HTTP layer runs the operation with a copy of deps that carries

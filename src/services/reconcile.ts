@@ -14,10 +14,11 @@ export interface ReconcileReport {
   readonly keysMissingMaterial: string[];
 }
 
-export async function reconcile(store: MetadataStore, hsm: Hsm, logger: Logger): Promise<ReconcileReport> {
+/** `alsoKnown`: backing key ids other records own (the XKS proxy's keys). */
+export async function reconcile(store: MetadataStore, hsm: Hsm, logger: Logger, alsoKnown: ReadonlySet<string> = new Set()): Promise<ReconcileReport> {
   const objects = await hsm.listSymmetricKeys();
   const rows = await store.allBackingKeyIds();
-  const known = new Set(rows.map((r) => r.backingKeyId));
+  const known = new Set([...rows.map((r) => r.backingKeyId), ...alsoKnown]);
   const present = new Set(objects.map((o) => o.id));
   const orphanBackingKeys = objects.filter((o) => !known.has(o.id));
   const keysMissingMaterial = rows.filter((r) => !present.has(r.backingKeyId)).map((r) => r.keyId);

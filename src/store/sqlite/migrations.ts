@@ -230,6 +230,35 @@ export const MIGRATIONS: readonly Migration[] = [
         CHECK (symmetric_suite IS NULL OR symmetric_suite IN ('AES_256_GCM', 'AES_256_CBC_HMAC_SHA_256'));
     `,
   },
+  {
+    version: 8,
+    name: 'xks proxy keys and credentials',
+    sql: `
+      -- The XKS proxy's external keys (src/ports/xks-store.ts). usage is a comma-separated subset
+      -- of ENCRYPT,DECRYPT. No foreign key to custom_key_stores: a store is not deleted while its
+      -- keys exist (the XKS service checks), and the key's HSM object is what matters.
+      CREATE TABLE xks_keys (
+        xks_key_id          TEXT    NOT NULL PRIMARY KEY,
+        uri_path            TEXT    NOT NULL,
+        custom_key_store_id TEXT,
+        backing_key_id      TEXT    NOT NULL,
+        usage               TEXT    NOT NULL,
+        status              TEXT    NOT NULL CHECK (status IN ('ENABLED', 'DISABLED')),
+        description         TEXT    NOT NULL,
+        created_at          INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX xks_keys_by_path ON xks_keys (uri_path, xks_key_id);
+
+      -- SigV4 credential sets AWS KMS signs proxy requests with; the secret is sealed.
+      CREATE TABLE xks_credentials (
+        access_key_id TEXT    NOT NULL PRIMARY KEY,
+        uri_path      TEXT    NOT NULL,
+        sealed_secret TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX xks_credentials_by_path ON xks_credentials (uri_path, created_at);
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

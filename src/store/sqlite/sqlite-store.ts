@@ -11,6 +11,8 @@
 //
 // Row types and their mapping live in rows.ts, the SQL in statements.ts, the schema in migrations.ts.
 
+import type { XksStore } from '../../ports/xks-store.js';
+import { SqliteXksStore } from './sqlite-xks-store.js';
 import { closeSync, constants, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { CustomKeyStoreRecord } from '../../domain/custom-key-store.js';
@@ -85,9 +87,12 @@ export class SqliteStore implements MetadataStore {
   readonly #createAccessKeyTx: (key: AccessKeyRecord) => void;
   readonly #deleteAccessKeyTx: (accessKeyId: string) => boolean;
   #closed = false;
+  /** The XKS proxy's records on the same connection (migration 8). */
+  readonly xks: XksStore;
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.xks = new SqliteXksStore(db, (operation, fn) => this.#guard(operation, fn));
     const s = prepareStatements(db);
     this.#stmts = s;
 
