@@ -110,18 +110,26 @@ export type TokenConfig = z.infer<typeof tokenConfig>;
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
+/** A condition's patterns: one string or a list, as IAM conditions take them; always a list after parsing. */
+const xksPatterns = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+  .transform((value) => (typeof value === 'string' ? [value] : value));
+
 /** One allow rule of the XKS proxy's secondary authorization (src/xks/secondary-authorization.ts). */
 const xksAuthorizationRule = z
   .object({
     comment: z.string().optional(),
-    uriPath: z.array(z.string().min(1)).min(1).optional(),
-    operations: z.array(z.enum(['GetKeyMetadata', 'Encrypt', 'Decrypt'])).min(1).optional(),
-    awsPrincipalArn: z.array(z.string().min(1)).min(1).optional(),
-    kmsKeyArn: z.array(z.string().min(1)).min(1).optional(),
-    kmsOperation: z.array(z.string().min(1)).min(1).optional(),
-    awsSourceVpc: z.array(z.string().min(1)).min(1).optional(),
-    awsSourceVpce: z.array(z.string().min(1)).min(1).optional(),
-    kmsViaService: z.array(z.string().min(1)).min(1).optional(),
+    uriPath: xksPatterns.optional(),
+    operations: z
+      .union([z.enum(['GetKeyMetadata', 'Encrypt', 'Decrypt']), z.array(z.enum(['GetKeyMetadata', 'Encrypt', 'Decrypt'])).min(1)])
+      .transform((value) => (typeof value === 'string' ? [value] : value))
+      .optional(),
+    awsPrincipalArn: xksPatterns.optional(),
+    kmsKeyArn: xksPatterns.optional(),
+    kmsOperation: xksPatterns.optional(),
+    awsSourceVpc: xksPatterns.optional(),
+    awsSourceVpce: xksPatterns.optional(),
+    kmsViaService: xksPatterns.optional(),
   })
   .strict();
 

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { DeleteCustomKeyStoreCommand, DisconnectCustomKeyStoreCommand, ConnectCustomKeyStoreCommand, DescribeCustomKeyStoresCommand } from '@aws-sdk/client-kms';
 import { auditRecordsWhere } from '../support/audit-records.js';
 import { startFaultyClusterServer, type FaultyCluster, type FaultyClusterServer } from '../support/faulty-cluster.js';
+import { runCliAgainst } from '../support/cli.js';
 import { until } from '../support/until.js';
 import {
   assertOk, assertXksError, createXksCredential, createXksKey, keyRequestMetadata, setXksKeyEnabled, xksAdmin, xksProxySettings, XksClient,
@@ -168,4 +169,12 @@ describe('the custom key store', () => {
     await roundTrip();
     await until(async () => (await xks.health()).status === 200, 5_000, 'health back');
   });
+});
+
+test("the trail holding the proxy's records verifies (`keybridge audit verify`)", async () => {
+  const result = await runCliAgainst(env.server, ['audit', 'verify']);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assert.match(result.stdout, /^OK: \d+ records, chain intact/);
+  const proxyRecords = auditRecordsWhere(env.server.dataDir, '$.eventSource', 'xks-proxy.keybridge');
+  assert.ok(proxyRecords.length > 20, `proxy records: ${proxyRecords.length}`);
 });

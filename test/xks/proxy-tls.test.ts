@@ -4,10 +4,11 @@
 // Certificates come from a throw-away CA made with openssl.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -149,6 +150,21 @@ describe('mutual TLS', () => {
     const reply = await health(server, creds, { ...trust, cert: readFileSync(kmsClient.cert), key: readFileSync(kmsClient.key) });
     assert.equal(reply.status, 200);
     assert.ok(Array.isArray(reply.body.ekmFleetDetails));
+  });
+
+  test("curl, as the spec's Appendix D calls a proxy (--aws-sigv4), with AWS KMS's client certificate", async () => {
+    const url = new URL(server.keybridge.xksProxyUrl!);
+    const { stdout } = await promisify(execFile)('curl', [
+      '-sS', '-w', '\n%{http_code}', '--cacert', ca.cert, '--cert', kmsClient.cert, '--key', kmsClient.key,
+      '--resolve', `localhost:${url.port}:127.0.0.1`,
+      '--aws-sigv4', `aws:amz:${server.region}:kms-xks-proxy`, '--user', `${creds.accessKeyId}:${creds.secretAccessKey}`,
+      '-H', 'Content-Type: application/json',
+      '-d', JSON.stringify({ requestMetadata: { kmsRequestId: 'curl', kmsOperation: 'KmsHealthCheck' } }),
+      `https://localhost:${url.port}${URI_PATH}/health`,
+    ]);
+    const [body, status] = stdout.split('\n');
+    assert.equal(status, '200', stdout);
+    assert.equal((JSON.parse(body!) as { xksProxyFleetSize: number }).xksProxyFleetSize, 1);
   });
 
   test('no client certificate: the handshake fails', async () => {
