@@ -34,6 +34,15 @@ import { keystoreDisconnect } from './keystore-disconnect.js';
 import { keystoreUpdate } from './keystore-update.js';
 import { keystoreHealth } from './keystore-health.js';
 import { keystoreWait } from './keystore-wait.js';
+import { xksCredentialsCreate } from './xks-credentials-create.js';
+import { xksCredentialsDelete } from './xks-credentials-delete.js';
+import { xksCredentialsList } from './xks-credentials-list.js';
+import { xksKeysCreate } from './xks-keys-create.js';
+import { xksKeysDelete } from './xks-keys-delete.js';
+import { xksKeysDescribe } from './xks-keys-describe.js';
+import { xksKeysDisable } from './xks-keys-disable.js';
+import { xksKeysEnable } from './xks-keys-enable.js';
+import { xksKeysList } from './xks-keys-list.js';
 import { OUTPUT_FORMATS, type OutputFormat, Printer } from './output.js';
 
 interface Group {
@@ -53,6 +62,14 @@ const GROUPS: readonly Group[] = [
     name: 'principals',
     summary: 'Users and roles with access keys and identity policies (keybridge admin API; operator only).',
     commands: [principalsCreate, principalsList, principalsDelete, principalsRotateKeys, principalsPutPolicy],
+  },
+  {
+    name: 'xks',
+    summary: 'The XKS proxy (external key store for AWS KMS): its keys and SigV4 credentials (keybridge admin API; operator only).',
+    commands: [
+      xksKeysCreate, xksKeysList, xksKeysDescribe, xksKeysEnable, xksKeysDisable, xksKeysDelete,
+      xksCredentialsCreate, xksCredentialsList, xksCredentialsDelete,
+    ],
   },
   { name: 'cluster', summary: 'HSM clusters: security-officer setup for keybridge replication.', commands: [clusterInit] },
   {
