@@ -18,6 +18,8 @@ const XKS_QUOTA_RPS = 1800;
 /** What a double-encrypted 32-byte data key is by the time it reaches the proxy (the inner KMS ciphertext). */
 const INNER_CIPHERTEXT_BYTES = 96;
 export const XKS_QUOTA_SCENARIO = `XKS proxy Decrypt @ ${XKS_QUOTA_RPS.toLocaleString('en')} rps`;
+/** Every row xksRows() returns, in order (the smoke test checks them). */
+export const XKS_ROWS = [`XKS proxy Encrypt ${INNER_CIPHERTEXT_BYTES} B (+CDIV)`, `XKS proxy Decrypt ${INNER_CIPHERTEXT_BYTES} B`, XKS_QUOTA_SCENARIO] as const;
 
 const REQUEST_METADATA = {
   awsPrincipalArn: 'arn:aws:iam::111122223333:role/bench',
@@ -66,8 +68,8 @@ export async function xksRows(dist: string): Promise<Row[]> {
       encryptionAlgorithm: 'AES_GCM',
     });
     const scenarios: Array<[string, string, SignedRequest]> = [
-      [`XKS proxy Encrypt ${INNER_CIPHERTEXT_BYTES} B (+CDIV)`, 'encrypt', encrypt],
-      [`XKS proxy Decrypt ${INNER_CIPHERTEXT_BYTES} B`, 'decrypt', decrypt],
+      [XKS_ROWS[0], 'encrypt', encrypt],
+      [XKS_ROWS[1], 'decrypt', decrypt],
     ];
     for (const [scenario, op, request] of scenarios) {
       const url = `${proxy}${URI_PATH}/keys/${KEY_ID}/${op}`;

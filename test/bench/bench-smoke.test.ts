@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { SUITE_ROWS } from '../../bench/suites.js';
+import { XKS_ROWS } from '../../bench/xks.js';
 import { tokenLabMissing } from '../support/token-lab.js';
 
 const run = promisify(execFile);
@@ -67,6 +68,7 @@ test('npm run bench in smoke mode prints every row with zero errors', { timeout:
       HUNG_ROWS.baseline,
       HUNG_ROWS.hung,
       HUNG_ROWS.side,
+      ...XKS_ROWS,
     ];
     assert.deepEqual(
       results.rows.map((r) => r.scenario),
