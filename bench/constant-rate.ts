@@ -4,6 +4,7 @@
 // synchronized bursts, which measures the burst rather than the service at that rate.
 
 import { Agent, request } from 'node:http';
+import { cpuPerRequest, cpuSeconds, DURATION_S, logRow, metrics, SMOKE, type Row, type SignedRequest } from './measure.js';
 
 export interface ConstantRateResult {
   readonly sent: number;
@@ -78,4 +79,47 @@ export async function constantRate(options: {
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+/**
+ * An at-quota row: AWS's per-store quota (1,800 requests/second by default) as an evenly spread
+ * open-loop load of `request` against `url` + `path`, with the server's figures from `metricsUrl`.
+ */
+export async function atQuota(options: {
+  url: string;
+  request: SignedRequest;
+  scenario: string;
+  pid?: number | undefined;
+  path?: string;
+  metricsUrl?: string;
+  ratePerSecond?: number;
+}): Promise<Row> {
+  const metricsUrl = options.metricsUrl ?? options.url;
+  await metrics(metricsUrl, true);
+  const cpuBefore = cpuSeconds(options.pid);
+  const r = await constantRate({
+    url: options.url,
+    ...(options.path === undefined ? {} : { path: options.path }),
+    ...options.request,
+    ratePerSecond: options.ratePerSecond ?? 1800,
+    seconds: SMOKE ? Math.max(DURATION_S, 1) : Math.max(DURATION_S, 10),
+    maxSockets: 64,
+  });
+  const cpuAfter = cpuSeconds(options.pid);
+  const after = await metrics(metricsUrl, false);
+  const row: Row = {
+    scenario: options.scenario,
+    target: 'keybridge',
+    concurrency: 64,
+    requestsPerSecond: r.achievedRate,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    maxMs: r.maxMs,
+    errors: r.errors + (r.sent - r.completed),
+    eventLoopP99Ms: after?.eventLoopDelayMs?.p99 ?? null,
+    rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
+    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, r.completed),
+  };
+  logRow(row);
+  return row;
 }

@@ -21,9 +21,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { constantRate } from './constant-rate.js';
+import { atQuota } from './constant-rate.js';
 import { hungMember, type HungMemberResult } from './hung-member.js';
-import { CONCURRENCIES, cpuPerRequest, cpuSeconds, DURATION_S, load, logRow, metrics, SMOKE, sleep, warmUp, type Row, type SignedRequest } from './measure.js';
+import { CONCURRENCIES, DURATION_S, load, SMOKE, sleep, warmUp, type Row } from './measure.js';
 import { peerLoad } from './peer.js';
 import { createKey, REGION, signedRequest } from './requests.js';
 import { startKeybridge, startMoto } from './processes.js';
@@ -68,30 +68,6 @@ function networkScenario(latencyMs: number): string {
   return `Encrypt 32 B, network HSM (${latencyMs} ms/call${scope}, ${NET_SESSIONS} sessions)`;
 }
 
-/** AWS's per-key-store quota, 1,800 requests/second, as an evenly spread open-loop load. */
-async function atQuota(url: string, request: SignedRequest, pid?: number): Promise<Row> {
-  await metrics(url, true);
-  const cpuBefore = cpuSeconds(pid);
-  const r = await constantRate({ url, ...request, ratePerSecond: 1800, seconds: SMOKE ? Math.max(DURATION_S, 1) : Math.max(DURATION_S, 10), maxSockets: 64 });
-  const cpuAfter = cpuSeconds(pid);
-  const after = await metrics(url, false);
-  const row: Row = {
-    scenario: 'Encrypt 32 B @ 1,800 rps',
-    target: 'keybridge',
-    concurrency: 64,
-    requestsPerSecond: r.achievedRate,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    maxMs: r.maxMs,
-    errors: r.errors + (r.sent - r.completed),
-    eventLoopP99Ms: after?.eventLoopDelayMs?.p99 ?? null,
-    rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
-    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, r.completed),
-  };
-  logRow(row);
-  return row;
-}
-
 function rawRate(): number {
   const out = execFileSync(process.execPath, [join(DIST, 'bench/raw-pkcs11.js'), SMOKE ? '0.5' : '3'], { encoding: 'utf8' });
   return (JSON.parse(out.trim()) as { opsPerSecond: number }).opsPerSecond;
@@ -122,7 +98,7 @@ async function localRows(): Promise<Row[]> {
       for (const c of CONCURRENCIES) rows.push(await load(scenario, 'keybridge', kb.url, request, c, kb.child.pid));
     }
     const encrypt = await signedRequest(kb.url, kb.credentials, 'Encrypt', { KeyId: keyId, Plaintext: small });
-    rows.push(await atQuota(kb.url, encrypt, kb.child.pid));
+    rows.push(await atQuota({ url: kb.url, request: encrypt, pid: kb.child.pid, scenario: 'Encrypt 32 B @ 1,800 rps' }));
   } finally {
     await kb.stop();
   }

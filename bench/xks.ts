@@ -6,8 +6,8 @@
 
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { constantRate } from './constant-rate.js';
-import { cpuPerRequest, cpuSeconds, DURATION_S, load, logRow, metrics, SMOKE, type Row, type SignedRequest } from './measure.js';
+import { atQuota } from './constant-rate.js';
+import { load, type Row, type SignedRequest } from './measure.js';
 import { freePort, startKeybridge } from './processes.js';
 import { REGION, type Credentials } from './requests.js';
 
@@ -77,32 +77,9 @@ export async function xksRows(dist: string): Promise<Row[]> {
       await load(`${scenario} (warm-up)`, 'keybridge', url, request, 64, undefined, kb.url);
       rows.push(await load(scenario, 'keybridge', url, request, 64, kb.child.pid, kb.url));
     }
-    rows.push(await atQuota(proxy, kb.url, `${URI_PATH}/keys/${KEY_ID}/decrypt`, decrypt, kb.child.pid, XKS_QUOTA_SCENARIO));
+    rows.push(await atQuota({ url: proxy, metricsUrl: kb.url, path: `${URI_PATH}/keys/${KEY_ID}/decrypt`, request: decrypt, pid: kb.child.pid, scenario: XKS_QUOTA_SCENARIO }));
   } finally {
     await kb.stop();
   }
   return rows;
-}
-
-async function atQuota(proxy: string, kmsUrl: string, path: string, request: SignedRequest, pid: number | undefined, scenario: string): Promise<Row> {
-  await metrics(kmsUrl, true);
-  const cpuBefore = cpuSeconds(pid);
-  const r = await constantRate({ url: proxy, path, ...request, ratePerSecond: XKS_QUOTA_RPS, seconds: SMOKE ? Math.max(DURATION_S, 1) : Math.max(DURATION_S, 10), maxSockets: 64 });
-  const cpuAfter = cpuSeconds(pid);
-  const after = await metrics(kmsUrl, false);
-  const row: Row = {
-    scenario,
-    target: 'keybridge',
-    concurrency: 64,
-    requestsPerSecond: r.achievedRate,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    maxMs: r.maxMs,
-    errors: r.errors + (r.sent - r.completed),
-    eventLoopP99Ms: after?.eventLoopDelayMs?.p99 ?? null,
-    rssMiB: after ? Math.round(after.rssBytes / 1048576) : null,
-    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, r.completed),
-  };
-  logRow(row);
-  return row;
 }

@@ -33,6 +33,7 @@ import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { composeXks, type XksSide } from './xks/compose-xks.js';
+import { xksClientFactory } from './xks-client/factory.js';
 
 export interface Keybridge {
   readonly app: FastifyInstance;
@@ -90,6 +91,8 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     sealer,
     logger,
     observer: metrics,
+    xksStore: store.xks,
+    xksClient: xksClientFactory(config),
   });
   metrics.attach({ clusters: () => [{ customKeyStoreId: DEFAULT_KEY_STORE, status: hsm.status() }, ...keyStores.connectedClusters()] });
   const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, sealer, maxOnDemandRotations: config.maxOnDemandRotationsPerKey, xksStore: store.xks };

@@ -54,7 +54,7 @@ interface Group {
 const GROUPS: readonly Group[] = [
   {
     name: 'keystore',
-    summary: 'Custom key stores: AWS CloudHSM-type key stores backed by PKCS#11 clusters.',
+    summary: 'Custom key stores: PKCS#11 clusters (type AWS_CLOUDHSM) and external key stores behind an XKS proxy (EXTERNAL_KEY_STORE).',
     commands: [keystoreCreate, keystoreDescribe, keystoreConnect, keystoreDisconnect, keystoreUpdate, keystoreDelete, keystoreWait, keystoreHealth],
   },
   { name: 'keys', summary: 'KMS keys.', commands: [keysList] },

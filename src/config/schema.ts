@@ -241,6 +241,21 @@ export const configSchema = z
       .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     xksProxy: xksProxyConfig,
+    /** keybridge as an XKS client: custom key stores of type EXTERNAL_KEY_STORE (docs/xks.md). */
+    externalKeyStores: z
+      .object({
+        /**
+         * The port keybridge connects to at every XksProxyUriEndpoint. AWS KMS always uses 443 and
+         * its endpoint pattern has no port; another value is for labs and tests.
+         */
+        proxyPort: z.number().int().min(1).max(65535).default(443),
+        /** Deadline of one proxy call, connection included (AWS KMS: 250 ms). */
+        proxyTimeoutMs: z.number().int().min(1).max(60_000).default(250),
+        /** PEM file of CA certificates trusted for proxies besides Node's public roots (a private CA). */
+        trustedCaFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Log destination; standard output when absent. */
     logFile: z.string().min(1).optional(),
   })

@@ -11,7 +11,7 @@ import { KmsError } from './errors.js';
 
 export type ConnectionState = 'CONNECTED' | 'CONNECTING' | 'FAILED' | 'DISCONNECTED' | 'DISCONNECTING';
 
-/** The ConnectionErrorCode values that apply to CloudHSM-type stores (reference §2). */
+/** The ConnectionErrorCode values of CloudHSM-type and external key stores (reference §2). */
 export type ConnectionErrorCode =
   | 'INVALID_CREDENTIALS'
   | 'CLUSTER_NOT_FOUND'
@@ -20,17 +20,44 @@ export type ConnectionErrorCode =
   | 'INSUFFICIENT_CLOUDHSM_HSMS'
   | 'USER_LOCKED_OUT'
   | 'USER_NOT_FOUND'
-  | 'USER_LOGGED_IN';
+  | 'USER_LOGGED_IN'
+  // External key stores: what the proxy's health check answered (src/xks-client).
+  | 'XKS_PROXY_ACCESS_DENIED'
+  | 'XKS_PROXY_INVALID_CONFIGURATION'
+  | 'XKS_PROXY_INVALID_RESPONSE'
+  | 'XKS_PROXY_INVALID_TLS_CONFIGURATION'
+  | 'XKS_PROXY_NOT_REACHABLE'
+  | 'XKS_PROXY_TIMED_OUT';
+
+export type CustomKeyStoreType = 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE';
+
+/** How an external key store reaches its XKS proxy (AWS's XksProxyConfiguration, without the secret). */
+export interface XksProxyConfiguration {
+  /** keybridge reaches proxies over the network it runs on: PUBLIC_ENDPOINT only. */
+  readonly connectivity: 'PUBLIC_ENDPOINT';
+  /** https://host (AWS: no port or path). */
+  readonly uriEndpoint: string;
+  /** [/prefix]/kms/xks/v1 */
+  readonly uriPath: string;
+  readonly accessKeyId: string;
+}
 
 export interface CustomKeyStoreRecord {
   /** `cks-` + 17 hex digits, like AWS's. */
   readonly id: string;
   readonly name: string;
-  readonly type: 'AWS_CLOUDHSM';
+  readonly type: CustomKeyStoreType;
+  /** AWS_CLOUDHSM only ('' for an external key store). */
   readonly clusterId: string;
+  /** AWS_CLOUDHSM only ('' for an external key store). */
   readonly trustAnchorCertificate: string;
-  /** The crypto-user PIN (KeyStorePassword), sealed under the default key store's HSM. Base64. */
+  /**
+   * Sealed under the default key store's HSM, bound to the store id. Base64. AWS_CLOUDHSM: the
+   * crypto-user PIN (KeyStorePassword); EXTERNAL_KEY_STORE: the proxy credential's secret.
+   */
   readonly sealedPassword: string;
+  /** EXTERNAL_KEY_STORE only. */
+  readonly xksProxy?: XksProxyConfiguration;
   readonly createdAt: number;
   /**
    * The state last recorded. CONNECTING / CONNECTED / DISCONNECTING are true only while this

@@ -17,7 +17,7 @@ export type { KeySpec, KeyUsage } from './key-spec.js';
  * AWS_KMS: generated in the default key store's token. AWS_CLOUDHSM: a custom key store's cluster.
  * EXTERNAL: material imported by the customer (BYOK) into the default key store's token.
  */
-export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM' | 'EXTERNAL';
+export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM' | 'EXTERNAL' | 'EXTERNAL_KEY_STORE';
 
 export interface KeyRecord {
   /** UUID, lower case; the last part of the ARN. */
@@ -54,6 +54,8 @@ export interface KeyRecord {
    * AES_256_GCM, which every key made before the suite existed uses.
    */
   readonly suite?: SymmetricSuite;
+  /** Origin EXTERNAL_KEY_STORE: the external key's id at the store's XKS proxy (XksKeyConfiguration.Id). */
+  readonly xksKeyId?: string;
 }
 
 /**

@@ -9,11 +9,13 @@ import {
   cloudHsmClusterIdMember,
   customKeyStoreNameMember,
   keyStorePasswordMember,
+  refuseCloudHsm,
   refuseXks,
   xksMembers,
 } from './custom-key-store-wire.js';
+import { checkProxy, checkUriNotInUse, newProxyConfiguration, type XksProxyMembers } from './external-key-store.js';
 import { hsmCall } from './hsm-errors.js';
-import { defineOperation } from './operation.js';
+import { defineOperation, type OperationDeps } from './operation.js';
 import { str } from './wire.js';
 
 export const createCustomKeyStore = defineOperation({
@@ -27,7 +29,7 @@ export const createCustomKeyStore = defineOperation({
     ...xksMembers,
   }),
   async run(_ctx, deps, input) {
-    if (input.CustomKeyStoreType === 'EXTERNAL_KEY_STORE') refuseXks({ XksProxyConnectivity: 'x' });
+    if (input.CustomKeyStoreType === 'EXTERNAL_KEY_STORE') return createExternalKeyStore(deps, input);
     refuseXks(input);
     const { CloudHsmClusterId: clusterId, TrustAnchorCertificate: trustAnchor, KeyStorePassword: password } = input;
     for (const [member, value] of [['cloudHsmClusterId', clusterId], ['trustAnchorCertificate', trustAnchor], ['keyStorePassword', password]] as const) {
@@ -67,17 +69,58 @@ export const createCustomKeyStore = defineOperation({
       connectionErrorCode: null,
       wantConnected: false,
     };
-    try {
-      await deps.store.createCustomKeyStore(record);
-    } catch (err) {
-      if (err instanceof StoreError && err.code === 'CONFLICT') {
-        throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${input.CustomKeyStoreName} already exists.`);
-      }
-      throw err;
-    }
-    return { CustomKeyStoreId: id };
+    return saveNewStore(deps, record);
   },
 });
+
+/** Saves a new store; a name taken meanwhile is CustomKeyStoreNameInUseException. */
+async function saveNewStore(deps: OperationDeps, record: CustomKeyStoreRecord): Promise<{ CustomKeyStoreId: string }> {
+  try {
+    await deps.store.createCustomKeyStore(record);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'CONFLICT') {
+      throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${record.name} already exists.`);
+    }
+    throw err;
+  }
+  return { CustomKeyStoreId: record.id };
+}
+
+/** An EXTERNAL_KEY_STORE: checked against its proxy (GetHealthStatus) before it is saved, DISCONNECTED. */
+async function createExternalKeyStore(deps: OperationDeps, input: { CustomKeyStoreName: string } & XksProxyMembers & Record<string, unknown>): Promise<{ CustomKeyStoreId: string }> {
+  refuseCloudHsm(input);
+  const { proxy, secret } = newProxyConfiguration(input);
+  const sameName = await deps.store.getCustomKeyStoreByName(input.CustomKeyStoreName);
+  if (sameName) {
+    // A retry with the same properties returns the store it created (AWS's idempotence).
+    const same =
+      sameName.type === 'EXTERNAL_KEY_STORE' &&
+      JSON.stringify(sameName.xksProxy) === JSON.stringify(proxy) &&
+      (await hsmCall(() => deps.keyStores.passwordMatches(sameName, secret)));
+    if (same) return { CustomKeyStoreId: sameName.id };
+    throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${input.CustomKeyStoreName} already exists.`);
+  }
+  await checkUriNotInUse(deps, proxy);
+  if ((await deps.store.countCustomKeyStores()) >= MAX_CUSTOM_KEY_STORES) {
+    throw new KmsError('LimitExceededException', `An account can have at most ${MAX_CUSTOM_KEY_STORES} custom key stores.`);
+  }
+  await checkProxy(deps, proxy, secret, 'CreateCustomKeyStore');
+  const id = `cks-${randomBytes(9).toString('hex').slice(0, 17)}`;
+  const record: CustomKeyStoreRecord = {
+    id,
+    name: input.CustomKeyStoreName,
+    type: 'EXTERNAL_KEY_STORE',
+    clusterId: '',
+    trustAnchorCertificate: '',
+    sealedPassword: await hsmCall(() => deps.keyStores.sealPassword(id, secret)),
+    xksProxy: proxy,
+    createdAt: deps.clock.now(),
+    connectionState: 'DISCONNECTED',
+    connectionErrorCode: null,
+    wantConnected: false,
+  };
+  return saveNewStore(deps, record);
+}
 
 async function clusterInUse(deps: Parameters<typeof createCustomKeyStore.run>[1], clusterId: string): Promise<boolean> {
   let after: string | undefined;

@@ -13,22 +13,33 @@ import { keyMetadata } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
 import { backingKeyRef } from './symmetric-crypto.js';
 import { checkTags } from './tags.js';
+import { checkExternalKey } from './xks-key-access.js';
+import { NOT_CONNECTED_MESSAGE } from '../xks-client/kms-answers.js';
+import { StoreError } from '../ports/store.js';
 import { str, tagList } from './wire.js';
 
 const KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87', 'ECC_NIST_EDWARDS25519'] as const;
 const CMK_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2'] as const;
 
-/** The store must exist, be CONNECTED, and have enough active cluster members (AWS: two). */
+/**
+ * The store must exist, be of the origin's type, be CONNECTED, and (CloudHSM) have enough active
+ * cluster members (AWS: two).
+ */
 async function checkStoreCanCreateKeys(deps: OperationDeps, customKeyStoreId: string, origin: string): Promise<string> {
   const store = await deps.store.getCustomKeyStore(customKeyStoreId);
   if (!store) throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${customKeyStoreId} does not exist.`);
-  if (origin !== 'AWS_CLOUDHSM') {
-    throw new KmsError('ValidationException', `A key in custom key store ${customKeyStoreId} must be created with Origin AWS_CLOUDHSM.`);
+  const expected = store.type === 'EXTERNAL_KEY_STORE' ? 'EXTERNAL_KEY_STORE' : 'AWS_CLOUDHSM';
+  if (origin !== expected) {
+    throw new KmsError('ValidationException', `A key in custom key store ${customKeyStoreId} must be created with Origin ${expected}.`);
   }
   const state = deps.keyStores.stateOf(store);
   if (state !== 'CONNECTED') {
-    throw new KmsError('CustomKeyStoreInvalidStateException', `Custom key store ${customKeyStoreId} is ${state}; it must be CONNECTED to create keys.`);
+    throw new KmsError(
+      'CustomKeyStoreInvalidStateException',
+      store.type === 'EXTERNAL_KEY_STORE' ? NOT_CONNECTED_MESSAGE : `Custom key store ${customKeyStoreId} is ${state}; it must be CONNECTED to create keys.`,
+    );
   }
+  if (store.type === 'EXTERNAL_KEY_STORE') return store.id;
   const needed = deps.keyStores.cluster(store.clusterId)?.minActiveMembersForCreateKey ?? 1;
   const active = deps.keyStores.activeMembers(customKeyStoreId);
   if (active < needed) {
@@ -109,14 +120,17 @@ export const createKey = defineOperation({
     }
     const origin = input.Origin ?? 'AWS_KMS';
     if (origin === 'EXTERNAL') assertImportableSpec(keySpec);
-    if (origin !== 'AWS_KMS' && origin !== 'AWS_CLOUDHSM' && origin !== 'EXTERNAL') {
-      throw new KmsError('UnsupportedOperationException', `Origin ${origin} is not supported by this keybridge version.`);
+    if ((input.XksKeyId !== undefined) !== (origin === 'EXTERNAL_KEY_STORE')) {
+      throw new KmsError('ValidationException', input.XksKeyId === undefined ? 'Origin EXTERNAL_KEY_STORE requires an XksKeyId.' : 'XksKeyId is allowed only with Origin EXTERNAL_KEY_STORE.');
     }
-    if (input.XksKeyId !== undefined) {
-      throw new KmsError('ValidationException', 'XksKeyId is allowed only with Origin EXTERNAL_KEY_STORE.');
+    if (input.XksKeyId !== undefined && !/^[a-zA-Z0-9\-_.]+$/.test(input.XksKeyId)) {
+      throw new KmsError('ValidationException', `1 validation error detected: Value '${input.XksKeyId}' at 'xksKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_.]+$`);
     }
-    if (origin === 'AWS_CLOUDHSM' && input.CustomKeyStoreId === undefined) {
-      throw new KmsError('ValidationException', 'Origin AWS_CLOUDHSM requires a CustomKeyStoreId.');
+    if ((origin === 'AWS_CLOUDHSM' || origin === 'EXTERNAL_KEY_STORE') && input.CustomKeyStoreId === undefined) {
+      throw new KmsError('ValidationException', `Origin ${origin} requires a CustomKeyStoreId.`);
+    }
+    if (origin === 'EXTERNAL_KEY_STORE' && (keySpec !== 'SYMMETRIC_DEFAULT' || keyUsage !== 'ENCRYPT_DECRYPT')) {
+      throw new KmsError('UnsupportedOperationException', 'A key in an external key store must have KeySpec SYMMETRIC_DEFAULT and KeyUsage ENCRYPT_DECRYPT.');
     }
     if (input.MultiRegion) {
       throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by keybridge.');
@@ -148,7 +162,10 @@ export const createKey = defineOperation({
       pendingWindowDays: null,
       policy: input.Policy ?? defaultKeyPolicy(deps.account),
       backingKeyId: origin === 'EXTERNAL' ? '' : randomBytes(32).toString('hex'),
+      ...(input.XksKeyId === undefined ? {} : { xksKeyId: input.XksKeyId }),
     };
+    // The external key must exist at the proxy and be usable, as AWS KMS checks with GetKeyMetadata.
+    if (origin === 'EXTERNAL_KEY_STORE') await checkExternalKey(deps, key, ctx);
     if (origin === 'EXTERNAL') {
       await assertSymmetricImportable(deps.keyStores.hsmFor(key), keySpec);
       await deps.store.createKey(key, tags);
@@ -164,6 +181,10 @@ export const createKey = defineOperation({
       await hsm.destroySymmetricKey(backingKeyRef(key)).catch((cleanupErr: unknown) => {
         deps.logger.error({ err: cleanupErr, keyId }, 'could not remove the backing key of a key whose metadata failed to save');
       });
+      // The only unique constraint a new key can meet: one KMS key per external key in a store.
+      if (err instanceof StoreError && err.code === 'CONFLICT' && key.xksKeyId !== undefined) {
+        throw new KmsError('XksKeyAlreadyInUseException', `External key ${key.xksKeyId} is already associated with another KMS key in custom key store ${key.customKeyStoreId}.`);
+      }
       throw err;
     }
     return { KeyMetadata: await keyMetadata(deps, created) };

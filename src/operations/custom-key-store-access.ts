@@ -21,8 +21,18 @@ export function customKeyStoreEntry(deps: OperationDeps, store: CustomKeyStoreRe
   return {
     CustomKeyStoreId: store.id,
     CustomKeyStoreName: store.name,
-    CloudHsmClusterId: store.clusterId,
-    TrustAnchorCertificate: store.trustAnchorCertificate,
+    // Each type shows its own configuration only (AWS's CustomKeyStoresListEntry); never a secret.
+    ...(store.type === 'AWS_CLOUDHSM' ? { CloudHsmClusterId: store.clusterId, TrustAnchorCertificate: store.trustAnchorCertificate } : {}),
+    ...(store.xksProxy === undefined
+      ? {}
+      : {
+          XksProxyConfiguration: {
+            Connectivity: store.xksProxy.connectivity,
+            AccessKeyId: store.xksProxy.accessKeyId,
+            UriEndpoint: store.xksProxy.uriEndpoint,
+            UriPath: store.xksProxy.uriPath,
+          },
+        }),
     ConnectionState: state,
     ...(state === 'FAILED' && store.connectionErrorCode ? { ConnectionErrorCode: store.connectionErrorCode } : {}),
     CreationDate: epochSeconds(store.createdAt),

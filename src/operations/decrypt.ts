@@ -20,7 +20,7 @@ export const decrypt = defineOperation({
     DryRun: dryRun.optional(),
     DryRunModifiers: z.array(z.enum(['IGNORE_CIPHERTEXT'])).optional(),
   }),
-  async run(_ctx, deps, input) {
+  async run(ctx, deps, input) {
     if (input.Recipient !== undefined) {
       throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by keybridge.');
     }
@@ -40,7 +40,7 @@ export const decrypt = defineOperation({
     const key = await keyForBlob(deps, request);
     const algorithm = checkAlgorithm(key, input.EncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
-    const { plaintext, keyMaterialId: material } = await open(deps, key, request);
+    const { plaintext, keyMaterialId: material } = await open(deps, key, request, { ctx, kmsOperation: 'Decrypt' });
     return { KeyId: key.arn, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: algorithm, ...keyMaterialId(key, 'KeyMaterialId', material) };
   },
 });

@@ -16,14 +16,14 @@ export const encrypt = defineOperation({
     EncryptionAlgorithm: encryptionAlgorithm.optional(),
     DryRun: dryRun.optional(),
   }),
-  async run(_ctx, deps, input) {
+  async run(ctx, deps, input) {
     const key = await resolveKey(deps, input.KeyId);
     assertCryptoUsable(deps, key);
     const algorithm = checkAlgorithm(key, input.EncryptionAlgorithm);
     if (input.DryRun) throw dryRunSucceeded();
     const ciphertext =
       algorithm === 'SYMMETRIC_DEFAULT'
-        ? await seal(deps, key, input.Plaintext, input.EncryptionContext)
+        ? await seal(deps, key, input.Plaintext, input.EncryptionContext, 'EncryptionContext', { ctx, kmsOperation: 'Encrypt' })
         : await rsaSeal(deps, key, algorithm, input.Plaintext, input.EncryptionContext);
     return { CiphertextBlob: ciphertext.toString('base64'), KeyId: key.arn, EncryptionAlgorithm: algorithm };
   },

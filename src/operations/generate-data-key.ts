@@ -6,7 +6,7 @@ import { hsmCall } from './hsm-errors.js';
 import { resolveKey } from './key-access.js';
 import { keyMaterialId } from './key-metadata.js';
 import { defineOperation, type OperationDeps } from './operation.js';
-import { assertCryptoUsable, dryRunSucceeded, seal } from './symmetric-crypto.js';
+import { assertCryptoUsable, dryRunSucceeded, seal, type XksCall } from './symmetric-crypto.js';
 import { dryRun, encryptionContext, grantTokens, keyIdMember } from './wire.js';
 
 export const dataKeyInput = z.object({
@@ -23,7 +23,7 @@ export const dataKeyInput = z.object({
  * The shared core of GenerateDataKey and GenerateDataKeyWithoutPlaintext: the data key comes
  * from the HSM's RNG and is encrypted under the KMS key inside the HSM.
  */
-export async function makeDataKey(deps: OperationDeps, input: z.output<typeof dataKeyInput>): Promise<{ key: KeyRecord; plaintext: Buffer; ciphertext: Buffer }> {
+export async function makeDataKey(deps: OperationDeps, input: z.output<typeof dataKeyInput>, call: XksCall): Promise<{ key: KeyRecord; plaintext: Buffer; ciphertext: Buffer }> {
   if (input.Recipient !== undefined) {
     throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by keybridge.');
   }
@@ -35,15 +35,15 @@ export async function makeDataKey(deps: OperationDeps, input: z.output<typeof da
   assertCryptoUsable(deps, key);
   if (input.DryRun) throw dryRunSucceeded();
   const plaintext = await hsmCall(() => deps.hsm.random(length));
-  const ciphertext = await seal(deps, key, plaintext, input.EncryptionContext as EncryptionContext | undefined);
+  const ciphertext = await seal(deps, key, plaintext, input.EncryptionContext as EncryptionContext | undefined, 'EncryptionContext', call);
   return { key, plaintext, ciphertext };
 }
 
 export const generateDataKey = defineOperation({
   name: 'GenerateDataKey',
   input: dataKeyInput,
-  async run(_ctx, deps, input) {
-    const { key, plaintext, ciphertext } = await makeDataKey(deps, input);
+  async run(ctx, deps, input) {
+    const { key, plaintext, ciphertext } = await makeDataKey(deps, input, { ctx, kmsOperation: 'GenerateDataKey' });
     return {
       CiphertextBlob: ciphertext.toString('base64'),
       Plaintext: plaintext.toString('base64'),

@@ -9,7 +9,8 @@
 // decision did not resolve, so a rule table that forgets a member fails closed, in tests.
 
 import { aliasArn, keyArn } from '../domain/arn.js';
-import { invalidCiphertext, parseBlob } from '../domain/ciphertext-blob.js';
+import { invalidCiphertext } from '../domain/ciphertext-blob.js';
+import { keyIdOfBlob } from '../domain/xks-ciphertext-blob.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import { parseKeyRef } from '../domain/key-ref.js';
@@ -54,7 +55,7 @@ export class ResolvedKeys {
   async resolveCiphertext(deps: OperationDeps, blob: Buffer): Promise<KeyRecord> {
     let keyId: string;
     try {
-      keyId = parseBlob(blob).keyId;
+      keyId = keyIdOfBlob(blob);
     } catch {
       throw invalidCiphertext();
     }
@@ -72,7 +73,7 @@ export class ResolvedKeys {
   async noteCiphertext(deps: OperationDeps, blob: Buffer): Promise<void> {
     let keyId: string;
     try {
-      keyId = parseBlob(blob).keyId;
+      keyId = keyIdOfBlob(blob);
     } catch {
       return;
     }

@@ -26,7 +26,8 @@ export async function keyMetadata(deps: OperationDeps, key: KeyRecord): Promise<
     ...(key.pendingWindowDays !== null ? { PendingDeletionWindowInDays: key.pendingWindowDays } : {}),
     Origin: key.origin,
     ...(key.customKeyStoreId !== null ? { CustomKeyStoreId: key.customKeyStoreId } : {}),
-    ...(store ? { CloudHsmClusterId: store.clusterId } : {}),
+    ...(store?.type === 'AWS_CLOUDHSM' ? { CloudHsmClusterId: store.clusterId } : {}),
+    ...(key.xksKeyId === undefined ? {} : { XksKeyConfiguration: { Id: key.xksKeyId } }),
     KeyManager: 'CUSTOMER',
     // CustomerMasterKeySpec (deprecated) has no value for the newer specs such as Ed25519.
     ...(key.keySpec === 'ECC_NIST_EDWARDS25519' ? {} : { CustomerMasterKeySpec: key.keySpec }),

@@ -22,7 +22,7 @@ export const reEncrypt = defineOperation({
     DryRun: dryRun.optional(),
     DryRunModifiers: z.array(z.enum(['IGNORE_CIPHERTEXT'])).optional(),
   }),
-  async run(_ctx, deps, input) {
+  async run(ctx, deps, input) {
     if (input.CiphertextBlob === undefined) {
       throw new KmsError('ValidationException', "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
     }
@@ -38,13 +38,13 @@ export const reEncrypt = defineOperation({
     if (input.DryRun) throw dryRunSucceeded();
     const opened =
       sourceAlgorithm === 'SYMMETRIC_DEFAULT'
-        ? await open(deps, source, request)
+        ? await open(deps, source, request, { ctx, kmsOperation: 'ReEncrypt' })
         : { plaintext: await rsaOpen(deps, source, sourceAlgorithm, input.CiphertextBlob, input.SourceEncryptionContext, 'SourceEncryptionContext'), keyMaterialId: undefined };
     const plaintext = opened.plaintext;
     try {
       const ciphertext =
         destinationAlgorithm === 'SYMMETRIC_DEFAULT'
-          ? await seal(deps, destination, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext')
+          ? await seal(deps, destination, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext', { ctx, kmsOperation: 'ReEncrypt' })
           : await rsaSeal(deps, destination, destinationAlgorithm, plaintext, input.DestinationEncryptionContext, 'DestinationEncryptionContext');
       return {
         CiphertextBlob: ciphertext.toString('base64'),

@@ -18,6 +18,9 @@ export const AUTOMATIC_ROTATION_GUARD_MS = 20 * 60 * 1000;
 
 /** UnsupportedOperationException for a key whose material cannot rotate. */
 export function assertRotatable(key: KeyRecord): void {
+  if (key.origin === 'EXTERNAL_KEY_STORE') {
+    throw new KmsError('UnsupportedOperationException', `${key.arn} origin is EXTERNAL_KEY_STORE which is not valid for this operation: a key in an external key store is rotated in its external key manager.`);
+  }
   if (key.origin === 'EXTERNAL') {
     throw new KmsError('UnsupportedOperationException', `${key.arn} origin is EXTERNAL which is not valid for this operation: keybridge does not rotate keys with imported key material.`);
   }

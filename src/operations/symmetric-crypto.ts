@@ -10,14 +10,42 @@ import { assertUsableForCrypto, type KeyRecord } from '../domain/key.js';
 import type { BackingKeyRef } from '../ports/hsm.js';
 import { hsmCall } from './hsm-errors.js';
 import { keyById, resolveKey } from './key-access.js';
-import type { OperationDeps } from './operation.js';
+import type { OperationDeps, RequestContext } from './operation.js';
+import { assembleXksBlob, encodeXksAadPrefix, isXksBlob, keyIdOfBlob, parseXksBlob } from '../domain/xks-ciphertext-blob.js';
+import { cryptoFailure } from '../xks-client/kms-answers.js';
+import type { RequestMetadata } from '../xks-client/proxy-client.js';
 
 export function backingKeyRef(key: KeyRecord): BackingKeyRef {
   return { id: key.backingKeyId, label: key.arn };
 }
 
-/** Encrypts under `key` (which the caller has checked is usable) and returns the blob. */
-export async function seal(deps: OperationDeps, key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined, contextMember = 'EncryptionContext'): Promise<Buffer> {
+/**
+ * Who asks, for what: the requestMetadata an external key store's proxy is sent. An operation that
+ * gives none cannot use keys in external key stores.
+ */
+export interface XksCall {
+  readonly ctx: RequestContext;
+  /** The KMS operation (requestMetadata.kmsOperation). */
+  readonly kmsOperation: string;
+}
+
+/**
+ * Encrypts under `key` (which the caller has checked is usable) and returns the blob. A key in an
+ * external key store is sealed twice: under its own key in keybridge's HSM, then by the proxy.
+ */
+export async function seal(
+  deps: OperationDeps,
+  key: KeyRecord,
+  plaintext: Buffer,
+  context: EncryptionContext | undefined,
+  contextMember = 'EncryptionContext',
+  call?: XksCall,
+): Promise<Buffer> {
+  const inner = await sealInHsm(deps, key, plaintext, context, contextMember);
+  return key.origin === 'EXTERNAL_KEY_STORE' ? sealByProxy(deps, key, inner, context, contextMember, call) : inner;
+}
+
+async function sealInHsm(deps: OperationDeps, key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined, contextMember: string): Promise<Buffer> {
   // GenerateDataKey* and GenerateDataKeyPair* reach here with any key the client named.
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
     throw new KmsError('InvalidKeyUsageException', `${key.arn} key spec is ${key.keySpec} which is not valid for this operation; it needs a symmetric encryption KMS key.`);
@@ -28,6 +56,30 @@ export async function seal(deps: OperationDeps, key: KeyRecord, plaintext: Buffe
   const hsm = deps.keyStores.hsmFor(key);
   const { iv, ciphertext, tag } = await hsmCall(() => hsm.encrypt(backingKeyRef(key), plaintext, aad, suite));
   return assembleBlob(aadPrefix, iv, ciphertext, tag);
+}
+
+async function sealByProxy(deps: OperationDeps, key: KeyRecord, inner: Buffer, context: EncryptionContext | undefined, contextMember: string, call: XksCall | undefined): Promise<Buffer> {
+  const proxy = deps.keyStores.xksProxyFor(key);
+  const aadPrefix = encodeXksAadPrefix(key.keyId);
+  const aad = Buffer.concat([aadPrefix, canonicalEncryptionContext(context, contextMember)]);
+  try {
+    const sealed = await proxy.encrypt(key.xksKeyId!, { plaintext: inner, aad, requestMetadata: requestMetadataOf(key, needCall(key, call)) });
+    return assembleXksBlob(aadPrefix, sealed);
+  } catch (err) {
+    deps.logger.warn({ err, keyId: key.keyId }, 'the external key store proxy could not encrypt');
+    throw cryptoFailure(err);
+  }
+}
+
+function needCall(key: KeyRecord, call: XksCall | undefined): XksCall {
+  if (call === undefined) {
+    throw new KmsError('UnsupportedOperationException', `${key.arn} is in an external key store, which this operation cannot use.`);
+  }
+  return call;
+}
+
+function requestMetadataOf(key: KeyRecord, call: XksCall): RequestMetadata {
+  return { kmsRequestId: call.ctx.requestId, kmsOperation: call.kmsOperation, awsPrincipalArn: call.ctx.principal.arn, kmsKeyArn: key.arn };
 }
 
 export interface OpenRequest {
@@ -45,8 +97,7 @@ export interface OpenRequest {
  */
 export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Promise<KeyRecord> {
   const named = request.keyIdText === undefined ? undefined : await resolveKey(deps, request.keyIdText);
-  const parsed = parseBlob(request.blob);
-  const key = await keyById(deps, parsed.keyId);
+  const key = await keyById(deps, keyIdOfBlob(request.blob));
   // A blob naming no key we hold is damaged (or foreign): InvalidCiphertext even when KeyId was
   // given, so that a flipped bit in the key-id field reads as corruption, not as the wrong key.
   if (!key) throw invalidCiphertext();
@@ -60,8 +111,13 @@ export async function keyForBlob(deps: OperationDeps, request: OpenRequest): Pro
  * the current one or one a rotation left (docs/ciphertext-format.md). A material of another key —
  * or none — is InvalidCiphertextException. Resolves with the plaintext and that material's id.
  */
-export async function open(deps: OperationDeps, key: KeyRecord, request: OpenRequest): Promise<{ plaintext: Buffer; keyMaterialId: string }> {
-  const parsed = parseBlob(request.blob);
+export async function open(deps: OperationDeps, key: KeyRecord, request: OpenRequest, call?: XksCall): Promise<{ plaintext: Buffer; keyMaterialId: string }> {
+  // A key in an external key store opens only version-2 blobs, and only through its proxy: its
+  // own inner layer alone must never decrypt (that would make the external key pointless).
+  if (key.origin === 'EXTERNAL_KEY_STORE' !== isXksBlob(request.blob)) throw invalidCiphertext();
+  const blob = key.origin === 'EXTERNAL_KEY_STORE' ? await openByProxy(deps, key, request, needCall(key, call)) : request.blob;
+  const parsed = parseBlob(blob);
+  if (parsed.keyId !== key.keyId) throw invalidCiphertext();
   let suite = key.suite ?? 'AES_256_GCM';
   if (parsed.backingKeyId !== key.backingKeyId) {
     const material = (await deps.store.listKeyMaterials(key.keyId)).find((m) => m.materialId === parsed.backingKeyId);
@@ -74,6 +130,25 @@ export async function open(deps: OperationDeps, key: KeyRecord, request: OpenReq
   const hsm = deps.keyStores.hsmFor(key);
   const plaintext = await hsmCall(() => hsm.decrypt({ id: parsed.backingKeyId, label: key.arn }, parsed.iv, parsed.ciphertext, parsed.tag, aad, suite));
   return { plaintext, keyMaterialId: parsed.backingKeyId };
+}
+
+async function openByProxy(deps: OperationDeps, key: KeyRecord, request: OpenRequest, call: XksCall): Promise<Buffer> {
+  const outer = parseXksBlob(request.blob);
+  const proxy = deps.keyStores.xksProxyFor(key);
+  const aad = Buffer.concat([outer.aadPrefix, canonicalEncryptionContext(request.context, request.contextMember)]);
+  try {
+    return await proxy.decrypt(key.xksKeyId!, {
+      ciphertext: outer.ciphertext,
+      iv: outer.iv,
+      tag: outer.tag,
+      ...(outer.ciphertextMetadata === undefined ? {} : { ciphertextMetadata: outer.ciphertextMetadata }),
+      aad,
+      requestMetadata: requestMetadataOf(key, call),
+    });
+  } catch (err) {
+    deps.logger.warn({ err, keyId: key.keyId }, 'the external key store proxy could not decrypt');
+    throw cryptoFailure(err);
+  }
 }
 
 /** Disabled, PendingDeletion, or Unavailable (its custom key store is not connected) → error. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assertDisconnected } from '../domain/custom-key-store.js';
+import { assertDisconnected, type CustomKeyStoreRecord, type XksProxyConfiguration } from '../domain/custom-key-store.js';
 import { KmsError } from '../domain/errors.js';
 import { StoreError, type CustomKeyStorePatch } from '../ports/store.js';
 import { findCustomKeyStore } from './custom-key-store-access.js';
@@ -9,11 +9,14 @@ import {
   customKeyStoreIdMember,
   customKeyStoreNameMember,
   keyStorePasswordMember,
+  checkRawSecret,
+  refuseCloudHsm,
   refuseXks,
   xksMembers,
 } from './custom-key-store-wire.js';
+import { checkConnectivity, checkProxy, checkUriNotInUse, type XksProxyMembers } from './external-key-store.js';
 import { hsmCall } from './hsm-errors.js';
-import { defineOperation } from './operation.js';
+import { defineOperation, type OperationDeps } from './operation.js';
 
 export const updateCustomKeyStore = defineOperation({
   name: 'UpdateCustomKeyStore',
@@ -25,8 +28,9 @@ export const updateCustomKeyStore = defineOperation({
     ...xksMembers,
   }),
   async run(_ctx, deps, input) {
-    refuseXks(input);
     const store = await findCustomKeyStore(deps, input.CustomKeyStoreId);
+    if (store.type === 'EXTERNAL_KEY_STORE') return updateExternalKeyStore(deps, store, input);
+    refuseXks(input);
     const current = { ...store, connectionState: deps.keyStores.stateOf(store) };
     const patch: { -readonly [K in keyof CustomKeyStorePatch]: CustomKeyStorePatch[K] } = {};
     // The name may change in any state; the password and the cluster only while DISCONNECTED.
@@ -51,16 +55,62 @@ export const updateCustomKeyStore = defineOperation({
     }
     if (input.KeyStorePassword !== undefined) patch.sealedPassword = await hsmCall(() => deps.keyStores.sealPassword(store.id, input.KeyStorePassword!));
     if (input.NewCustomKeyStoreName !== undefined && input.NewCustomKeyStoreName !== store.name) patch.name = input.NewCustomKeyStoreName;
-    if (Object.keys(patch).length > 0) {
-      try {
-        await deps.store.updateCustomKeyStore(store.id, patch);
-      } catch (err) {
-        if (err instanceof StoreError && err.code === 'CONFLICT') {
-          throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${input.NewCustomKeyStoreName} already exists.`);
-        }
-        throw err;
-      }
-    }
+    await save(deps, store.id, patch, input.NewCustomKeyStoreName);
     return {};
   },
 });
+
+type Patch = { -readonly [K in keyof CustomKeyStorePatch]: CustomKeyStorePatch[K] };
+
+async function save(deps: OperationDeps, id: string, patch: Patch, newName: string | undefined): Promise<void> {
+  if (Object.keys(patch).length === 0) return;
+  try {
+    await deps.store.updateCustomKeyStore(id, patch);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'CONFLICT') {
+      throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${newName} already exists.`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * An external key store: the name, the credential and the URI path may change in any state (as in
+ * AWS KMS); the endpoint and the connectivity only while DISCONNECTED. A changed proxy
+ * configuration is checked against the proxy (GetHealthStatus) before it is saved, and a connected
+ * store uses it from then on.
+ */
+async function updateExternalKeyStore(deps: OperationDeps, store: CustomKeyStoreRecord, input: XksProxyMembers & Record<string, unknown> & { NewCustomKeyStoreName?: string | undefined }): Promise<Record<string, never>> {
+  refuseCloudHsm(input);
+  const current = { ...store, connectionState: deps.keyStores.stateOf(store) };
+  if (input.XksProxyUriEndpoint !== undefined || input.XksProxyConnectivity !== undefined || input.XksProxyVpcEndpointServiceName !== undefined || input.XksProxyVpcEndpointServiceOwner !== undefined) {
+    assertDisconnected(current, 'change the proxy endpoint or connectivity');
+  }
+  if (input.XksProxyConnectivity !== undefined) checkConnectivity(input, input.XksProxyConnectivity);
+  const patch: Patch = {};
+  const before = store.xksProxy!;
+  const credential = input.XksProxyAuthenticationCredential;
+  if (credential !== undefined) checkRawSecret(credential.RawSecretAccessKey);
+  const proxy: XksProxyConfiguration = {
+    connectivity: 'PUBLIC_ENDPOINT',
+    uriEndpoint: input.XksProxyUriEndpoint ?? before.uriEndpoint,
+    uriPath: input.XksProxyUriPath ?? before.uriPath,
+    accessKeyId: credential?.AccessKeyId ?? before.accessKeyId,
+  };
+  const proxyChanged = JSON.stringify(proxy) !== JSON.stringify(before) || credential !== undefined;
+  if (proxyChanged) {
+    await checkUriNotInUse(deps, proxy, store.id);
+    const secret = credential?.RawSecretAccessKey ?? (await hsmCall(() => deps.keyStores.unsealPassword(store)));
+    await checkProxy(deps, proxy, secret, 'UpdateCustomKeyStore');
+    patch.xksProxy = proxy;
+    if (credential !== undefined) patch.sealedPassword = await hsmCall(() => deps.keyStores.sealPassword(store.id, credential.RawSecretAccessKey));
+    if (input.NewCustomKeyStoreName !== undefined && input.NewCustomKeyStoreName !== store.name) patch.name = input.NewCustomKeyStoreName;
+    await save(deps, store.id, patch, input.NewCustomKeyStoreName);
+    // A connected store signs its next request with what was just saved.
+    deps.keyStores.replaceProxy(store.id, proxy, secret);
+    return {};
+  }
+  if (input.NewCustomKeyStoreName !== undefined && input.NewCustomKeyStoreName !== store.name) patch.name = input.NewCustomKeyStoreName;
+  await save(deps, store.id, patch, input.NewCustomKeyStoreName);
+  return {};
+}

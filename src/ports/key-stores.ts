@@ -4,7 +4,8 @@
 // Owned by the composition root. Connection state changes are persisted through the store port
 // so that they survive a restart (stores that were connected reconnect by themselves).
 
-import type { ConnectionState, CustomKeyStoreRecord } from '../domain/custom-key-store.js';
+import type { ConnectionState, CustomKeyStoreRecord, XksProxyConfiguration } from '../domain/custom-key-store.js';
+import type { XksProxyClient } from '../xks-client/proxy-client.js';
 import type { KeyRecord } from '../domain/key.js';
 import type { KeySpec, KeyUsage } from '../domain/key-spec.js';
 import type { Hsm } from './hsm.js';
@@ -86,6 +87,14 @@ export interface KeyStores {
   hsmFor(key: KeyRecord): Hsm;
   /** The cluster of a CONNECTED store; CustomKeyStoreInvalidStateException otherwise. */
   hsmForStore(customKeyStoreId: string): Hsm;
+  /** The proxy of a key's CONNECTED external key store; KMSInvalidStateException otherwise. */
+  xksProxyFor(key: KeyRecord): XksProxyClient;
+  /** A connected external key store switches to this configuration and secret (UpdateCustomKeyStore); otherwise nothing. */
+  replaceProxy(customKeyStoreId: string, proxy: XksProxyConfiguration, secretAccessKey: string): void;
+  /** The store's sealed password or proxy secret, unsealed. */
+  unsealPassword(store: CustomKeyStoreRecord): Promise<string>;
+  /** A client for a proxy configuration (Create/Update check the proxy before saving it). */
+  xksClientFor(proxy: XksProxyConfiguration, secretAccessKey: string): XksProxyClient;
   /** The live state (which may be newer than the record's). */
   stateOf(store: CustomKeyStoreRecord): ConnectionState;
   /** Moves to CONNECTING and returns at once; the outcome is CONNECTED or FAILED. */

@@ -23,7 +23,7 @@ export interface Tag {
 }
 
 export type CustomKeyStorePatch = Partial<
-  Pick<CustomKeyStoreRecord, 'name' | 'clusterId' | 'sealedPassword' | 'connectionState' | 'connectionErrorCode' | 'wantConnected'>
+  Pick<CustomKeyStoreRecord, 'name' | 'clusterId' | 'sealedPassword' | 'connectionState' | 'connectionErrorCode' | 'wantConnected' | 'xksProxy'>
 >;
 
 /** An IAM-style user or role of some account (keybridge's own principals, not AWS's). */

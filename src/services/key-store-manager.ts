@@ -13,6 +13,7 @@ import {
   type ConnectionErrorCode,
   type ConnectionState,
   type CustomKeyStoreRecord,
+  type XksProxyConfiguration,
 } from '../domain/custom-key-store.js';
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
@@ -21,7 +22,11 @@ import type { MemberCapabilities } from '../ports/key-stores.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
+import type { XksStore } from '../ports/xks-store.js';
 import type { SecretSealer } from './secret-sealer.js';
+import { checkProxyHealth } from '../xks-client/health-check.js';
+import { connectionErrorCodeOf, NOT_CONNECTED_MESSAGE } from '../xks-client/kms-answers.js';
+import type { XksProxyClient } from '../xks-client/proxy-client.js';
 
 export interface KeyStoreManagerDeps {
   readonly store: MetadataStore;
@@ -32,11 +37,20 @@ export interface KeyStoreManagerDeps {
   readonly logger: Logger;
   /** Metrics for cluster member calls and state changes. */
   readonly observer?: ClusterObserver;
+  /** The XKS proxy's keys: their objects are known keys too (re-synced to a member that comes back). */
+  readonly xksStore?: XksStore;
+  /**
+   * A client for an external key store's proxy (the store's configuration and its unsealed
+   * secret); absent when external key stores are not available.
+   */
+  readonly xksClient?: (proxy: XksProxyConfiguration, secretAccessKey: string) => XksProxyClient;
 }
 
 interface Runtime {
   state: ConnectionState;
   cluster: ClusterHsm | undefined;
+  /** An external key store's proxy client while CONNECTED. */
+  proxy?: XksProxyClient | undefined;
   /** The background connect or disconnect in progress. */
   pending: Promise<void>;
 }
@@ -88,8 +102,35 @@ export class KeyStoreManager implements KeyStores {
   hsmFor(key: KeyRecord): Hsm {
     if (key.customKeyStoreId === null) return this.deps.defaultHsm;
     const runtime = this.runtimes.get(key.customKeyStoreId);
+    // An external key store's key: its own (inner) layer is in keybridge's default key store.
+    if (runtime?.state === 'CONNECTED' && runtime.proxy) return this.deps.defaultHsm;
     if (runtime?.state === 'CONNECTED' && runtime.cluster) return runtime.cluster;
     throw new KmsError('KMSInvalidStateException', `${key.arn} is unavailable.`);
+  }
+
+  xksProxyFor(key: KeyRecord): XksProxyClient {
+    const runtime = key.customKeyStoreId === null ? undefined : this.runtimes.get(key.customKeyStoreId);
+    if (runtime?.state === 'CONNECTED' && runtime.proxy) return runtime.proxy;
+    throw new KmsError('KMSInvalidStateException', NOT_CONNECTED_MESSAGE);
+  }
+
+  replaceProxy(customKeyStoreId: string, proxy: XksProxyConfiguration, secretAccessKey: string): void {
+    const runtime = this.runtimes.get(customKeyStoreId);
+    if (runtime?.state !== 'CONNECTED' || runtime.proxy === undefined) return;
+    const previous = runtime.proxy;
+    runtime.proxy = this.xksClientFor(proxy, secretAccessKey);
+    // Calls already under way on the old client finish first (a call lasts at most its timeout).
+    setTimeout(() => previous.close(), 30_000).unref();
+  }
+
+  async unsealPassword(store: CustomKeyStoreRecord): Promise<string> {
+    return this.deps.sealer.unseal(store.sealedPassword, store.id);
+  }
+
+  /** A client for a proxy configuration that is not (yet) a connected store's: Create and Update check with it. */
+  xksClientFor(proxy: XksProxyConfiguration, secretAccessKey: string): XksProxyClient {
+    if (this.deps.xksClient === undefined) throw new KmsError('UnsupportedOperationException', 'External key stores are not enabled in this keybridge.');
+    return this.deps.xksClient(proxy, secretAccessKey);
   }
 
   hsmForStore(customKeyStoreId: string): Hsm {
@@ -122,6 +163,7 @@ export class KeyStoreManager implements KeyStores {
       await previous;
       const cluster = runtime?.cluster ?? next.cluster;
       await cluster?.close().catch((err: unknown) => this.deps.logger.error({ err, customKeyStoreId: store.id }, 'closing a cluster connection failed'));
+      runtime?.proxy?.close();
       next.state = 'DISCONNECTED';
       await this.persist(store.id, { connectionState: 'DISCONNECTED', connectionErrorCode: null });
       this.deps.logger.info({ customKeyStoreId: store.id }, 'custom key store disconnected');
@@ -159,6 +201,8 @@ export class KeyStoreManager implements KeyStores {
     for (const [id, runtime] of this.runtimes) {
       await runtime.cluster?.close().catch((err: unknown) => this.deps.logger.error({ err, customKeyStoreId: id }, 'closing a cluster connection failed'));
       runtime.cluster = undefined;
+      runtime.proxy?.close();
+      runtime.proxy = undefined;
       runtime.state = 'DISCONNECTED';
     }
   }
@@ -170,15 +214,21 @@ export class KeyStoreManager implements KeyStores {
       let outcome: { state: 'CONNECTED' } | { state: 'FAILED'; code: ConnectionErrorCode };
       try {
         const password = await this.deps.sealer.unseal(store.sealedPassword, store.id);
-        runtime.cluster = await this.open(store.clusterId, password);
+        if (store.type === 'EXTERNAL_KEY_STORE') runtime.proxy = await this.connectProxy(store, password);
+        else runtime.cluster = await this.open(store.clusterId, password);
         outcome = { state: 'CONNECTED' };
       } catch (err) {
-        const code: ConnectionErrorCode = err instanceof ClusterConnectError ? err.connectionErrorCode : 'INTERNAL_ERROR';
+        const code: ConnectionErrorCode =
+          err instanceof ClusterConnectError ? err.connectionErrorCode : store.type === 'EXTERNAL_KEY_STORE' ? connectionErrorCodeOf(err) : 'INTERNAL_ERROR';
         this.deps.logger.warn({ err, customKeyStoreId: store.id, connectionErrorCode: code }, 'custom key store failed to connect');
         outcome = { state: 'FAILED', code };
       }
       // A disconnect that arrived meanwhile has replaced this runtime; it closes what we opened.
       if (this.runtimes.get(store.id) !== runtime) return;
+      if (outcome.state === 'FAILED') {
+        runtime.proxy?.close();
+        runtime.proxy = undefined;
+      }
       runtime.state = outcome.state;
       if (outcome.state === 'CONNECTED') {
         await this.persist(store.id, { connectionState: 'CONNECTED', connectionErrorCode: null });
@@ -187,6 +237,22 @@ export class KeyStoreManager implements KeyStores {
         await this.persist(store.id, { connectionState: 'FAILED', connectionErrorCode: outcome.code });
       }
     })();
+  }
+
+  /**
+   * An external key store connects when its proxy's GetHealthStatus succeeds with at least one
+   * external key manager that can serve (AWS: XKS_PROXY_NOT_REACHABLE when all are UNAVAILABLE).
+   */
+  private async connectProxy(store: CustomKeyStoreRecord, secret: string): Promise<XksProxyClient> {
+    if (store.xksProxy === undefined) throw new Error(`external key store ${store.id} has no proxy configuration`);
+    const client = this.xksClientFor(store.xksProxy, secret);
+    try {
+      await checkProxyHealth(client, 'ConnectCustomKeyStore');
+      return client;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
   }
 
   /** Live member health of a CONNECTED store's cluster, or undefined when it is not connected. */
@@ -245,7 +311,11 @@ export class KeyStoreManager implements KeyStores {
       slowCheckMs: cluster.health.slowCheckMs,
       failuresToTrip: cluster.health.failuresToTrip,
       maxRetryIntervalMs: cluster.health.maxRetryIntervalMs,
-      knownBackingKeyIds: async () => new Set((await this.deps.store.allBackingKeyIds()).map((row) => row.backingKeyId)),
+      knownBackingKeyIds: async () =>
+        new Set([
+          ...(await this.deps.store.allBackingKeyIds()).map((row) => row.backingKeyId),
+          ...((await this.deps.xksStore?.listXksKeys()) ?? []).map((key) => key.backingKeyId),
+        ]),
       ...(this.deps.observer === undefined ? {} : { observer: this.deps.observer }),
     });
   }

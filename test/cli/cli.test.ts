@@ -584,7 +584,7 @@ describe('requests and outputs, on a scripted endpoint', () => {
     assert.ok(!transcript.some((t) => t.includes('NewPin7654')));
   });
 
-  test('describe follows NextMarker through every page and shows the six columns', async () => {
+  test('describe follows NextMarker through every page and shows the seven columns', async () => {
     fake.reset();
     const pages: Record<string, unknown> = {
       '': { CustomKeyStores: [entry('cks-000000000000000a1', 'CONNECTED')], NextMarker: 'm1', Truncated: true },
@@ -594,10 +594,10 @@ describe('requests and outputs, on a scripted endpoint', () => {
     fake.answer = (_t, body) => ({ body: pages[String(body.Marker ?? '')] });
     const rows = table(ok(await cli([...base, 'keystore', 'describe'], { env })).stdout);
     assert.deepEqual(rows, [
-      ['Id', 'Name', 'ClusterId', 'ConnectionState', 'ConnectionErrorCode', 'CreationDate'],
-      ['cks-000000000000000a1', 'name-a1', 'cluster-kbExampleTwo', 'CONNECTED', '-', '2025-01-02T12:00:00Z'],
-      ['cks-000000000000000a2', 'name-a2', 'cluster-kbExampleTwo', 'FAILED', 'USER_LOGGED_IN', '2025-01-02T12:00:00Z'],
-      ['cks-000000000000000a3', 'name-a3', 'cluster-kbExampleTwo', 'DISCONNECTED', '-', '2025-01-02T12:00:00Z'],
+      ['Id', 'Name', 'Type', 'Target', 'ConnectionState', 'ConnectionErrorCode', 'CreationDate'],
+      ['cks-000000000000000a1', 'name-a1', 'AWS_CLOUDHSM', 'cluster-kbExampleTwo', 'CONNECTED', '-', '2025-01-02T12:00:00Z'],
+      ['cks-000000000000000a2', 'name-a2', 'AWS_CLOUDHSM', 'cluster-kbExampleTwo', 'FAILED', 'USER_LOGGED_IN', '2025-01-02T12:00:00Z'],
+      ['cks-000000000000000a3', 'name-a3', 'AWS_CLOUDHSM', 'cluster-kbExampleTwo', 'DISCONNECTED', '-', '2025-01-02T12:00:00Z'],
     ]);
     assert.deepEqual(fake.requests.map((q) => q.body.Marker), [undefined, 'm1', 'm2']);
     fake.requests.length = 0;
@@ -635,7 +635,7 @@ describe('requests and outputs, on a scripted endpoint', () => {
     const states = ['CONNECTING', 'CONNECTING', 'CONNECTED'];
     fake.answer = () => ({ body: { CustomKeyStores: [entry('cks-000000000000000a1', states.shift() ?? 'CONNECTED')], Truncated: false } });
     const r = ok(await cli([...base, 'keystore', 'wait', '--id', 'cks-000000000000000a1', '--state', 'CONNECTED', '--interval', '20'], { env }));
-    assert.equal(rowOf(table(r.stdout), 'cks-000000000000000a1')[3], 'CONNECTED');
+    assert.equal(rowOf(table(r.stdout), 'cks-000000000000000a1')[4], 'CONNECTED');
     assert.equal(fake.requests.length, 3);
     assert.ok(fake.requests.every((q) => q.target === 'DescribeCustomKeyStores' && q.body.CustomKeyStoreId === 'cks-000000000000000a1'));
   });
@@ -694,15 +694,15 @@ describe('the whole custom key store flow on the example cluster', () => {
     const id = created.stdout.trim();
 
     let row = rowOf(table(ok(await at(['keystore', 'describe', '--id', id])).stdout), id);
-    assert.deepEqual(row.slice(0, 5), [id, 'cli-flow', clusterId, 'DISCONNECTED', '-']);
-    assert.match(row[5]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.deepEqual(row.slice(0, 6), [id, 'cli-flow', 'AWS_CLOUDHSM', clusterId, 'DISCONNECTED', '-']);
+    assert.match(row[6]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
     // connect → wait CONNECTED → describe shows CONNECTED
     assert.equal(ok(await at(['keystore', 'connect', '--id', id])).stdout, `${id}: connecting\n`);
     const waited = ok(await at(['keystore', 'wait', '--id', id, '--state', 'CONNECTED', '--timeout', '60', '--interval', '100']));
-    assert.equal(rowOf(table(waited.stdout), id)[3], 'CONNECTED');
+    assert.equal(rowOf(table(waited.stdout), id)[4], 'CONNECTED');
     row = rowOf(table(ok(await at(['keystore', 'describe', '--name', 'cli-flow'])).stdout), id);
-    assert.equal(row[3], 'CONNECTED');
+    assert.equal(row[4], 'CONNECTED');
     const all = JSON.parse(ok(await at(['--output', 'json', 'keystore', 'describe'])).stdout) as { CustomKeyStores: Array<Record<string, unknown>> };
     const mine = all.CustomKeyStores.find((s) => s.CustomKeyStoreId === id);
     assert.equal(mine?.ConnectionState, 'CONNECTED');
@@ -723,7 +723,7 @@ describe('the whole custom key store flow on the example cluster', () => {
 
     // disconnect → wait DISCONNECTED; the key is Unavailable
     assert.equal(ok(await at(['keystore', 'disconnect', '--id', id])).stdout, `${id}: disconnecting\n`);
-    assert.equal(rowOf(table(ok(await at(['keystore', 'wait', '--id', id, '--state', 'DISCONNECTED', '--timeout', '60', '--interval', '100'])).stdout), id)[3], 'DISCONNECTED');
+    assert.equal(rowOf(table(ok(await at(['keystore', 'wait', '--id', id, '--state', 'DISCONNECTED', '--timeout', '60', '--interval', '100'])).stdout), id)[4], 'DISCONNECTED');
     assert.equal(rowOf(table(ok(await at(['keys', 'list'])).stdout), keyId)[2], 'Unavailable');
 
     // delete is refused while the store holds a key

@@ -180,7 +180,8 @@ describe('CreateCustomKeyStore and DescribeCustomKeyStores', () => {
     await rejects(kms.send(new CreateCustomKeyStoreCommand({ ...base, TrustAnchorCertificate: otherCa })), 'IncorrectTrustAnchorException');
     await rejects(kms.send(new CreateCustomKeyStoreCommand({ ...base, KeyStorePassword: 'short' })), 'ValidationException', /keyStorePassword/);
     await rejects(kms.send(new CreateCustomKeyStoreCommand({ ...base, KeyStorePassword: undefined })), 'ValidationException', /keyStorePassword/);
-    await rejects(kms.send(new CreateCustomKeyStoreCommand({ ...base, CustomKeyStoreType: 'EXTERNAL_KEY_STORE' })), 'UnsupportedOperationException');
+    // An external key store takes the XksProxy* members, not a cluster's.
+    await rejects(kms.send(new CreateCustomKeyStoreCommand({ ...base, CustomKeyStoreType: 'EXTERNAL_KEY_STORE' })), 'ValidationException', /CloudHsmClusterId is valid only for a custom key store of type AWS_CLOUDHSM/);
     await rejects(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: 'cks-00000000000000000' })), 'CustomKeyStoreNotFoundException');
     await rejects(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreName: 'no-such-store' })), 'CustomKeyStoreNotFoundException');
     await rejects(kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: 'cks-00000000000000000' })), 'CustomKeyStoreNotFoundException');

@@ -209,7 +209,7 @@ describe('SqliteStore specifics', () => {
       const bad = [
         ['connection_state', 'HALF_CONNECTED'],
         ['connection_error_code', 'SUBNET_NOT_FOUND'],
-        ['type', 'EXTERNAL_KEY_STORE'],
+        ['type', 'HARDWARE_SECURITY_MODULE'],
       ] as const;
       const records = bad.map(() => makeCustomKeyStore());
       for (const r of records) await store.createCustomKeyStore(r);

@@ -27,7 +27,7 @@ export interface RawRequest {
   readonly path?: string;
 }
 
-export async function rawRequest(server: TestServer, req: RawRequest): Promise<RawResponse> {
+export async function rawRequest(server: Pick<TestServer, 'url' | 'region' | 'credentials'>, req: RawRequest): Promise<RawResponse> {
   const url = new URL(server.url);
   const body = req.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body);
   let headers: Record<string, string> = {

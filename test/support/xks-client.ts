@@ -200,7 +200,7 @@ export function cdivOf(parts: { aad?: Buffer; metadata?: Buffer; iv: Buffer; cip
 
 // ---- KeybridgeAdmin (existing KMS listener, SigV4 'kms', operator credentials) ---------------------
 
-export function xksAdmin(server: TestServer, operation: string, body: Record<string, unknown>): Promise<RawResponse> {
+export function xksAdmin(server: Pick<TestServer, 'url' | 'region' | 'credentials'>, operation: string, body: Record<string, unknown>): Promise<RawResponse> {
   return rawRequest(server, { target: `KeybridgeAdmin.${operation}`, body: JSON.stringify(body) });
 }
 

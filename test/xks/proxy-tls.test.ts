@@ -5,42 +5,17 @@
 
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { issueCertificate as issue } from '../support/test-ca.js';
 
 const URI_PATH = '/tls/kms/xks/v1';
 const KMS_SUBJECT = 'cks.kms.us-east-1.amazonaws.com';
-
-interface Pem {
-  readonly key: string;
-  readonly cert: string;
-}
-
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
-
-/** A P-256 key and a certificate for `cn`, signed by `ca` (self-signed when absent). */
-function issue(dir: string, name: string, cn: string, ca?: { key: string; cert: string }, san?: string): Pem {
-  const key = join(dir, `${name}.key`);
-  const cert = join(dir, `${name}.pem`);
-  if (ca === undefined) {
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${cn}`, '-keyout', key, '-out', cert]);
-    return { key, cert };
-  }
-  const csr = join(dir, `${name}.csr`);
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', key, '-out', csr]);
-  const ext = join(dir, `${name}.ext`);
-  writeFileSync(ext, san === undefined ? 'basicConstraints=CA:FALSE\n' : `basicConstraints=CA:FALSE\nsubjectAltName=${san}\n`);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', cert]);
-  return { key, cert };
-}
 
 interface Reply {
   readonly status: number;

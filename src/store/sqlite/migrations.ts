@@ -259,6 +259,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX xks_credentials_by_path ON xks_credentials (uri_path, created_at);
     `,
   },
+  {
+    version: 9,
+    name: 'external key stores',
+    sql: `
+      -- EXTERNAL_KEY_STORE custom key stores: how to reach the proxy (JSON of
+      -- XksProxyConfiguration; the credential's secret is in sealed_password). NULL for CloudHSM stores.
+      ALTER TABLE custom_key_stores ADD COLUMN xks_proxy TEXT;
+      -- Keys of origin EXTERNAL_KEY_STORE: the external key's id at the proxy. One KMS key per
+      -- external key in a store (AWS's XksKeyAlreadyInUseException), held by the index.
+      ALTER TABLE keys ADD COLUMN xks_key_id TEXT;
+      CREATE UNIQUE INDEX keys_xks_key_id ON keys (custom_key_store_id, xks_key_id) WHERE xks_key_id IS NOT NULL;
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

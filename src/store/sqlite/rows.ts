@@ -7,6 +7,7 @@ import type {
   ConnectionErrorCode,
   ConnectionState,
   CustomKeyStoreRecord,
+  XksProxyConfiguration,
 } from '../../domain/custom-key-store.js';
 import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
 import { SYMMETRIC_SUITES } from '../../domain/symmetric-suite.js';
@@ -33,6 +34,8 @@ export interface KeyRow {
   public_key: string | null;
   /** NULL: AES_256_GCM (and every non-symmetric key). */
   symmetric_suite: string | null;
+  /** Keys of origin EXTERNAL_KEY_STORE: the external key's id at the proxy. */
+  xks_key_id: string | null;
 }
 
 export interface AliasRow {
@@ -59,13 +62,15 @@ export interface CustomKeyStoreRow {
   connection_error_code: string | null;
   /** 0 or 1 (the column has a CHECK). */
   want_connected: number;
+  /** EXTERNAL_KEY_STORE: XksProxyConfiguration as JSON. */
+  xks_proxy: string | null;
 }
 
 const KEY_STATES = ['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport'] as const satisfies readonly KeyState[];
 const KEY_USAGES: readonly KeyUsage[] = ALL_KEY_USAGES;
 const KEY_SPECS: readonly KeySpec[] = ALL_KEY_SPECS;
-const KEY_ORIGINS = ['AWS_KMS', 'AWS_CLOUDHSM', 'EXTERNAL'] as const satisfies readonly KeyOrigin[];
-const CUSTOM_KEY_STORE_TYPES = ['AWS_CLOUDHSM'] as const satisfies readonly CustomKeyStoreRecord['type'][];
+const KEY_ORIGINS = ['AWS_KMS', 'AWS_CLOUDHSM', 'EXTERNAL', 'EXTERNAL_KEY_STORE'] as const satisfies readonly KeyOrigin[];
+const CUSTOM_KEY_STORE_TYPES = ['AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const satisfies readonly CustomKeyStoreRecord['type'][];
 const CONNECTION_STATES = [
   'CONNECTED',
   'CONNECTING',
@@ -82,6 +87,12 @@ const CONNECTION_ERROR_CODES = [
   'USER_LOCKED_OUT',
   'USER_NOT_FOUND',
   'USER_LOGGED_IN',
+  'XKS_PROXY_ACCESS_DENIED',
+  'XKS_PROXY_INVALID_CONFIGURATION',
+  'XKS_PROXY_INVALID_RESPONSE',
+  'XKS_PROXY_INVALID_TLS_CONFIGURATION',
+  'XKS_PROXY_NOT_REACHABLE',
+  'XKS_PROXY_TIMED_OUT',
 ] as const satisfies readonly ConnectionErrorCode[];
 
 function oneOf<T extends string>(allowed: readonly T[], value: string, column: string): T {
@@ -174,6 +185,7 @@ export function rowToKey(r: KeyRow): KeyRecord {
     // Absent (not null) for keys without one, so symmetric records read back as they were written.
     ...(r.public_key === null ? {} : { publicKey: r.public_key }),
     ...(r.symmetric_suite === null ? {} : { suite: oneOf(SYMMETRIC_SUITES, r.symmetric_suite, 'symmetric_suite') }),
+    ...(r.xks_key_id === null ? {} : { xksKeyId: r.xks_key_id }),
   };
 }
 
@@ -196,6 +208,7 @@ export function keyToRow(k: KeyRecord): KeyRow {
     custom_key_store_id: k.customKeyStoreId,
     public_key: k.publicKey ?? null,
     symmetric_suite: k.suite ?? null,
+    xks_key_id: k.xksKeyId ?? null,
   };
 }
 
@@ -221,6 +234,7 @@ export function rowToCustomKeyStore(r: CustomKeyStoreRow): CustomKeyStoreRecord 
         ? null
         : oneOf(CONNECTION_ERROR_CODES, r.connection_error_code, 'connection_error_code'),
     wantConnected: r.want_connected === 1,
+    ...(r.xks_proxy === null ? {} : { xksProxy: JSON.parse(r.xks_proxy) as XksProxyConfiguration }),
   };
 }
 
@@ -237,6 +251,7 @@ export function customKeyStoreToRow(s: CustomKeyStoreRecord): CustomKeyStoreRow 
     connection_error_code: s.connectionErrorCode,
     // better-sqlite3 does not bind booleans.
     want_connected: s.wantConnected ? 1 : 0,
+    xks_proxy: s.xksProxy === undefined ? null : JSON.stringify(s.xksProxy),
   };
 }
 

@@ -240,6 +240,7 @@ export class SqliteStore implements MetadataStore {
           connection_state: row.connection_state,
           connection_error_code: row.connection_error_code,
           want_connected: row.want_connected,
+          xks_proxy: row.xks_proxy,
         });
         return next;
       },
@@ -732,6 +733,7 @@ function applyCustomKeyStorePatch(current: CustomKeyStoreRecord, patch: CustomKe
     connectionState: pick(patch.connectionState, current.connectionState),
     connectionErrorCode: pick(patch.connectionErrorCode, current.connectionErrorCode),
     wantConnected: pick(patch.wantConnected, current.wantConnected),
+    ...((patch.xksProxy ?? current.xksProxy) === undefined ? {} : { xksProxy: patch.xksProxy ?? current.xksProxy! }),
   };
 }
 

@@ -19,13 +19,13 @@ export type Statements = ReturnType<typeof prepareStatements>;
 
 const KEY_COLS =
   'key_id, arn, account_id, region, created_at, description, key_usage, key_spec, origin, ' +
-  'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id, public_key, symmetric_suite';
+  'state, deletion_date, pending_window_days, policy, backing_key_id, custom_key_store_id, public_key, symmetric_suite, xks_key_id';
 const MATERIAL_COLS =
   'key_id, ordinal, material_id, created_at, rotation_date, rotation_type, import_state, expiration_model, valid_to, description, suite';
 const ALIAS_COLS = 'alias_name, key_id, created_at, updated_at';
 const CKS_COLS =
   'id, name, type, cluster_id, trust_anchor_certificate, sealed_password, created_at, ' +
-  'connection_state, connection_error_code, want_connected';
+  'connection_state, connection_error_code, want_connected, xks_proxy';
 
 const PRINCIPAL_COLS = 'arn, account_id, type, name, path, created_at';
 const ACCESS_KEY_COLS = 'access_key_id, principal_arn, sealed_secret, status, created_at';
@@ -39,7 +39,7 @@ export type KeyUpdateRow = Pick<
 >;
 export type CustomKeyStoreUpdateRow = Pick<
   CustomKeyStoreRow,
-  'id' | 'name' | 'cluster_id' | 'sealed_password' | 'connection_state' | 'connection_error_code' | 'want_connected'
+  'id' | 'name' | 'cluster_id' | 'sealed_password' | 'connection_state' | 'connection_error_code' | 'want_connected' | 'xks_proxy'
 >;
 
 export function prepareStatements(db: Database.Database) {
@@ -47,7 +47,7 @@ export function prepareStatements(db: Database.Database) {
     insertKey: db.prepare<KeyRow>(
       `INSERT INTO keys (${KEY_COLS}) VALUES (@key_id, @arn, @account_id, @region, @created_at, ` +
         '@description, @key_usage, @key_spec, @origin, @state, @deletion_date, ' +
-        '@pending_window_days, @policy, @backing_key_id, @custom_key_store_id, @public_key, @symmetric_suite)',
+        '@pending_window_days, @policy, @backing_key_id, @custom_key_store_id, @public_key, @symmetric_suite, @xks_key_id)',
     ),
     getKey: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLS} FROM keys WHERE key_id = ?`),
     listKeys: db.prepare<[number], KeyRow>(`SELECT ${KEY_COLS} FROM keys ORDER BY key_id LIMIT ?`),
@@ -159,7 +159,7 @@ export function prepareStatements(db: Database.Database) {
     insertCustomKeyStore: db.prepare<CustomKeyStoreRow>(
       `INSERT INTO custom_key_stores (${CKS_COLS}) VALUES (@id, @name, @type, @cluster_id, ` +
         '@trust_anchor_certificate, @sealed_password, @created_at, @connection_state, ' +
-        '@connection_error_code, @want_connected)',
+        '@connection_error_code, @want_connected, @xks_proxy)',
     ),
     getCustomKeyStore: db.prepare<[string], CustomKeyStoreRow>(
       `SELECT ${CKS_COLS} FROM custom_key_stores WHERE id = ?`,
@@ -176,7 +176,7 @@ export function prepareStatements(db: Database.Database) {
     updateCustomKeyStore: db.prepare<CustomKeyStoreUpdateRow>(
       'UPDATE custom_key_stores SET name = @name, cluster_id = @cluster_id, ' +
         'sealed_password = @sealed_password, connection_state = @connection_state, ' +
-        'connection_error_code = @connection_error_code, want_connected = @want_connected ' +
+        'connection_error_code = @connection_error_code, want_connected = @want_connected, xks_proxy = @xks_proxy ' +
         'WHERE id = @id',
     ),
     deleteCustomKeyStore: db.prepare<[string]>('DELETE FROM custom_key_stores WHERE id = ?'),
