@@ -24,6 +24,9 @@ export const generateRandom = defineOperation({
     if (input.CustomKeyStoreId !== undefined) {
       // Random bytes from the store's cluster, which must be CONNECTED (CloudHSM key stores).
       const store = await findCustomKeyStore(deps, input.CustomKeyStoreId);
+      if (store.type === 'EXTERNAL_KEY_STORE') {
+        throw new KmsError('UnsupportedOperationException', `Custom key store ${store.id} is an external key store; GenerateRandom takes only a CloudHSM-type key store.`);
+      }
       hsm = deps.keyStores.hsmForStore(store.id);
     }
     const bytes = await hsmCall(() => hsm.random(input.NumberOfBytes!));

@@ -33,7 +33,8 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
       const deletionId = randomUUID();
       await deps.onDeleting?.(key, deletionId);
       let destroyed: boolean | 'store not connected';
-      if (deps.keyStores.isConnected(key.customKeyStoreId)) {
+      // A key in an external key store has its own material in the default key store: always reachable.
+      if (key.origin === 'EXTERNAL_KEY_STORE' || deps.keyStores.isConnected(key.customKeyStoreId)) {
         // Every material the key has had (rotations keep the old ones for decryption), the current
         // one included; "destroyed" only when every one was found and destroyed.
         const hsm = deps.keyStores.hsmFor(key);

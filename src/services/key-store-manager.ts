@@ -100,10 +100,10 @@ export class KeyStoreManager implements KeyStores {
   }
 
   hsmFor(key: KeyRecord): Hsm {
-    if (key.customKeyStoreId === null) return this.deps.defaultHsm;
+    // A key in an external key store: its own (inner) layer is in keybridge's default key store,
+    // whatever the store's state (the proxy is reached through xksProxyFor, which checks it).
+    if (key.customKeyStoreId === null || key.origin === 'EXTERNAL_KEY_STORE') return this.deps.defaultHsm;
     const runtime = this.runtimes.get(key.customKeyStoreId);
-    // An external key store's key: its own (inner) layer is in keybridge's default key store.
-    if (runtime?.state === 'CONNECTED' && runtime.proxy) return this.deps.defaultHsm;
     if (runtime?.state === 'CONNECTED' && runtime.cluster) return runtime.cluster;
     throw new KmsError('KMSInvalidStateException', `${key.arn} is unavailable.`);
   }

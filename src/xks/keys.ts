@@ -82,8 +82,12 @@ export class XksKeys {
     const xksKeyId = input.xksKeyId ?? randomUUID();
     if ((await this.deps.xks.getXksKey(xksKeyId)) !== undefined) throw alreadyExists(xksKeyId);
     const customKeyStoreId = input.customKeyStoreId ?? null;
-    if (customKeyStoreId !== null && (await this.deps.store.getCustomKeyStore(customKeyStoreId)) === undefined) {
+    const store = customKeyStoreId === null ? undefined : await this.deps.store.getCustomKeyStore(customKeyStoreId);
+    if (customKeyStoreId !== null && store === undefined) {
       throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${customKeyStoreId} does not exist.`);
+    }
+    if (store?.type === 'EXTERNAL_KEY_STORE') {
+      throw new KmsError('UnsupportedOperationException', `Custom key store ${customKeyStoreId} is itself an external key store; an XKS key lives in keybridge's HSMs (the default key store or a CloudHSM-type store).`);
     }
     const hsm = this.hsmOf({ customKeyStoreId });
     const suite = await hsm.symmetricSuite();

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, CreateKeyCommand, DecryptCommand, DeleteCustomKeyStoreCommand, DescribeCustomKeyStoresCommand,
-  DescribeKeyCommand, DisconnectCustomKeyStoreCommand, EnableKeyRotationCommand, EncryptCommand, GenerateDataKeyCommand, ReEncryptCommand,
-  UpdateCustomKeyStoreCommand, type KMSClient,
+  DescribeKeyCommand, DisconnectCustomKeyStoreCommand, EnableKeyRotationCommand, EncryptCommand, GenerateDataKeyCommand, GenerateRandomCommand, ReEncryptCommand,
+  ScheduleKeyDeletionCommand, UpdateCustomKeyStoreCommand, type KMSClient,
 } from '@aws-sdk/client-kms';
 import { auditRecordsWhere } from '../support/audit-records.js';
 import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
@@ -274,5 +274,21 @@ describe('configuration errors and connection states', () => {
     await waitForState('CONNECTED');
     const opened = await kms.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }));
     assert.equal(Buffer.from(opened.Plaintext!).toString(), 'before the outage');
+  });
+
+  test('GenerateRandom refuses an external key store; a deleted key\'s own material leaves the default store even while the store is disconnected; the store deletes once empty', async () => {
+    await rejectsWith(kms.send(new GenerateRandomCommand({ NumberOfBytes: 16, CustomKeyStoreId: storeId })), 'UnsupportedOperationException');
+    const arn = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.Arn!;
+    const labelled = async () => (await a.keybridge.deps.hsm.listSymmetricKeys()).filter((ref) => ref.label === arn).length;
+    assert.equal(await labelled(), 1, "the key's own AES key is in the default key store");
+    await kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
+    await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
+    await waitForState('DISCONNECTED');
+    a.clock.advance(8 * 24 * 3600 * 1000);
+    assert.ok((await a.keybridge.sweeper.sweepOnce()).includes(keyId));
+    assert.equal(await labelled(), 0, 'destroyed without the proxy');
+    // The external key itself is never deleted by AWS KMS, nor by keybridge.
+    assert.equal((await bAdmin('DescribeXksKey', { XksKeyId: EXTERNAL_KEY })).XksKey.KeyStatus, 'ENABLED');
+    await kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: storeId }));
   });
 });
