@@ -7,7 +7,7 @@
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { atQuota } from './constant-rate.js';
-import { load, type Row, type SignedRequest } from './measure.js';
+import { CONCURRENCIES, load, type Row, type SignedRequest } from './measure.js';
 import { freePort, startKeybridge } from './processes.js';
 import { REGION, type Credentials } from './requests.js';
 
@@ -18,7 +18,7 @@ const XKS_QUOTA_RPS = 1800;
 /** What a double-encrypted 32-byte data key is by the time it reaches the proxy (the inner KMS ciphertext). */
 const INNER_CIPHERTEXT_BYTES = 96;
 export const XKS_QUOTA_SCENARIO = `XKS proxy Decrypt @ ${XKS_QUOTA_RPS.toLocaleString('en')} rps`;
-/** Every row xksRows() returns, in order (the smoke test checks them). */
+/** The scenarios of xksRows(), in order (one row per concurrency each, then the quota row); the smoke test checks them. */
 export const XKS_ROWS = [`XKS proxy Encrypt ${INNER_CIPHERTEXT_BYTES} B (+CDIV)`, `XKS proxy Decrypt ${INNER_CIPHERTEXT_BYTES} B`, XKS_QUOTA_SCENARIO] as const;
 
 const REQUEST_METADATA = {
@@ -75,7 +75,7 @@ export async function xksRows(dist: string): Promise<Row[]> {
       const url = `${proxy}${URI_PATH}/keys/${KEY_ID}/${op}`;
       // Unmeasured first: JIT, executor workers, SQLite and audit caches.
       await load(`${scenario} (warm-up)`, 'keybridge', url, request, 64, undefined, kb.url);
-      rows.push(await load(scenario, 'keybridge', url, request, 64, kb.child.pid, kb.url));
+      for (const c of CONCURRENCIES) rows.push(await load(scenario, 'keybridge', url, request, c, kb.child.pid, kb.url));
     }
     rows.push(await atQuota({ url: proxy, metricsUrl: kb.url, path: `${URI_PATH}/keys/${KEY_ID}/decrypt`, request: decrypt, pid: kb.child.pid, scenario: XKS_QUOTA_SCENARIO }));
   } finally {
