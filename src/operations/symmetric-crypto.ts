@@ -41,8 +41,10 @@ export async function seal(
   contextMember = 'EncryptionContext',
   call?: XksCall,
 ): Promise<Buffer> {
+  if (key.origin !== 'EXTERNAL_KEY_STORE') return sealInHsm(deps, key, plaintext, context, contextMember);
+  const xksCall = needCall(key, call);
   const inner = await sealInHsm(deps, key, plaintext, context, contextMember);
-  return key.origin === 'EXTERNAL_KEY_STORE' ? sealByProxy(deps, key, inner, context, contextMember, call) : inner;
+  return sealByProxy(deps, key, inner, context, contextMember, xksCall);
 }
 
 async function sealInHsm(deps: OperationDeps, key: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined, contextMember: string): Promise<Buffer> {
@@ -58,12 +60,12 @@ async function sealInHsm(deps: OperationDeps, key: KeyRecord, plaintext: Buffer,
   return assembleBlob(aadPrefix, iv, ciphertext, tag);
 }
 
-async function sealByProxy(deps: OperationDeps, key: KeyRecord, inner: Buffer, context: EncryptionContext | undefined, contextMember: string, call: XksCall | undefined): Promise<Buffer> {
+async function sealByProxy(deps: OperationDeps, key: KeyRecord, inner: Buffer, context: EncryptionContext | undefined, contextMember: string, call: XksCall): Promise<Buffer> {
   const proxy = deps.keyStores.xksProxyFor(key);
   const aadPrefix = encodeXksAadPrefix(key.keyId);
   const aad = Buffer.concat([aadPrefix, canonicalEncryptionContext(context, contextMember)]);
   try {
-    const sealed = await proxy.encrypt(key.xksKeyId!, { plaintext: inner, aad, requestMetadata: requestMetadataOf(key, needCall(key, call)) });
+    const sealed = await proxy.encrypt(key.xksKeyId!, { plaintext: inner, aad, requestMetadata: requestMetadataOf(key, call) });
     return assembleXksBlob(aadPrefix, sealed);
   } catch (err) {
     deps.logger.warn({ err, keyId: key.keyId }, 'the external key store proxy could not encrypt');

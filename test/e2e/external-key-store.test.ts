@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   ConnectCustomKeyStoreCommand, CreateCustomKeyStoreCommand, CreateKeyCommand, DecryptCommand, DeleteCustomKeyStoreCommand, DescribeCustomKeyStoresCommand,
-  DescribeKeyCommand, DisconnectCustomKeyStoreCommand, EnableKeyRotationCommand, EncryptCommand, GenerateDataKeyCommand, GenerateRandomCommand, ReEncryptCommand,
+  DescribeKeyCommand, DisconnectCustomKeyStoreCommand, EnableKeyRotationCommand, EncryptCommand, GenerateDataKeyCommand, GenerateDataKeyPairCommand, GenerateRandomCommand, ReEncryptCommand,
   ScheduleKeyDeletionCommand, UpdateCustomKeyStoreCommand, type KMSClient,
 } from '@aws-sdk/client-kms';
 import { auditRecordsWhere } from '../support/audit-records.js';
@@ -191,6 +191,8 @@ describe('the SDK through the external key store', () => {
     await bAdmin('EnableXksKey', { XksKeyId: SECOND_KEY });
     await rejectsWith(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: storeId })), 'ValidationException', /XksKeyId/);
     await rejectsWith(kms.send(new EnableKeyRotationCommand({ KeyId: keyId })), 'UnsupportedOperationException');
+    // Operations AWS KMS does not offer on keys in custom key stores.
+    await rejectsWith(kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' })), 'UnsupportedOperationException');
   });
 
   test('B disables the external key: A answers KMSInvalidStateException with AWS\'s message; enabling restores it', async () => {
