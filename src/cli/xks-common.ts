@@ -5,7 +5,8 @@
 
 import type { OptionSpec, OptionValues } from './args.js';
 import { UsageError } from './args.js';
-import { str } from './command.js';
+import { adminCall } from './admin-client.js';
+import { type Command, req, str } from './command.js';
 import type { Cell, Printable } from './output.js';
 import { URI_PATH_MAX, URI_PATH_PATTERN, XKS_KEY_ID_PATTERN } from '../xks/uri.js';
 
@@ -94,4 +95,22 @@ export function keysPrintable(keys: readonly XksKeyEntry[]): Printable {
 /** One key (create, describe, enable, disable): the list's columns and its description. */
 export function keyPrintable(key: XksKeyEntry): Printable {
   return { json: { XksKey: key }, table: { columns: [...KEY_COLUMNS, 'DESCRIPTION'], rows: [[...keyRow(key), key.Description]] } };
+}
+
+/** A command that sends one XKS key id to `operation` and prints the key it returns (describe, enable, disable). */
+export function oneKeyCommand(name: string, operation: string, summary: string, description: string): Command {
+  return {
+    group: 'xks',
+    name,
+    positional: 'id',
+    summary,
+    description: `${description} The id may be given as \`keybridge xks ${name} ID\` or with --id.`,
+    options: [KEY_ID_OPTION],
+    validate: (values) => checkKeyId(values, 'id'),
+    async run(ctx) {
+      const { XksKey } = await adminCall<{ XksKey: XksKeyEntry }>(ctx, operation, { XksKeyId: req(ctx.values, 'id') });
+      ctx.out.print(keyPrintable(XksKey));
+      return 0;
+    },
+  };
 }
