@@ -9,7 +9,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 [ $# -gt 0 ] || { echo "usage: $0 MAJOR..." >&2; exit 1; }
 SUBSET="domain/ config/ store/ http/ operations/ audit/ hsm/contract/ hsm/pkcs11-hsm.test.js
-  hsm/asymmetric.test.js hsm/key-import.test.js e2e/sdk.test.js e2e/quick-start.test.js e2e/encryption-sdk.test.js"
+  hsm/asymmetric.test.js hsm/key-import.test.js e2e/sdk.test.js e2e/quick-start.test.js e2e/encryption-sdk.test.js
+  xks/proxy-conformance.test.js xks/proxy-tls.test.js xks/proxy-client.test.js"
 for major in "$@"; do
   work=$(mktemp -d "/tmp/keybridge-node$major.XXXXXX")
   trap 'rm -rf "$work"' EXIT

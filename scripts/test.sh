@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/prepare.sh
 kb_require_node
-kb_require_packages softhsm2 gcc libc6-dev
+# openssl makes the TLS tests' certificates; curl is the XKS spec's own client (Appendix D) in test/xks.
+kb_require_packages softhsm2 gcc libc6-dev openssl curl
 # python3-boto3: boto3 and botocore for /usr/bin/python3, which the botocore-signing tests run
 # (Debian's awscli keeps its own private botocore that no other Python can import).
 kb_want_packages awscli python3-boto3
