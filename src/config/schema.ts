@@ -187,7 +187,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     partition: z.string().regex(/^aws(-[a-z]+)*$/).default('aws'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/).default('us-east-1'),
+    region: z.string().regex(REGION).default('us-east-1'),
     accountId: z.string().regex(/^\d{12}$/).default('111122223333'),
     /**
      * When true, keybridge creates and uses a SoftHSM2 token and a credentials file under dataDir
