@@ -49,24 +49,26 @@ export async function rawRequest(server: Pick<TestServer, 'url' | 'region' | 'cr
     );
     headers = signed.headers as Record<string, string>;
   }
+  return sendHttp(url, req.method ?? 'POST', req.path ?? '/', headers, body);
+}
+
+/** One plain-HTTP request with exactly these headers (and Content-Length); the answer read whole. */
+export function sendHttp(url: URL, method: string, path: string, headers: Record<string, string>, body: Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const r = request(
-      { host: url.hostname, port: url.port, method: req.method ?? 'POST', path: req.path ?? '/', headers: { ...headers, 'content-length': String(body.length) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = text ? JSON.parse(text) : undefined;
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
-        });
-      },
-    );
+    const r = request({ host: url.hostname, port: url.port, method, path, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
+      });
+    });
     r.on('error', reject);
     r.end(body);
   });

@@ -6,10 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { request } from 'node:http';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { rawRequest, type RawResponse } from './raw-request.js';
+import { rawRequest, sendHttp, type RawResponse } from './raw-request.js';
 import type { TestServer } from './server.js';
 
 export const XKS_SERVICE = 'kms-xks-proxy';
@@ -19,12 +18,8 @@ export interface XksCredential {
   readonly secretAccessKey: string;
 }
 
-export interface XksResponse {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-  readonly json: any;
-}
+/** A proxy's answer, read whole. */
+export type XksResponse = RawResponse;
 
 export interface XksSendOptions {
   readonly method?: string;
@@ -75,27 +70,7 @@ export async function xksSend(baseUrl: string, path: string, options: XksSendOpt
     headers = signed.headers as Record<string, string>;
   }
   if (options.bodyAfterSigning !== undefined) body = Buffer.from(options.bodyAfterSigning, 'utf8');
-  return new Promise((resolve, reject) => {
-    const r = request(
-      { host: url.hostname, port: url.port, method, path, headers: { ...headers, 'content-length': String(body.length) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = text ? JSON.parse(text) : undefined;
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
-        });
-      },
-    );
-    r.on('error', reject);
-    r.end(body);
-  });
+  return sendHttp(url, method, path, headers, body);
 }
 
 export type XksOp = 'metadata' | 'encrypt' | 'decrypt';
