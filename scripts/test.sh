@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 kb_require_node
 # openssl makes the TLS tests' certificates; curl is the XKS spec's own client (Appendix D) in test/xks.
 kb_require_packages softhsm2 gcc libc6-dev openssl curl
+# postgresql: the server binaries for the throw-away clusters of the PostgreSQL metadata store's
+# tests (scripts/postgres-lab.sh, test/support/postgres-lab.ts).
+kb_require_packages postgresql
 # python3-boto3: boto3 and botocore for /usr/bin/python3, which the botocore-signing tests run
 # (Debian's awscli keeps its own private botocore that no other Python can import).
 kb_want_packages awscli python3-boto3
@@ -32,4 +35,9 @@ if [ -z "${KEYBRIDGE_TEST_ONLY:-}" ]; then
   suite_files=()
   for name in sdk aws-cli encryption-sdk rotation grants durability no-plaintext-leak; do suite_files+=("dist/test/e2e/$name.test.js"); done
   KEYBRIDGE_TEST_SYMMETRIC_SUITE=AES_256_CBC_HMAC_SHA_256 node --test --test-concurrency=2 --test-timeout=300000 "${suite_files[@]}"
+  # End-to-end tests once more with the metadata in PostgreSQL (a throw-away cluster per test
+  # process, test/support/postgres-lab.ts) instead of SQLite: the store every multi-node deployment runs.
+  store_files=()
+  for name in sdk grants custom-key-stores external-key-store-failures rotation rotation-custom-key-store encryption-sdk; do store_files+=("dist/test/e2e/$name.test.js"); done
+  KEYBRIDGE_TEST_STORE=postgres node --test --test-concurrency=2 --test-timeout=300000 "${store_files[@]}"
 fi

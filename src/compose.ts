@@ -31,7 +31,8 @@ import { startImportExpiry, type ImportExpiry } from './services/imported-materi
 import { KeyStoreManager } from './services/key-store-manager.js';
 import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openStore } from './store/open-store.js';
+import { followChanges } from './services/follow-changes.js';
 import { composeXks, type XksSide } from './xks/compose-xks.js';
 import { xksClientFactory } from './xks-client/factory.js';
 
@@ -72,7 +73,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const tokenConfig = config.embedded ? (await prepareEmbedded(config, clusters.values(), logger)).defaultKeyStore : config.defaultKeyStore!;
   const accessKeys = loadAccessKeys(config, account);
 
-  const store = SqliteStore.open(config.sqlitePath!);
+  const store = await openStore(config.store, logger);
   const metrics = new Metrics();
   let hsm: ClusterHsm;
   try {
@@ -100,6 +101,8 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const xksBackingKeys = new Set((await store.xks.listXksKeys()).filter((k) => k.customKeyStoreId === null).map((k) => k.backingKeyId));
   const reconciliation = await reconcile(store, hsm, logger, xksBackingKeys);
   await keyStores.resume();
+  // What another node does to a custom key store (a shared PostgreSQL store), this node follows with its own sessions.
+  const unfollowKeyStores = followChanges(store.changes, ['custom-key-stores'], () => keyStores.followIntent(), { logger, what: 'custom key stores' });
   let audit: AuditTrail;
   try {
     // The digest-signing key lives in the default key store's HSM; its public key goes to the data directory.
@@ -162,6 +165,8 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   // Store-backed principals (admin API) first, then the operator's keys from the credentials file.
   const principals = new PrincipalCredentials({ store, sealer, operatorKeys: [...accessKeys.values()], logger });
   await principals.refresh();
+  // Another node's change (a shared PostgreSQL store) — a deleted or deactivated key — holds here at once.
+  const unfollowPrincipals = followChanges(store.changes, ['principals'], () => principals.refresh(), { logger, what: 'principals and access keys' });
 
   let xks: XksSide;
   try {
@@ -169,6 +174,8 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
       config, store, xksStore: store.xks, keyStores, defaultHsm: hsm, defaultStatus: () => hsm.status(), sealer, logger, metrics, audit, clock,
     });
   } catch (err) {
+    unfollowPrincipals();
+    unfollowKeyStores();
     await Promise.all([sweeper.stop(), rotations.stop(), importExpiry.stop()]);
     await audit.close();
     await keyStores.close();
@@ -225,6 +232,8 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
       closed ??= (async () => {
         ready = false;
         await Promise.all([app.close(), xks.close()]);
+        unfollowPrincipals();
+        unfollowKeyStores();
         await sweeper.stop();
         await rotations.stop();
         await importExpiry.stop();

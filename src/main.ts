@@ -1,14 +1,32 @@
 // Process entry: config → compose → listen → graceful close on SIGTERM / SIGINT.
 
+import cluster from 'node:cluster';
 import { loadConfig } from './config/load.js';
 import { compose, type Keybridge } from './compose.js';
 import { createLogger } from './logger.js';
+import { superviseWorkers, WORKER_INDEX_ENV, workerAuditPath, workerCount } from './workers.js';
+
+function argument(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
 
 async function main(): Promise<void> {
-  const configArg = process.argv.indexOf('--config');
-  const file = configArg >= 0 ? process.argv[configArg + 1] : undefined;
-  const config = loadConfig(file ? { file } : {});
-  const logger = createLogger({ level: config.logLevel, ...(config.logFile ? { file: config.logFile } : {}) });
+  const file = argument('--config');
+  const loaded = loadConfig(file ? { file } : {});
+  const logger = createLogger({ level: loaded.logLevel, ...(loaded.logFile ? { file: loaded.logFile } : {}) });
+
+  if (cluster.isPrimary) {
+    const workers = workerCount(loaded, argument('--workers'));
+    if (workers > 1) {
+      await superviseWorkers(loaded, workers, logger);
+      logger.flush();
+      process.exit(0);
+    }
+  }
+  // One node: this process alone, or worker N of several (its own audit trail file: one chain per node).
+  const worker = process.env[WORKER_INDEX_ENV];
+  const config = worker === undefined ? loaded : { ...loaded, audit: { ...loaded.audit, path: workerAuditPath(loaded.audit.path!, Number(worker)) } };
 
   // Installed before start-up work, so a stop that arrives while the token or store is being
   // opened (a container stopped right after its start) ends the process cleanly, not by SIGKILL.
@@ -20,8 +38,8 @@ async function main(): Promise<void> {
   keybridge = await compose(config, { logger });
   if (stopping) return stop(stopping, true);
   const url = await keybridge.listen();
-  logger.info({ url, region: config.region, accountId: config.accountId, dataDir: config.dataDir }, 'keybridge is serving the KMS API');
-  if (config.embedded) printQuickStart(url, config.credentialsFile!, config.credentialsProfile, config.region);
+  logger.info({ url, region: config.region, accountId: config.accountId, dataDir: config.dataDir, ...(worker === undefined ? {} : { worker: Number(worker) }) }, 'keybridge is serving the KMS API');
+  if (config.embedded && (worker === undefined || worker === '1')) printQuickStart(url, config.credentialsFile!, config.credentialsProfile, config.region);
 
   function stop(signal: string, deferred = false): void {
     if (stopping && !deferred) return;

@@ -60,7 +60,14 @@ export function parseConfig(raw: unknown, base: string): Readonly<Config> {
     ...c,
     dataDir,
     credentialsFile: c.credentialsFile ? abs(c.credentialsFile) : resolve(dataDir, 'credentials'),
-    sqlitePath: c.sqlitePath ? abs(c.sqlitePath) : resolve(dataDir, 'keybridge.db'),
+    store:
+      c.store.kind === 'sqlite'
+        ? { kind: 'sqlite', path: c.store.path ? abs(c.store.path) : resolve(dataDir, 'keybridge.db') }
+        : {
+            ...c.store,
+            ...(c.store.password && 'file' in c.store.password ? { password: { file: abs(c.store.password.file) } } : {}),
+            ...(c.store.tls?.caFile ? { tls: { caFile: abs(c.store.tls.caFile) } } : {}),
+          },
     audit: { ...c.audit, path: c.audit.path ? abs(c.audit.path) : resolve(dataDir, 'audit.db') },
     ...(c.logFile ? { logFile: abs(c.logFile) } : {}),
     ...(c.listen.tls ? { listen: { ...c.listen, tls: { certFile: abs(c.listen.tls.certFile), keyFile: abs(c.listen.tls.keyFile) } } } : {}),

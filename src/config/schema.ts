@@ -174,6 +174,39 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/**
+ * Where the metadata lives: SQLite in the data directory (one node, the default), or a PostgreSQL
+ * database that several nodes share (docs/multi-node.md).
+ */
+export const storeConfig = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('sqlite'),
+      /** Default <dataDir>/keybridge.db. */
+      path: z.string().min(1).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('postgres'),
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(1).max(65535).default(5432),
+      database: z.string().min(1).default('keybridge'),
+      user: z.string().min(1).default('keybridge'),
+      /** The user's password (a file or an environment variable); absent for trust or peer authentication. */
+      password: secretRef.optional(),
+      /** TLS to the server, verified against these CA certificates (PEM file) or Node's public roots. */
+      tls: z.object({ caFile: z.string().min(1).optional() }).strict().optional(),
+      /** Connections each node keeps at most. */
+      maxConnections: z.number().int().min(1).max(1000).default(10),
+      /** Time to get a connection before a request fails (a server down answers in this time). */
+      connectTimeoutMs: z.number().int().min(100).max(60_000).default(3000),
+      /** Time one statement may take. */
+      queryTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+    })
+    .strict(),
+]);
+
 export const configSchema = z
   .object({
     /** Holds the embedded token, the SQLite database and the credentials file. */
@@ -202,7 +235,12 @@ export const configSchema = z
     credentialsFile: z.string().min(1).optional(),
     /** The credentials-file profile whose access key the operator uses. */
     credentialsProfile: z.string().min(1).default('keybridge'),
-    sqlitePath: z.string().min(1).optional(),
+    store: storeConfig.prefault({ kind: 'sqlite' }),
+    /**
+     * Node processes on this machine sharing the listening ports (src/workers.ts); `--workers N`
+     * overrides. Default: one per core with the PostgreSQL store, 1 with SQLite (which serves one node).
+     */
+    workers: z.number().int().min(1).max(256).optional(),
     softhsmModule: z.string().min(1).default('/usr/lib/softhsm/libsofthsm2.so'),
     /**
      * HSM calls the embedded token runs at once: its executor's worker threads, each with a work
@@ -261,6 +299,9 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.workers !== undefined && config.workers > 1 && config.store.kind !== 'postgres') {
+      ctx.addIssue({ code: 'custom', path: ['workers'], message: 'above 1 needs the PostgreSQL store (store.kind "postgres"): SQLite serves one node' });
+    }
     if (!config.embedded && !config.defaultKeyStore) {
       ctx.addIssue({ code: 'custom', path: ['defaultKeyStore'], message: 'required when embedded is false' });
     }

@@ -33,11 +33,12 @@ export function checkTargetIsKey(targetKeyId: string): void {
   }
 }
 
-/** A key may have at most 50 aliases (AWS's quota); one more is LimitExceededException. */
-export async function assertAliasCapacity(deps: OperationDeps, key: KeyRecord): Promise<void> {
-  if ((await deps.store.countAliases(key.keyId)) >= MAX_ALIASES_PER_KEY) {
-    throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
-  }
+/** A key may have at most 50 aliases (AWS's quota); the store holds it (`limits`) even against other nodes. */
+export const ALIAS_LIMIT = { maxPerKey: MAX_ALIASES_PER_KEY } as const;
+
+/** What one alias more than ALIAS_LIMIT answers. */
+export function aliasLimitExceeded(key: KeyRecord): KmsError {
+  return new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
 }
 
 /**

@@ -3,7 +3,7 @@ import { aliasArn } from '../domain/arn.js';
 import { KmsError } from '../domain/errors.js';
 import { assertNotPendingDeletion } from '../domain/key.js';
 import { StoreError } from '../ports/store.js';
-import { aliasNameMember, assertAliasCapacity, checkNewAliasName, checkTargetIsKey } from './alias-name.js';
+import { ALIAS_LIMIT, aliasLimitExceeded, aliasNameMember, checkNewAliasName, checkTargetIsKey } from './alias-name.js';
 import { resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { keyIdMember } from './wire.js';
@@ -20,12 +20,12 @@ export const createAlias = defineOperation({
     assertNotPendingDeletion(key);
     const alreadyExists = () => new KmsError('AlreadyExistsException', `An alias with the name ${aliasArn(deps.account, input.AliasName)} already exists`);
     if (await deps.store.getAlias(input.AliasName)) throw alreadyExists();
-    await assertAliasCapacity(deps, key);
     const now = deps.clock.now();
     try {
-      await deps.store.createAlias({ aliasName: input.AliasName, keyId: key.keyId, createdAt: now, updatedAt: now });
+      await deps.store.createAlias({ aliasName: input.AliasName, keyId: key.keyId, createdAt: now, updatedAt: now }, ALIAS_LIMIT);
     } catch (err) {
       if (err instanceof StoreError && err.code === 'CONFLICT') throw alreadyExists();
+      if (err instanceof StoreError && err.code === 'LIMIT_EXCEEDED') throw aliasLimitExceeded(key);
       throw err;
     }
     return undefined;

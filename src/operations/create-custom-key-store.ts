@@ -73,12 +73,19 @@ export const createCustomKeyStore = defineOperation({
   },
 });
 
-/** Saves a new store; a name taken meanwhile is CustomKeyStoreNameInUseException. */
+/**
+ * Saves a new store. The store's unique constraints hold what the checks above cannot against another
+ * node saving at the same moment: a name taken meanwhile is CustomKeyStoreNameInUseException, a
+ * cluster taken meanwhile CloudHsmClusterInUseException.
+ */
 async function saveNewStore(deps: OperationDeps, record: CustomKeyStoreRecord): Promise<{ CustomKeyStoreId: string }> {
   try {
     await deps.store.createCustomKeyStore(record);
   } catch (err) {
     if (err instanceof StoreError && err.code === 'CONFLICT') {
+      if (record.type === 'AWS_CLOUDHSM' && (await deps.store.getCustomKeyStoreByName(record.name)) === undefined) {
+        throw new KmsError('CloudHsmClusterInUseException', `Cluster ${record.clusterId} is already associated with a custom key store.`);
+      }
       throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${record.name} already exists.`);
     }
     throw err;

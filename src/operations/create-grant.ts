@@ -28,6 +28,7 @@ import { resolveKeyById } from './key-access.js';
 import { defineOperation } from './operation.js';
 import { dryRunSucceeded } from './symmetric-crypto.js';
 import { dryRun, grantTokens, keyIdMember } from './wire.js';
+import { StoreError } from '../ports/store.js';
 
 export const createGrant = defineOperation({
   name: 'CreateGrant',
@@ -86,9 +87,6 @@ export const createGrant = defineOperation({
       const same = (await deps.store.findGrantsByName(key.keyId, input.Name)).find((g) => sameParameters(g, wanted));
       if (same) return { GrantToken: issueGrantToken(same), GrantId: same.grantId };
     }
-    if ((await deps.store.countGrants(key.keyId)) >= MAX_GRANTS_PER_KEY) {
-      throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_GRANTS_PER_KEY} grants, the most a key may have.`);
-    }
     const grant: GrantRecord = {
       grantId: newGrantId(),
       keyId: key.keyId,
@@ -98,7 +96,15 @@ export const createGrant = defineOperation({
       createdAt: deps.clock.now(),
       tokenKey: newGrantTokenKey(),
     };
-    await deps.store.createGrant(grant);
+    try {
+      // The store counts and inserts in one step: two nodes cannot both take the last place.
+      await deps.store.createGrant(grant, { maxPerKey: MAX_GRANTS_PER_KEY });
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'LIMIT_EXCEEDED') {
+        throw new KmsError('LimitExceededException', `The KMS key ${key.arn} already has ${MAX_GRANTS_PER_KEY} grants, the most a key may have.`);
+      }
+      throw err;
+    }
     return { GrantToken: issueGrantToken(grant), GrantId: grant.grantId };
   },
 });

@@ -34,7 +34,7 @@ export function customKeyStoreEntry(deps: OperationDeps, store: CustomKeyStoreRe
           },
         }),
     ConnectionState: state,
-    ...(state === 'FAILED' && store.connectionErrorCode ? { ConnectionErrorCode: store.connectionErrorCode } : {}),
+    ...(state === 'FAILED' && deps.keyStores.errorCodeOf(store) !== null ? { ConnectionErrorCode: deps.keyStores.errorCodeOf(store) } : {}),
     CreationDate: epochSeconds(store.createdAt),
     CustomKeyStoreType: store.type,
   };

@@ -68,7 +68,10 @@ async function save(deps: OperationDeps, id: string, patch: Patch, newName: stri
     await deps.store.updateCustomKeyStore(id, patch);
   } catch (err) {
     if (err instanceof StoreError && err.code === 'CONFLICT') {
-      throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${newName} already exists.`);
+      // The store's unique constraints: the name, or (another node saving at the same moment) the cluster.
+      const named = patch.name === undefined ? undefined : await deps.store.getCustomKeyStoreByName(patch.name);
+      if (named !== undefined && named.id !== id) throw new KmsError('CustomKeyStoreNameInUseException', `A custom key store named ${newName} already exists.`);
+      throw new KmsError('CloudHsmClusterInUseException', `Cluster ${patch.clusterId} is already associated with another custom key store.`);
     }
     throw err;
   }

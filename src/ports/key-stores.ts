@@ -4,7 +4,7 @@
 // Owned by the composition root. Connection state changes are persisted through the store port
 // so that they survive a restart (stores that were connected reconnect by themselves).
 
-import type { ConnectionState, CustomKeyStoreRecord, XksProxyConfiguration } from '../domain/custom-key-store.js';
+import type { ConnectionErrorCode, ConnectionState, CustomKeyStoreRecord, XksProxyConfiguration } from '../domain/custom-key-store.js';
 import type { XksProxyClient } from '../xks-client/proxy-client.js';
 import type { KeyRecord } from '../domain/key.js';
 import type { KeySpec, KeyUsage } from '../domain/key-spec.js';
@@ -97,6 +97,8 @@ export interface KeyStores {
   xksClientFor(proxy: XksProxyConfiguration, secretAccessKey: string): XksProxyClient;
   /** The live state (which may be newer than the record's). */
   stateOf(store: CustomKeyStoreRecord): ConnectionState;
+  /** Why this node's connection FAILED (which may be newer than the record's, or this node's own); null otherwise. */
+  errorCodeOf(store: CustomKeyStoreRecord): ConnectionErrorCode | null;
   /** Moves to CONNECTING and returns at once; the outcome is CONNECTED or FAILED. */
   connect(store: CustomKeyStoreRecord): Promise<void>;
   /** Moves to DISCONNECTING and returns at once; sessions drain, then DISCONNECTED. */

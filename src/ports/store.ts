@@ -114,7 +114,34 @@ export interface RotationSchedule {
 
 export type KeyPatch = Partial<Pick<KeyRecord, 'state' | 'description' | 'deletionDate' | 'pendingWindowDays' | 'policy'>>;
 
+/**
+ * What nodes keep in memory and must reload when any node changes it: `principals` (principals,
+ * their policies and access keys), `xks-credentials`, `xks-keys`, `custom-key-stores`. `resync`:
+ * changes may have been missed (the feed was cut off and is back); reload everything.
+ */
+export type StoreChange = 'principals' | 'xks-credentials' | 'xks-keys' | 'custom-key-stores' | 'resync';
+
+/** Tells listeners about committed changes, made by this node or another on the same database. */
+export interface ChangeFeed {
+  /** Calls `listener` after each committed change (several changes may arrive as one). Returns the unsubscribe. */
+  subscribe(listener: (change: StoreChange) => void): () => void;
+}
+
 export interface MetadataStore {
+  /** Changes of what nodes cache, from every node sharing the store. */
+  readonly changes: ChangeFeed;
+
+  /**
+   * Claims one item of background work (`item` names it, e.g. `delete:<keyId>`) for `owner` until
+   * `now + leaseMs`. True when the item was free, its lease had ended, or `owner` held it already:
+   * then no other owner gets it before the lease ends. Several nodes running the same job thus do
+   * each item once, and an item whose owner died goes to another once its lease is over.
+   */
+  claimWork(item: string, owner: string, now: number, leaseMs: number): Promise<boolean>;
+  /** Gives the item up (done, or no longer due); a no-op unless `owner` holds it. */
+  releaseWork(item: string, owner: string): Promise<void>;
+
+
   /** Inserts a key and its tags in one transaction. CONFLICT if the key id exists. */
   createKey(key: KeyRecord, tags: readonly Tag[]): Promise<void>;
   getKey(keyId: string): Promise<KeyRecord | undefined>;
@@ -169,13 +196,16 @@ export interface MetadataStore {
   deleteImportWrappingKey(wrappingKeyId: string): Promise<void>;
 
   getAlias(aliasName: string): Promise<AliasRecord | undefined>;
-  /** CONFLICT if the alias exists. */
-  createAlias(alias: AliasRecord): Promise<void>;
+  /**
+   * CONFLICT if the alias exists; LIMIT_EXCEEDED when `limits` is given and the key has
+   * `maxPerKey` aliases already (counted and inserted atomically, across nodes too).
+   */
+  createAlias(alias: AliasRecord, limits?: PerKeyLimit): Promise<void>;
   /**
    * NOT_FOUND if the alias does not exist, or — given `expectedKeyId` — no longer points at that
    * key (compare-and-set: a request changes the alias only as it was authorized to).
    */
-  updateAlias(aliasName: string, keyId: string, updatedAt: number, expectedKeyId?: string): Promise<void>;
+  updateAlias(aliasName: string, keyId: string, updatedAt: number, expectedKeyId?: string, limits?: PerKeyLimit): Promise<void>;
   /** Resolves false if the alias did not exist, or — given `expectedKeyId` — points at another key. */
   deleteAlias(aliasName: string, expectedKeyId?: string): Promise<boolean>;
   /** Aliases ordered by name, strictly after `afterAliasName`, optionally only those of one key. */
@@ -230,8 +260,11 @@ export interface MetadataStore {
   /** True for the id of a key that existed and was deleted (directly or with its principal). */
   isAccessKeyDeleted(accessKeyId: string): Promise<boolean>;
 
-  /** CONFLICT if the grant id exists; NOT_FOUND if the key does not exist. */
-  createGrant(grant: GrantRecord): Promise<void>;
+  /**
+   * CONFLICT if the grant id exists; NOT_FOUND if the key does not exist; LIMIT_EXCEEDED when
+   * `limits` is given and the key has `maxPerKey` grants already (counted and inserted atomically).
+   */
+  createGrant(grant: GrantRecord, limits?: PerKeyLimit): Promise<void>;
   /** Grant ids are unique across keys. */
   getGrant(grantId: string): Promise<GrantRecord | undefined>;
   /**
@@ -252,7 +285,12 @@ export interface MetadataStore {
   close(): Promise<void>;
 }
 
-export type StoreErrorCode = 'CONFLICT' | 'NOT_FOUND' | 'STORE_FAILED';
+export type StoreErrorCode = 'CONFLICT' | 'NOT_FOUND' | 'LIMIT_EXCEEDED' | 'STORE_FAILED';
+
+/** A quota on one key's aliases or grants, held by the store against concurrent writers. */
+export interface PerKeyLimit {
+  readonly maxPerKey: number;
+}
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

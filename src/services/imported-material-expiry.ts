@@ -16,6 +16,7 @@ import { IMPORT_WRAPPING_KEY_LABEL, type Hsm } from '../ports/hsm.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import type { MetadataStore } from '../ports/store.js';
 import { startPeriodic } from './periodic.js';
+import { onceAcrossNodes } from './work-claim.js';
 
 export interface ImportExpiryDeps {
   readonly store: MetadataStore;
@@ -40,13 +41,21 @@ export async function expireOnce(deps: ImportExpiryDeps): Promise<ExpiryRound> {
   const keyIds: string[] = [];
   for (const { key, material } of await deps.store.importedMaterialsExpiredBy(now)) {
     try {
-      const updated = await deps.store.recordImportedMaterialDeleted(key.keyId, material.materialId);
-      await deps.keyStores.hsmFor(key).destroySymmetricKey({ id: material.materialId, label: key.arn });
-      keyIds.push(key.keyId);
-      deps.logger.info({ keyId: key.keyId, state: updated.state }, 'imported key material expired and was deleted');
-      await deps.onExpired?.(updated, material.materialId).catch((err: unknown) => {
-        deps.logger.error({ err, keyId: key.keyId }, 'the audit trail could not record expired key material');
+      // One node expires a material (and records it in the trail): the one that claims it and finds it still imported and expired.
+      const stillDue = async (): Promise<boolean> => {
+        const current = (await deps.store.listKeyMaterials(key.keyId)).find((m) => m.materialId === material.materialId);
+        return current?.imported?.importState === 'IMPORTED' && current.imported.validTo !== null && current.imported.validTo <= now;
+      };
+      const done = await onceAcrossNodes(deps.store, `expire-material:${material.materialId}`, now, stillDue, async () => {
+        const updated = await deps.store.recordImportedMaterialDeleted(key.keyId, material.materialId);
+        await deps.keyStores.hsmFor(key).destroySymmetricKey({ id: material.materialId, label: key.arn });
+        deps.logger.info({ keyId: key.keyId, state: updated.state }, 'imported key material expired and was deleted');
+        await deps.onExpired?.(updated, material.materialId).catch((err: unknown) => {
+          deps.logger.error({ err, keyId: key.keyId }, 'the audit trail could not record expired key material');
+        });
+        return true;
       });
+      if (done === true) keyIds.push(key.keyId);
     } catch (err) {
       deps.logger.error({ err, keyId: key.keyId }, 'could not delete expired imported key material; will retry');
     }
@@ -54,9 +63,13 @@ export async function expireOnce(deps: ImportExpiryDeps): Promise<ExpiryRound> {
   let wrappingKeysDestroyed = 0;
   for (const wrapping of await deps.store.importWrappingKeysExpiredBy(now)) {
     try {
-      await deps.defaultHsm.destroySymmetricKey({ id: wrapping.wrappingKeyId, label: IMPORT_WRAPPING_KEY_LABEL });
-      await deps.store.deleteImportWrappingKey(wrapping.wrappingKeyId);
-      wrappingKeysDestroyed += 1;
+      const stillDue = async (): Promise<boolean> => (await deps.store.importWrappingKeysExpiredBy(now)).some((w) => w.wrappingKeyId === wrapping.wrappingKeyId);
+      const done = await onceAcrossNodes(deps.store, `destroy-wrapping-key:${wrapping.wrappingKeyId}`, now, stillDue, async () => {
+        await deps.defaultHsm.destroySymmetricKey({ id: wrapping.wrappingKeyId, label: IMPORT_WRAPPING_KEY_LABEL });
+        await deps.store.deleteImportWrappingKey(wrapping.wrappingKeyId);
+        return true;
+      });
+      if (done === true) wrappingKeysDestroyed += 1;
     } catch (err) {
       deps.logger.error({ err, wrappingKeyId: wrapping.wrappingKeyId }, 'could not destroy an expired import wrapping key; will retry');
     }

@@ -18,6 +18,7 @@ import { HsmError } from '../ports/hsm.js';
 import type { KeyStores } from '../ports/key-stores.js';
 import { StoreError, type MetadataStore } from '../ports/store.js';
 import { startPeriodic } from './periodic.js';
+import { onceAcrossNodes } from './work-claim.js';
 
 export interface RotationDeps {
   readonly store: MetadataStore;
@@ -81,18 +82,31 @@ export async function rotateKey(deps: RotationDeps, key: KeyRecord, type: Rotati
  */
 export async function rotateDueOnce(deps: RotationDeps): Promise<string[]> {
   const rotated: string[] = [];
-  for (const key of await deps.store.keysDueForRotation(deps.clock.now())) {
-    if (!deps.keyStores.isConnected(key.customKeyStoreId)) {
-      deps.logger.info({ keyId: key.keyId, customKeyStoreId: key.customKeyStoreId }, 'automatic rotation deferred: the custom key store is not connected');
+  const now = deps.clock.now();
+  for (const due of await deps.store.keysDueForRotation(now)) {
+    if (!deps.keyStores.isConnected(due.customKeyStoreId)) {
+      deps.logger.info({ keyId: due.keyId, customKeyStoreId: due.customKeyStoreId }, 'automatic rotation deferred: the custom key store is not connected');
       continue;
     }
     try {
-      const schedule = await deps.store.getRotationSchedule(key.keyId);
-      if (schedule.periodDays === null) continue;
-      await rotateKey(deps, key, 'AUTOMATIC', deps.clock.now() + schedule.periodDays * DAY_MS);
-      rotated.push(key.keyId);
+      // One node rotates (makes the new HSM object): the one that claims the key and, reading it
+      // again, finds it still enabled, still on the material listed, and still due.
+      let key = due;
+      let periodDays = 0;
+      const stillDue = async (): Promise<boolean> => {
+        const [current, schedule] = await Promise.all([deps.store.getKey(due.keyId), deps.store.getRotationSchedule(due.keyId)]);
+        if (current?.state !== 'Enabled' || current.backingKeyId !== due.backingKeyId) return false;
+        if (schedule.periodDays === null || schedule.nextRotationAt === null || schedule.nextRotationAt > now) return false;
+        key = current;
+        periodDays = schedule.periodDays;
+        return true;
+      };
+      const done = await onceAcrossNodes(deps.store, `rotate-key:${due.keyId}`, now, stillDue, () =>
+        rotateKey(deps, key, 'AUTOMATIC', deps.clock.now() + periodDays * DAY_MS),
+      );
+      if (done !== undefined) rotated.push(due.keyId);
     } catch (err) {
-      deps.logger.error({ err, keyId: key.keyId }, 'automatic key rotation failed; will retry');
+      deps.logger.error({ err, keyId: due.keyId }, 'automatic key rotation failed; will retry');
     }
   }
   return rotated;

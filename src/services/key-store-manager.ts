@@ -53,6 +53,15 @@ interface Runtime {
   proxy?: XksProxyClient | undefined;
   /** The background connect or disconnect in progress. */
   pending: Promise<void>;
+  /** Why the connect FAILED, on this node. */
+  errorCode?: ConnectionErrorCode;
+  /** An external key store's proxy settings and sealed secret the client was made with (followIntent compares). */
+  proxyVersion?: string;
+}
+
+/** What an external key store's proxy client depends on: a change on another node means a new client here. */
+function proxyVersionOf(store: CustomKeyStoreRecord): string {
+  return JSON.stringify([store.xksProxy ?? null, store.sealedPassword]);
 }
 
 export class KeyStoreManager implements KeyStores {
@@ -119,6 +128,7 @@ export class KeyStoreManager implements KeyStores {
     if (runtime?.state !== 'CONNECTED' || runtime.proxy === undefined) return;
     const previous = runtime.proxy;
     runtime.proxy = this.xksClientFor(proxy, secretAccessKey);
+    runtime.proxyVersion = undefined; // followIntent records the new version once it reads the store
     // Calls already under way on the old client finish first (a call lasts at most its timeout).
     setTimeout(() => previous.close(), 30_000).unref();
   }
@@ -139,14 +149,66 @@ export class KeyStoreManager implements KeyStores {
     throw new KmsError('CustomKeyStoreInvalidStateException', `Custom key store ${customKeyStoreId} is not connected.`);
   }
 
+  /**
+   * Brings this node's connections in line with the operator's intent as the store records it, when
+   * another node (a shared PostgreSQL store) connected, disconnected, reconfigured or deleted a store:
+   * each node connects its own sessions. What this node finds is its own (stateOf, health); it does
+   * not overwrite the recorded state, which the node that carried out the operator's request writes.
+   */
+  async followIntent(): Promise<void> {
+    const seen = new Set<string>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.deps.store.listCustomKeyStores(after, 100);
+      for (const record of page) {
+        seen.add(record.id);
+        const runtime = this.runtimes.get(record.id);
+        const local = runtime?.state ?? 'DISCONNECTED';
+        const intendedUp = record.wantConnected && (record.connectionState === 'CONNECTED' || record.connectionState === 'CONNECTING');
+        if (intendedUp && local === 'DISCONNECTED') {
+          this.deps.logger.info({ customKeyStoreId: record.id }, 'custom key store connected by another node; connecting here too');
+          this.startConnect(record, { persist: false });
+        } else if (!record.wantConnected && (local === 'CONNECTED' || local === 'CONNECTING' || local === 'FAILED')) {
+          this.deps.logger.info({ customKeyStoreId: record.id }, 'custom key store disconnected by another node; disconnecting here too');
+          this.closeLocally(record.id, runtime!);
+        } else if (local === 'CONNECTED' && runtime?.proxy !== undefined && runtime.proxyVersion !== proxyVersionOf(record) && record.xksProxy !== undefined) {
+          this.replaceProxy(record.id, record.xksProxy, await this.unsealPassword(record));
+          runtime.proxyVersion = proxyVersionOf(record);
+        }
+      }
+      if (page.length < 100) break;
+      after = page[page.length - 1]!.id;
+    }
+    for (const [id, runtime] of this.runtimes) if (!seen.has(id) && runtime.state !== 'DISCONNECTED') this.closeLocally(id, runtime);
+  }
+
+  /** Closes this node's connection of a store without recording anything (followIntent). */
+  private closeLocally(id: string, runtime: Runtime): void {
+    const next: Runtime = { state: 'DISCONNECTED', cluster: undefined, pending: Promise.resolve() };
+    this.runtimes.set(id, next);
+    next.pending = (async () => {
+      await runtime.pending;
+      await runtime.cluster?.close().catch((err: unknown) => this.deps.logger.error({ err, customKeyStoreId: id }, 'closing a cluster connection failed'));
+      runtime.proxy?.close();
+    })();
+  }
+
   stateOf(store: CustomKeyStoreRecord): ConnectionState {
     return this.runtimes.get(store.id)?.state ?? store.connectionState;
+  }
+
+  errorCodeOf(store: CustomKeyStoreRecord): ConnectionErrorCode | null {
+    const runtime = this.runtimes.get(store.id);
+    if (runtime === undefined) return store.connectionState === 'FAILED' ? store.connectionErrorCode : null;
+    return runtime.state === 'FAILED' ? (runtime.errorCode ?? store.connectionErrorCode) : null;
   }
 
   async connect(store: CustomKeyStoreRecord): Promise<void> {
     const current = { ...store, connectionState: this.stateOf(store) };
     if (current.connectionState === 'CONNECTED' || current.connectionState === 'CONNECTING') return;
     assertCanConnect(current);
+    // CONNECTING here before the store says so: followIntent, woken by our own write, must not start a second connect.
+    this.runtimes.set(store.id, { state: 'CONNECTING', cluster: undefined, pending: Promise.resolve() });
     await this.persist(store.id, { connectionState: 'CONNECTING', connectionErrorCode: null, wantConnected: true });
     this.startConnect(store);
   }
@@ -207,8 +269,9 @@ export class KeyStoreManager implements KeyStores {
     }
   }
 
-  private startConnect(store: CustomKeyStoreRecord): void {
-    const runtime: Runtime = { state: 'CONNECTING', cluster: undefined, pending: Promise.resolve() };
+  /** `persist: false` (followIntent): this node's outcome is its own, not written to the store. */
+  private startConnect(store: CustomKeyStoreRecord, options: { persist: boolean } = { persist: true }): void {
+    const runtime: Runtime = { state: 'CONNECTING', cluster: undefined, pending: Promise.resolve(), proxyVersion: proxyVersionOf(store) };
     this.runtimes.set(store.id, runtime);
     runtime.pending = (async () => {
       let outcome: { state: 'CONNECTED' } | { state: 'FAILED'; code: ConnectionErrorCode };
@@ -228,12 +291,13 @@ export class KeyStoreManager implements KeyStores {
       if (outcome.state === 'FAILED') {
         runtime.proxy?.close();
         runtime.proxy = undefined;
+        runtime.errorCode = outcome.code;
       }
       runtime.state = outcome.state;
       if (outcome.state === 'CONNECTED') {
-        await this.persist(store.id, { connectionState: 'CONNECTED', connectionErrorCode: null });
+        if (options.persist) await this.persist(store.id, { connectionState: 'CONNECTED', connectionErrorCode: null });
         this.deps.logger.info({ customKeyStoreId: store.id, members: runtime.cluster?.activeMembers() }, 'custom key store connected');
-      } else {
+      } else if (options.persist) {
         await this.persist(store.id, { connectionState: 'FAILED', connectionErrorCode: outcome.code });
       }
     })();

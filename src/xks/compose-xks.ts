@@ -21,6 +21,7 @@ import { XksKeys } from './keys.js';
 import { XksProxy } from './proxy.js';
 import { SecondaryAuthorization } from './secondary-authorization.js';
 import { buildXksServer } from './server.js';
+import { followChanges } from '../services/follow-changes.js';
 
 export interface XksSide {
   readonly keys: XksKeys;
@@ -59,8 +60,14 @@ export async function composeXks(deps: XksSideDeps): Promise<XksSide> {
   });
   const credentials = new XksCredentials({ store: deps.xksStore, sealer: deps.sealer, logger: deps.logger });
   await credentials.refresh();
+  // Other nodes' changes (a shared PostgreSQL store): a disabled key or a deleted credential takes effect here at once.
+  const unfollow = [
+    followChanges(deps.store.changes, ['xks-keys'], async () => keys.forget(), { logger: deps.logger, what: 'XKS keys' }),
+    followChanges(deps.store.changes, ['xks-credentials'], () => credentials.refresh(), { logger: deps.logger, what: 'XKS proxy credentials' }),
+  ];
+  const stopFollowing = (): void => unfollow.forEach((stop) => stop());
   if (!settings.enabled) {
-    return { keys, credentials, listen: async () => undefined, close: async () => undefined };
+    return { keys, credentials, listen: async () => undefined, close: async () => stopFollowing() };
   }
 
   const health = new XksHealth({
@@ -105,6 +112,9 @@ export async function composeXks(deps: XksSideDeps): Promise<XksSide> {
       const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
       return `${settings.plainHttp ? 'http' : 'https'}://${host}:${port}`;
     },
-    close: () => app.close(),
+    async close() {
+      stopFollowing();
+      await app.close();
+    },
   };
 }

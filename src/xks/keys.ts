@@ -41,20 +41,29 @@ export function xksBackingKeyLabel(accountId: string, xksKeyId: string): string 
 
 export class XksKeys {
   /**
-   * Records by id, read once: every proxy call looks its key up, and every change goes through
-   * this object (the admin API of this process), which updates the entry before it answers. A
-   * second node on a shared store (issue #16) must invalidate through the store's notifications.
+   * Records by id, read once: every proxy call looks its key up. This process's changes update the
+   * entry before they answer; every other node's reach us through the store's change feed, which
+   * calls forget() (compose-xks.ts).
    */
   readonly #cache = new Map<string, XksKeyRecord>();
+  /** Bumped by forget(): a read that started before must not put its (maybe stale) record back. */
+  #generation = 0;
 
   constructor(private readonly deps: XksKeysDeps) {}
 
   async get(xksKeyId: string): Promise<XksKeyRecord | undefined> {
     const cached = this.#cache.get(xksKeyId);
     if (cached !== undefined) return cached;
+    const generation = this.#generation;
     const record = await this.deps.xks.getXksKey(xksKeyId);
-    if (record !== undefined) this.#cache.set(xksKeyId, record);
+    if (record !== undefined && generation === this.#generation) this.#cache.set(xksKeyId, record);
     return record;
+  }
+
+  /** Drops every cached record: the store changed under us (another node). */
+  forget(): void {
+    this.#generation++;
+    this.#cache.clear();
   }
 
   list(uriPath?: string): Promise<XksKeyRecord[]> {

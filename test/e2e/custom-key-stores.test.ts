@@ -30,7 +30,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { awsCliMissing, awsKms, sdkClient } from '../support/kms-client.js';
-import { makeDataDir, startServer, type TestServer } from '../support/server.js';
+import { makeDataDir, postgresMetadataDump, startServer, type TestServer } from '../support/server.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 
 const CLUSTER = 'cluster-kbExampleTwo';
@@ -382,11 +382,14 @@ describe('secrets', () => {
       }
     };
     walk(dataDir);
-    assert.ok(files.some((f) => f.endsWith('keybridge.db')) && files.some((f) => f.endsWith('keybridge.log')));
+    // The metadata: the SQLite file among them, or (KEYBRIDGE_TEST_STORE=postgres) the database's rows.
+    const postgresRows = await postgresMetadataDump(dataDir);
+    assert.ok((files.some((f) => f.endsWith('keybridge.db')) || postgresRows !== undefined) && files.some((f) => f.endsWith('keybridge.log')));
     for (const file of files) {
       const content = readFileSync(file);
       for (const needle of needles) assert.equal(content.includes(needle), false, `${file} contains the password`);
     }
+    for (const needle of needles) assert.equal(postgresRows?.includes(needle) ?? false, false, 'the PostgreSQL metadata contains the password');
   });
 });
 

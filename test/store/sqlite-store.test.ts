@@ -41,7 +41,7 @@ function ledger(path: string): Array<{ version: number; name: string }> {
 
 runStoreContract('SqliteStore', async () => {
   const { path, cleanup } = await tempDir();
-  return { store: SqliteStore.open(path), reopen: async () => SqliteStore.open(path), cleanup };
+  return { store: SqliteStore.open(path), reopen: async () => SqliteStore.open(path), another: async () => SqliteStore.open(path), cleanup };
 });
 
 describe('SqliteStore specifics', () => {

@@ -16,12 +16,21 @@ import type { ConnectionErrorCode, ConnectionState, CustomKeyStoreRecord } from 
 import type { KeyRecord } from '../../src/domain/key.js';
 import type { GrantRecord } from '../../src/domain/grant.js';
 import {
-  StoreError, type AccessKeyRecord, type AliasRecord, type MetadataStore, type PrincipalRecord, type StoreErrorCode, type Tag,
+  StoreError, type AccessKeyRecord, type AliasRecord, type MetadataStore, type PrincipalRecord, type StoreChange, type StoreErrorCode, type Tag,
 } from '../../src/ports/store.js';
+import type { XksCredentialRecord, XksKeyRecord, XksStore } from '../../src/ports/xks-store.js';
+
+/** Both adapters hand out their XKS records on the same database as `xks`. */
+export type ContractStore = MetadataStore & { readonly xks: XksStore };
 
 export interface StoreHarness {
-  readonly store: MetadataStore;
+  readonly store: ContractStore;
   readonly reopen?: () => Promise<MetadataStore>;
+  /**
+   * Opens a second store on the same data while `store` is open (another process or node would);
+   * the suite closes what it returns. Absent: the cross-connection tests skip.
+   */
+  readonly another?: () => Promise<ContractStore>;
   readonly cleanup: () => Promise<void>;
 }
 
@@ -58,7 +67,8 @@ export function makeCustomKeyStore(overrides: Partial<CustomKeyStoreRecord> = {}
     id: `cks-${randomBytes(9).toString('hex').slice(0, 17)}`,
     name: `store-${randomUUID()}`,
     type: 'AWS_CLOUDHSM',
-    clusterId: 'cluster-234567abcdefg',
+    // One CloudHSM-type store per cluster: each record gets its own.
+    clusterId: `cluster-${randomBytes(6).toString('hex').slice(0, 11)}`,
     trustAnchorCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
     sealedPassword: randomBytes(48).toString('base64'),
     createdAt: T0,
@@ -163,9 +173,14 @@ async function pages<T>(
   assert.fail('cursor paging did not terminate');
 }
 
-export function runStoreContract(name: string, factory: StoreFactory): void {
+export interface ContractOptions {
+  /** The adapter serves several nodes: a store opened by `another` hears the first one's changes. */
+  readonly sharedByNodes?: boolean;
+}
+
+export function runStoreContract(name: string, factory: StoreFactory, options: ContractOptions = {}): void {
   /** Gives each test a fresh store and releases everything whatever the test does. */
-  async function withStore(fn: (store: MetadataStore, harness: StoreHarness) => Promise<void>): Promise<void> {
+  async function withStore(fn: (store: ContractStore, harness: StoreHarness) => Promise<void>): Promise<void> {
     const harness = await factory();
     try {
       await fn(harness.store, harness);
@@ -815,6 +830,31 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           assert.equal(await store.countCustomKeyStores(), 1);
         }));
 
+      test('a second CloudHSM-type store on a cluster in use is CONFLICT; external key stores (no cluster) are not held to it', () =>
+        withStore(async (store) => {
+          const first = makeCustomKeyStore();
+          await store.createCustomKeyStore(first);
+          await assertStoreError(store.createCustomKeyStore(makeCustomKeyStore({ clusterId: first.clusterId })), 'CONFLICT');
+          const other = makeCustomKeyStore();
+          await store.createCustomKeyStore(other);
+          await assertStoreError(store.updateCustomKeyStore(other.id, { clusterId: first.clusterId }), 'CONFLICT');
+          assert.deepEqual(await store.getCustomKeyStore(other.id), other);
+          const external = (name: string) =>
+            makeCustomKeyStore({
+              name,
+              type: 'EXTERNAL_KEY_STORE',
+              clusterId: '',
+              trustAnchorCertificate: '',
+              xksProxy: { connectivity: 'PUBLIC_ENDPOINT', uriEndpoint: `https://${name}.example.com`, uriPath: '/kms/xks/v1', accessKeyId: 'ABCDEFGHIJKLMNOPQRST' },
+            });
+          await store.createCustomKeyStore(external('xks-one'));
+          await store.createCustomKeyStore(external('xks-two'));
+          // Racing creations on one cluster: one wins.
+          const racers = [makeCustomKeyStore(), makeCustomKeyStore(), makeCustomKeyStore()].map((r) => ({ ...r, clusterId: 'cluster-contested00' }));
+          const outcomes = await Promise.allSettled(racers.map((r) => store.createCustomKeyStore(r)));
+          assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+        }));
+
       test('listCustomKeyStores orders by id and pages strictly after the cursor', () =>
         withStore(async (store) => {
           assert.deepEqual(await store.listCustomKeyStores(undefined, 10), []);
@@ -1172,6 +1212,258 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
           assert.equal(await store.countGrants(k1.keyId), 0);
           assert.deepEqual((await store.getGrant(b.grantId))?.grantId, b.grantId);
         }));
+    });
+
+    describe('XKS records', () => {
+      const xksKey = (overrides: Partial<XksKeyRecord> = {}): XksKeyRecord => ({
+        xksKeyId: `xks-${randomBytes(6).toString('hex')}`,
+        uriPath: '/kms/xks/v1',
+        customKeyStoreId: null,
+        backingKeyId: randomBytes(32).toString('hex'),
+        usage: ['ENCRYPT', 'DECRYPT'],
+        status: 'ENABLED',
+        description: 'an XKS key',
+        createdAt: T0,
+        ...overrides,
+      });
+      const credential = (uriPath: string, at: number): XksCredentialRecord => ({
+        accessKeyId: `AKIA${randomBytes(10).toString('hex').toUpperCase().replace(/[^A-Z2-7]/g, 'A')}`,
+        uriPath,
+        sealedSecret: randomBytes(40).toString('base64'),
+        createdAt: at,
+      });
+
+      test('keys: create, get, list (all and by path, by id), status, delete; ids are unique', () =>
+        withStore(async ({ xks }) => {
+          const a = xksKey({ xksKeyId: 'b-key', usage: ['DECRYPT'] });
+          const b = xksKey({ xksKeyId: 'a-key', uriPath: '/other/kms/xks/v1', customKeyStoreId: 'cks-1234567890abcdef0' });
+          await xks.createXksKey(a);
+          await xks.createXksKey(b);
+          assert.deepEqual(await xks.getXksKey('b-key'), a);
+          assert.equal(await xks.getXksKey('nope'), undefined);
+          assert.deepEqual((await xks.listXksKeys()).map((k) => k.xksKeyId), ['a-key', 'b-key']);
+          assert.deepEqual(await xks.listXksKeys('/other/kms/xks/v1'), [b]);
+          await assertStoreError(xks.createXksKey(xksKey({ xksKeyId: 'a-key' })), 'CONFLICT');
+          assert.deepEqual(await xks.setXksKeyStatus('b-key', 'DISABLED'), { ...a, status: 'DISABLED' });
+          await assertStoreError(xks.setXksKeyStatus('nope', 'DISABLED'), 'NOT_FOUND');
+          assert.equal(await xks.deleteXksKey('b-key'), true);
+          assert.equal(await xks.deleteXksKey('b-key'), false);
+          assert.deepEqual(await xks.listXksKeys(), [b]);
+        }));
+
+      test('credentials: at most maxPerPath per path, even when created at once; listed by path then age', () =>
+        withStore(async ({ xks }) => {
+          const results = await Promise.all([1, 2, 3, 4, 5].map((i) => xks.createXksCredential(credential('/p/kms/xks/v1', T0 + i), 2)));
+          assert.equal(results.filter(Boolean).length, 2);
+          assert.equal((await xks.listXksCredentials('/p/kms/xks/v1')).length, 2);
+          const other = credential('/a/kms/xks/v1', T0);
+          assert.equal(await xks.createXksCredential(other, 2), true);
+          await assertStoreError(xks.createXksCredential(other, 2), 'CONFLICT');
+          const all = await xks.listXksCredentials();
+          assert.deepEqual(all.map((c) => c.uriPath), ['/a/kms/xks/v1', '/p/kms/xks/v1', '/p/kms/xks/v1']);
+          assert.ok(all[1]!.createdAt <= all[2]!.createdAt);
+          assert.deepEqual(await xks.getXksCredential(other.accessKeyId), other);
+          assert.equal(await xks.deleteXksCredential(other.accessKeyId), true);
+          assert.equal(await xks.deleteXksCredential(other.accessKeyId), false);
+          assert.equal(await xks.getXksCredential(other.accessKeyId), undefined);
+        }));
+    });
+
+    describe('concurrent callers', () => {
+      test('racing rotations of one material: exactly one wins, the others get CONFLICT, nothing is half-done', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, []);
+          const candidates = Array.from({ length: 6 }, () => randomBytes(32).toString('hex'));
+          const outcomes = await Promise.allSettled(
+            candidates.map((materialId) => store.rotateKeyMaterial(key.keyId, key.backingKeyId, { materialId, createdAt: T0, rotationDate: T0, rotationType: 'ON_DEMAND' })),
+          );
+          const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [candidates[i]] : []));
+          assert.equal(won.length, 1);
+          for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof StoreError && o.reason.code === 'CONFLICT', String(o.reason));
+          assert.equal((await store.getKey(key.keyId))!.backingKeyId, won[0]);
+          assert.deepEqual((await store.listKeyMaterials(key.keyId)).map((m) => m.materialId), [key.backingKeyId, won[0]]);
+          assert.equal((await store.getRotationSchedule(key.keyId)).onDemandRotations, 1);
+        }));
+
+      test('racing creations of one alias name: exactly one succeeds', () =>
+        withStore(async (store) => {
+          const keys = [makeKey(), makeKey(), makeKey(), makeKey()];
+          for (const k of keys) await store.createKey(k, []);
+          const outcomes = await Promise.allSettled(keys.map((k) => store.createAlias(alias('alias/contested', k.keyId))));
+          assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+          for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof StoreError && o.reason.code === 'CONFLICT', String(o.reason));
+        }));
+
+      test('per-key limits on grants and aliases hold when callers race for the last places', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          const other = makeKey();
+          await store.createKey(key, []);
+          await store.createKey(other, []);
+          const grants = await Promise.allSettled(Array.from({ length: 6 }, () => store.createGrant(makeGrant(key.keyId), { maxPerKey: 3 })));
+          assert.equal(grants.filter((o) => o.status === 'fulfilled').length, 3);
+          for (const o of grants) if (o.status === 'rejected') assert.ok(o.reason instanceof StoreError && o.reason.code === 'LIMIT_EXCEEDED', String(o.reason));
+          assert.equal(await store.countGrants(key.keyId), 3);
+          await assertStoreError(store.createGrant(makeGrant(randomUUID()), { maxPerKey: 3 }), 'NOT_FOUND');
+
+          const aliases = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => store.createAlias(alias(`alias/race-${i}`, key.keyId), { maxPerKey: 2 })));
+          assert.equal(aliases.filter((o) => o.status === 'fulfilled').length, 2);
+          assert.equal(await store.countAliases(key.keyId), 2);
+          // Moving an alias onto a key that is full is refused too; onto the key it is on, it is not a new one.
+          await store.createAlias(alias('alias/on-other', other.keyId));
+          await assertStoreError(store.updateAlias('alias/on-other', key.keyId, T0 + 1, other.keyId, { maxPerKey: 2 }), 'LIMIT_EXCEEDED');
+          assert.equal((await store.getAlias('alias/on-other'))?.keyId, other.keyId);
+          const [first] = await store.listAliases({ keyId: key.keyId, limit: 1 });
+          await store.updateAlias(first!.aliasName, key.keyId, T0 + 2, key.keyId, { maxPerKey: 2 });
+        }));
+
+      test('concurrent patches of different fields of one key lose none of them', () =>
+        withStore(async (store) => {
+          const key = makeKey();
+          await store.createKey(key, []);
+          await Promise.all([
+            store.updateKey(key.keyId, { description: 'new description' }),
+            store.updateKey(key.keyId, { policy: '{"Statement":[]}' }),
+            store.updateKey(key.keyId, { state: 'Disabled' }),
+          ]);
+          const after = await store.getKey(key.keyId);
+          assert.equal(after?.description, 'new description');
+          assert.equal(after?.policy, '{"Statement":[]}');
+          assert.equal(after?.state, 'Disabled');
+        }));
+
+      test('a second store on the same data sees every write of the first at once', async (t) => {
+        const harness = await factory();
+        const { another } = harness;
+        if (another === undefined) {
+          await harness.store.close();
+          await harness.cleanup();
+          t.skip('adapter gives no second connection');
+          return;
+        }
+        let second: ContractStore | undefined;
+        try {
+          const first = harness.store;
+          second = await another();
+          const key = makeKey();
+          await first.createKey(key, [{ key: 'k', value: 'v' }]);
+          assert.deepEqual(await second.getKey(key.keyId), key);
+          const grant = makeGrant(key.keyId);
+          await second.createGrant(grant);
+          assert.deepEqual(await first.getGrant(grant.grantId), grant);
+          await first.updateKey(key.keyId, { state: 'Disabled' });
+          assert.equal((await second.getKey(key.keyId))?.state, 'Disabled');
+          // Both racing for the same alias through different connections: one wins.
+          const outcomes = await Promise.allSettled([first.createAlias(alias('alias/both', key.keyId)), second.createAlias(alias('alias/both', key.keyId))]);
+          assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+          // The per-path credential limit holds across connections too.
+          const creds = await Promise.all(
+            [first, second, first, second].map((s, i) =>
+              s.xks.createXksCredential({ accessKeyId: `AKIAXKS${i}CONCURRENT2345`, uriPath: '/both/kms/xks/v1', sealedSecret: 'c2VhbGVk', createdAt: T0 + i }, 2),
+            ),
+          );
+          assert.equal(creds.filter(Boolean).length, 2);
+          await second.deleteKey(key.keyId);
+          assert.equal(await first.getKey(key.keyId), undefined);
+          assert.equal(await first.getGrant(grant.grantId), undefined);
+        } finally {
+          await harness.store.close();
+          await second?.close();
+          await harness.cleanup();
+        }
+      });
+    });
+
+    describe('background work claims', () => {
+      test('one owner at a time until the lease ends; the holder renews; release frees it for others only', () =>
+        withStore(async (store) => {
+          assert.equal(await store.claimWork('delete:k1', 'node-a', T0, 60_000), true);
+          assert.equal(await store.claimWork('delete:k1', 'node-b', T0 + 1000, 60_000), false);
+          assert.equal(await store.claimWork('delete:k2', 'node-b', T0 + 1000, 60_000), true, 'another item is free');
+          assert.equal(await store.claimWork('delete:k1', 'node-a', T0 + 2000, 60_000), true, 'the holder renews');
+          assert.equal(await store.claimWork('delete:k1', 'node-b', T0 + 61_000, 60_000), false, 'the renewed lease still runs');
+          assert.equal(await store.claimWork('delete:k1', 'node-b', T0 + 62_000, 60_000), true, 'an ended lease goes to whoever claims');
+          await store.releaseWork('delete:k1', 'node-a'); // not the holder any more: no effect
+          assert.equal(await store.claimWork('delete:k1', 'node-a', T0 + 63_000, 60_000), false);
+          await store.releaseWork('delete:k1', 'node-b');
+          assert.equal(await store.claimWork('delete:k1', 'node-a', T0 + 63_000, 60_000), true);
+        }));
+
+      test('many claimants at once: exactly one gets the item', () =>
+        withStore(async (store) => {
+          const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimWork('rotate:k', `node-${i}`, T0, 60_000)));
+          assert.equal(results.filter(Boolean).length, 1);
+        }));
+    });
+
+    describe('change feed', () => {
+      /** Collects what a store's feed says; `heard(change)` waits (bounded) until that change came. */
+      function listen(target: ContractStore): { heard: (change: StoreChange) => Promise<void>; clear: () => void; stop: () => void } {
+        let seen: StoreChange[] = [];
+        const stop = target.changes.subscribe((c) => seen.push(c));
+        return {
+          async heard(change) {
+            for (let i = 0; i < 200 && !seen.includes(change); i++) await new Promise((r) => setTimeout(r, 10));
+            assert.ok(seen.includes(change), `expected to hear ${change}; heard ${JSON.stringify(seen)}`);
+          },
+          clear: () => {
+            seen = [];
+          },
+          stop,
+        };
+      }
+
+      test('every write to what nodes keep in memory is heard, after it is readable', () =>
+        withStore(async (store) => {
+          const feed = listen(store);
+          const key = makeKey();
+          await store.createKey(key, []);
+          const p = makePrincipal();
+          const steps: Array<[StoreChange, () => Promise<unknown>]> = [
+            ['principals', () => store.createPrincipal(p)],
+            ['principals', () => store.putPrincipalPolicy(p.arn, 'extra', '{"Statement":[]}')],
+            ['principals', () => store.createAccessKey({ accessKeyId: 'AKIACHANGEFEED000001', principalArn: p.arn, sealedSecret: 'c2VhbGVk', status: 'Active', createdAt: T0 })],
+            ['principals', () => store.setAccessKeyStatus('AKIACHANGEFEED000001', 'Inactive')],
+            ['principals', () => store.deleteAccessKey('AKIACHANGEFEED000001')],
+            ['principals', () => store.deletePrincipalPolicy(p.arn, 'extra')],
+            ['principals', () => store.deletePrincipal(p.arn)],
+            ['custom-key-stores', () => store.createCustomKeyStore(makeCustomKeyStore({ id: 'cks-feed0000000000001', name: 'feed' }))],
+            ['custom-key-stores', () => store.updateCustomKeyStore('cks-feed0000000000001', { wantConnected: true })],
+            ['custom-key-stores', () => store.deleteCustomKeyStore('cks-feed0000000000001')],
+            ['xks-keys', () => store.xks.createXksKey({ xksKeyId: 'feed-key', uriPath: '/kms/xks/v1', customKeyStoreId: null, backingKeyId: 'ab'.repeat(32), usage: ['ENCRYPT'], status: 'ENABLED', description: '', createdAt: T0 })],
+            ['xks-keys', () => store.xks.setXksKeyStatus('feed-key', 'DISABLED')],
+            ['xks-keys', () => store.xks.deleteXksKey('feed-key')],
+            ['xks-credentials', () => store.xks.createXksCredential({ accessKeyId: 'FEEDCREDENTIAL234567', uriPath: '/kms/xks/v1', sealedSecret: 'c2VhbGVk', createdAt: T0 }, 2)],
+            ['xks-credentials', () => store.xks.deleteXksCredential('FEEDCREDENTIAL234567')],
+          ];
+          for (const [change, write] of steps) {
+            feed.clear();
+            await write();
+            await feed.heard(change);
+          }
+          feed.stop();
+        }));
+
+      // A one-node adapter's feed carries its own process's writes only.
+      if (options.sharedByNodes === true) test('a store on the same database hears the other one\'s changes', async () => {
+        const harness = await factory();
+        let second: ContractStore | undefined;
+        try {
+          assert.ok(harness.another !== undefined, 'an adapter shared by nodes must give `another`');
+          second = await harness.another();
+          const feed = listen(second);
+          await harness.store.createPrincipal(makePrincipal());
+          await feed.heard('principals');
+          await harness.store.createCustomKeyStore(makeCustomKeyStore());
+          await feed.heard('custom-key-stores');
+          feed.stop();
+        } finally {
+          await harness.store.close();
+          await second?.close();
+          await harness.cleanup();
+        }
+      });
     });
 
     describe('lifecycle', () => {

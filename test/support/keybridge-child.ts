@@ -25,14 +25,23 @@ export interface ChildKeybridge {
   stop(): Promise<void>;
 }
 
-/** Starts keybridge on `dataDir` with `config` (a configuration file) on a free port, and waits for /readyz. */
-export async function startChildKeybridge(dataDir: string, config: Record<string, unknown>, port?: number): Promise<ChildKeybridge> {
+/**
+ * Starts keybridge on `dataDir` with `config` (a configuration file) on a free port, and waits for
+ * /readyz. Several nodes on one data directory (a shared PostgreSQL store) each need their own
+ * `node` name; `args` go to main.js (e.g. --workers 2).
+ */
+export async function startChildKeybridge(
+  dataDir: string,
+  config: Record<string, unknown>,
+  port?: number,
+  options: { readonly node?: string; readonly args?: readonly string[] } = {},
+): Promise<ChildKeybridge> {
   const listenPort = port ?? (await freePort());
-  const configFile = join(dataDir, 'child-config.json');
+  const configFile = join(dataDir, options.node === undefined ? 'child-config.json' : `child-config-${options.node}.json`);
   writeFileSync(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: listenPort }, ...config }));
   const env: Record<string, string | undefined> = { ...process.env, KEYBRIDGE_DATA_DIR: dataDir, KEYBRIDGE_CONFIG: configFile, KEYBRIDGE_LOG_LEVEL: 'info' };
   delete env.KEYBRIDGE_PORT;
-  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...(options.args ?? [])], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = `http://127.0.0.1:${listenPort}`;

@@ -1,4 +1,4 @@
-// Starts a real keybridge in this test process: embedded SoftHSM2 token and SQLite store in a
+// Starts a real keybridge in this test process: embedded SoftHSM2 token and SQLite store (or PostgreSQL, below) in a
 // temp data directory, a real HTTP listener on a free loopback port, and an injectable clock.
 // One data directory per test file (SoftHSM2 reads its configuration once per process).
 
@@ -9,6 +9,8 @@ import { compose, type Keybridge } from '../../src/compose.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
 import type { Clock } from '../../src/ports/clock.js';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from './postgres-lab.js';
 
 export class TestClock implements Clock {
   private offsetMs = 0;
@@ -46,6 +48,55 @@ function forcedSuite(): Record<string, unknown> {
   return suite === undefined || suite === '' ? {} : { defaultKeyStoreSymmetricSuite: suite };
 }
 
+/**
+ * KEYBRIDGE_TEST_STORE=postgres runs a test's servers on a fresh PostgreSQL database of the shared
+ * lab instead of SQLite (scripts/test.sh runs the end-to-end tests once more so). One database per
+ * data directory, so a restart on the same directory finds its metadata; destroy() drops it.
+ */
+const databases = new Map<string, TestDatabase>();
+async function forcedStore(dataDir: string): Promise<Record<string, unknown>> {
+  if (process.env['KEYBRIDGE_TEST_STORE'] !== 'postgres') return {};
+  let db = databases.get(dataDir);
+  if (db === undefined) {
+    db = await createTestDatabase();
+    databases.set(dataDir, db);
+  }
+  const url = new URL(db.url);
+  process.env['KEYBRIDGE_TEST_PG_PASSWORD'] = decodeURIComponent(url.password);
+  return {
+    store: { kind: 'postgres', host: url.hostname, port: Number(url.port), database: db.name, user: decodeURIComponent(url.username), password: { env: 'KEYBRIDGE_TEST_PG_PASSWORD' } },
+  };
+}
+
+/**
+ * Every row of the PostgreSQL metadata database of a server started on `dataDir` under
+ * KEYBRIDGE_TEST_STORE=postgres, as text (for tests that search what keybridge stored); undefined
+ * when that server's metadata is in the data directory (SQLite).
+ */
+export async function postgresMetadataDump(dataDir: string): Promise<string | undefined> {
+  const db = databases.get(dataDir);
+  if (db === undefined) return undefined;
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const { rows: tables } = await client.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'");
+    let dump = '';
+    for (const { name } of tables) {
+      const { rows } = await client.query<{ row: string }>(`SELECT t::text AS row FROM "${name}" t`);
+      dump += rows.map((r) => r.row).join('\n');
+    }
+    return dump;
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropForcedStore(dataDir: string): Promise<void> {
+  const db = databases.get(dataDir);
+  databases.delete(dataDir);
+  await db?.drop();
+}
+
 export function makeDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'keybridge-test-'));
 }
@@ -53,7 +104,7 @@ export function makeDataDir(): string {
 export async function startServer(options: { dataDir?: string; clock?: TestClock; settings?: Record<string, unknown> } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? makeDataDir();
   const logFile = join(dataDir, 'keybridge.log');
-  const config = parseConfig({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'debug', logFile, ...forcedSuite(), ...options.settings }, dataDir);
+  const config = parseConfig({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'debug', logFile, ...forcedSuite(), ...(await forcedStore(dataDir)), ...options.settings }, dataDir);
   const logger = createLogger({ level: config.logLevel, file: logFile });
   const clock = options.clock ?? new TestClock();
   const keybridge = await compose(config, { logger, clock });
@@ -77,6 +128,7 @@ export async function startServer(options: { dataDir?: string; clock?: TestClock
     async destroy() {
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
+      await dropForcedStore(dataDir);
     },
   };
 }

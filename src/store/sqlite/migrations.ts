@@ -272,6 +272,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX keys_xks_key_id ON keys (custom_key_store_id, xks_key_id) WHERE xks_key_id IS NOT NULL;
     `,
   },
+  {
+    version: 10,
+    name: 'work claims, one store per cluster',
+    sql: `
+      -- Background work items (a key to delete, to rotate, a material to expire) claimed by one
+      -- node until lease_until (epoch ms); another node takes an item over once its lease ends.
+      CREATE TABLE work_claims (
+        item        TEXT    NOT NULL PRIMARY KEY,
+        owner       TEXT    NOT NULL,
+        lease_until INTEGER NOT NULL
+      ) STRICT;
+      -- One CloudHSM-type custom key store per cluster (AWS's CloudHsmClusterInUseException), held
+      -- by the database even when two nodes create stores at the same moment.
+      CREATE UNIQUE INDEX custom_key_stores_cluster ON custom_key_stores (cluster_id) WHERE type = 'AWS_CLOUDHSM';
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

@@ -31,10 +31,14 @@ import {
   type KeyPatch,
   type MetadataStore,
   type NewKeyMaterial,
+  type PerKeyLimit,
   type RotationSchedule,
+  type StoreChange,
   type Tag,
 } from '../../ports/store.js';
 import { applyMigrations } from './migrations.js';
+import { LocalChangeFeed } from '../change-feed.js';
+import { applyCustomKeyStorePatch, applyKeyPatch } from '../patches.js';
 import {
   accessKeyToRow,
   grantToRow,
@@ -52,7 +56,7 @@ import {
   rowToKeyMaterial,
   type AliasRow,
   type KeyRow,
-} from './rows.js';
+} from '../rows.js';
 import { prepareStatements, type Statements } from './statements.js';
 
 /** What the connection actually runs with, read back from SQLite (for tests and health checks). */
@@ -89,10 +93,12 @@ export class SqliteStore implements MetadataStore {
   #closed = false;
   /** The XKS proxy's records on the same connection (migration 8). */
   readonly xks: XksStore;
+  /** This process's own writes: a SQLite store has one node. */
+  readonly changes = new LocalChangeFeed();
 
   private constructor(db: Database.Database) {
     this.#db = db;
-    this.xks = new SqliteXksStore(db, (operation, fn) => this.#guard(operation, fn));
+    this.xks = new SqliteXksStore(db, (operation, fn) => this.#guard(operation, fn), (change) => this.changes.emit(change));
     const s = prepareStatements(db);
     this.#stmts = s;
 
@@ -414,14 +420,19 @@ export class SqliteStore implements MetadataStore {
     });
   }
 
-  async createAlias(alias: AliasRecord): Promise<void> {
+  async createAlias(alias: AliasRecord, limits?: PerKeyLimit): Promise<void> {
     this.#guard('createAlias', () =>
-      this.#stmts.insertAlias.run(alias.aliasName, alias.keyId, alias.createdAt, alias.updatedAt),
+      this.#db.transaction(() => {
+        this.#checkRoom('aliases', this.#stmts.countAliases.get(alias.keyId) ?? 0, alias.keyId, limits);
+        this.#stmts.insertAlias.run(alias.aliasName, alias.keyId, alias.createdAt, alias.updatedAt);
+      })(),
     );
   }
 
-  async updateAlias(aliasName: string, keyId: string, updatedAt: number, expectedKeyId?: string): Promise<void> {
-    this.#guard('updateAlias', () => {
+  async updateAlias(aliasName: string, keyId: string, updatedAt: number, expectedKeyId?: string, limits?: PerKeyLimit): Promise<void> {
+    this.#guard('updateAlias', () => this.#db.transaction(() => {
+      const target = this.#stmts.getAlias.get(aliasName);
+      if (target !== undefined && target.key_id !== keyId) this.#checkRoom('aliases', this.#stmts.countAliases.get(keyId) ?? 0, keyId, limits);
       const { changes } =
         expectedKeyId === undefined
           ? this.#stmts.updateAlias.run(keyId, updatedAt, aliasName)
@@ -429,7 +440,7 @@ export class SqliteStore implements MetadataStore {
       if (changes === 0) {
         throw new StoreError('NOT_FOUND', expectedKeyId === undefined ? `alias ${aliasName} does not exist` : `alias ${aliasName} does not point at key ${expectedKeyId}`);
       }
-    });
+    })());
   }
 
   async deleteAlias(aliasName: string, expectedKeyId?: string): Promise<boolean> {
@@ -487,6 +498,7 @@ export class SqliteStore implements MetadataStore {
     this.#guard('createCustomKeyStore', () =>
       this.#stmts.insertCustomKeyStore.run(customKeyStoreToRow(store)),
     );
+    this.changes.emit('custom-key-stores');
   }
 
   async getCustomKeyStore(id: string): Promise<CustomKeyStoreRecord | undefined> {
@@ -515,11 +527,11 @@ export class SqliteStore implements MetadataStore {
   }
 
   async updateCustomKeyStore(id: string, patch: CustomKeyStorePatch): Promise<CustomKeyStoreRecord> {
-    return this.#guard('updateCustomKeyStore', () => this.#updateCustomKeyStoreTx(id, patch));
+    return this.#changed('custom-key-stores', this.#guard('updateCustomKeyStore', () => this.#updateCustomKeyStoreTx(id, patch)));
   }
 
   async deleteCustomKeyStore(id: string): Promise<boolean> {
-    return this.#guard('deleteCustomKeyStore', () => this.#deleteCustomKeyStoreTx(id));
+    return this.#changed('custom-key-stores', this.#guard('deleteCustomKeyStore', () => this.#deleteCustomKeyStoreTx(id)));
   }
 
   async countCustomKeyStores(): Promise<number> {
@@ -532,6 +544,7 @@ export class SqliteStore implements MetadataStore {
 
   async createPrincipal(principal: PrincipalRecord): Promise<void> {
     this.#guard('createPrincipal', () => this.#createPrincipalTx(principal));
+    this.changes.emit('principals');
   }
 
   async getPrincipal(arn: string): Promise<PrincipalRecord | undefined> {
@@ -550,20 +563,22 @@ export class SqliteStore implements MetadataStore {
   }
 
   async deletePrincipal(arn: string): Promise<boolean> {
-    return this.#guard('deletePrincipal', () => this.#deletePrincipalTx(arn));
+    return this.#changed('principals', this.#guard('deletePrincipal', () => this.#deletePrincipalTx(arn)));
   }
 
   async putPrincipalPolicy(arn: string, policyName: string, document: string): Promise<void> {
     // A missing principal fails the foreign key, which toStoreError reports as NOT_FOUND.
     this.#guard('putPrincipalPolicy', () => this.#stmts.upsertPolicy.run(arn, policyName, document));
+    this.changes.emit('principals');
   }
 
   async deletePrincipalPolicy(arn: string, policyName: string): Promise<boolean> {
-    return this.#guard('deletePrincipalPolicy', () => this.#stmts.deletePolicy.run(arn, policyName).changes > 0);
+    return this.#changed('principals', this.#guard('deletePrincipalPolicy', () => this.#stmts.deletePolicy.run(arn, policyName).changes > 0));
   }
 
   async createAccessKey(key: AccessKeyRecord): Promise<void> {
     this.#guard('createAccessKey', () => this.#createAccessKeyTx(key));
+    this.changes.emit('principals');
   }
 
   async getAccessKey(accessKeyId: string): Promise<AccessKeyRecord | undefined> {
@@ -585,18 +600,29 @@ export class SqliteStore implements MetadataStore {
         throw new StoreError('NOT_FOUND', `access key ${accessKeyId} does not exist`);
       }
     });
+    this.changes.emit('principals');
   }
 
   async deleteAccessKey(accessKeyId: string): Promise<boolean> {
-    return this.#guard('deleteAccessKey', () => this.#deleteAccessKeyTx(accessKeyId));
+    return this.#changed('principals', this.#guard('deleteAccessKey', () => this.#deleteAccessKeyTx(accessKeyId)));
   }
 
   async isAccessKeyDeleted(accessKeyId: string): Promise<boolean> {
     return this.#guard('isAccessKeyDeleted', () => (this.#stmts.isAccessKeyDeleted.get(accessKeyId) ?? 0) > 0);
   }
 
-  async createGrant(grant: GrantRecord): Promise<void> {
-    this.#guard('createGrant', () => this.#stmts.insertGrant.run(grantToRow(grant)));
+  async createGrant(grant: GrantRecord, limits?: PerKeyLimit): Promise<void> {
+    this.#guard('createGrant', () =>
+      this.#db.transaction(() => {
+        this.#checkRoom('grants', this.#stmts.countGrants.get(grant.keyId) ?? 0, grant.keyId, limits);
+        this.#stmts.insertGrant.run(grantToRow(grant));
+      })(),
+    );
+  }
+
+  /** LIMIT_EXCEEDED when the key already has as many as the limit allows. */
+  #checkRoom(what: string, count: number, keyId: string, limits: PerKeyLimit | undefined): void {
+    if (limits !== undefined && count >= limits.maxPerKey) throw new StoreError('LIMIT_EXCEEDED', `key ${keyId} already has ${count} ${what}`);
   }
 
   async getGrant(grantId: string): Promise<GrantRecord | undefined> {
@@ -642,6 +668,20 @@ export class SqliteStore implements MetadataStore {
 
   async deleteGrant(grantId: string): Promise<boolean> {
     return this.#guard('deleteGrant', () => this.#stmts.deleteGrant.run(grantId).changes > 0);
+  }
+
+  async claimWork(item: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+    return this.#guard('claimWork', () => this.#stmts.claimWork.run({ item, owner, now, lease_until: now + leaseMs }).changes > 0);
+  }
+
+  async releaseWork(item: string, owner: string): Promise<void> {
+    this.#guard('releaseWork', () => this.#stmts.releaseWork.run(item, owner));
+  }
+
+  /** Tells this process's listeners about a write that succeeded, and passes its result on. */
+  #changed<T>(change: StoreChange, result: T): T {
+    this.changes.emit(change);
+    return result;
   }
 
   #withPolicies(row: PrincipalRow): PrincipalRecord {
@@ -708,32 +748,3 @@ function toStoreError(err: unknown, operation: string): StoreError {
   }
   return new StoreError('STORE_FAILED', `${operation} failed`, { cause: err });
 }
-
-// ---- patches: `undefined` means "leave as is"; `null` is a value (it clears) ------------------
-
-const pick = <T>(next: T | undefined, cur: T): T => (next === undefined ? cur : next);
-
-function applyKeyPatch(current: KeyRecord, patch: KeyPatch): KeyRecord {
-  return {
-    ...current,
-    state: pick(patch.state, current.state),
-    description: pick(patch.description, current.description),
-    deletionDate: pick(patch.deletionDate, current.deletionDate),
-    pendingWindowDays: pick(patch.pendingWindowDays, current.pendingWindowDays),
-    policy: pick(patch.policy, current.policy),
-  };
-}
-
-function applyCustomKeyStorePatch(current: CustomKeyStoreRecord, patch: CustomKeyStorePatch): CustomKeyStoreRecord {
-  return {
-    ...current,
-    name: pick(patch.name, current.name),
-    clusterId: pick(patch.clusterId, current.clusterId),
-    sealedPassword: pick(patch.sealedPassword, current.sealedPassword),
-    connectionState: pick(patch.connectionState, current.connectionState),
-    connectionErrorCode: pick(patch.connectionErrorCode, current.connectionErrorCode),
-    wantConnected: pick(patch.wantConnected, current.wantConnected),
-    ...((patch.xksProxy ?? current.xksProxy) === undefined ? {} : { xksProxy: patch.xksProxy ?? current.xksProxy! }),
-  };
-}
-

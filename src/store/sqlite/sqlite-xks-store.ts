@@ -2,37 +2,24 @@
 // connection and the error mapping of SqliteStore, which hands it out (SqliteStore.xks).
 
 import type Database from 'better-sqlite3';
-import type { XksCredentialRecord, XksKeyRecord, XksKeyStatus, XksKeyUsage, XksStore } from '../../ports/xks-store.js';
-import { StoreError } from '../../ports/store.js';
+import type { XksCredentialRecord, XksKeyRecord, XksKeyStatus, XksStore } from '../../ports/xks-store.js';
+import { StoreError, type StoreChange } from '../../ports/store.js';
+import { rowToXksCredential, rowToXksKey, xksKeyToRow, type XksCredentialRow, type XksKeyRow } from '../xks-rows.js';
 
 /** Runs a synchronous database call, mapping what it throws to StoreError (SqliteStore's #guard). */
 export type Guard = <T>(operation: string, fn: () => T) => T;
-
-interface XksKeyRow {
-  xks_key_id: string;
-  uri_path: string;
-  custom_key_store_id: string | null;
-  backing_key_id: string;
-  usage: string;
-  status: string;
-  description: string;
-  created_at: number;
-}
-
-interface XksCredentialRow {
-  access_key_id: string;
-  uri_path: string;
-  sealed_secret: string;
-  created_at: number;
-}
 
 export class SqliteXksStore implements XksStore {
   readonly #guard: Guard;
   readonly #stmts;
   readonly #createCredentialTx: Database.Transaction<(row: XksCredentialRow, maxPerPath: number) => boolean>;
 
-  constructor(db: Database.Database, guard: Guard) {
+  readonly #changed: (change: StoreChange) => void;
+
+  /** `changed` is told about every write that succeeded (SqliteStore's change feed). */
+  constructor(db: Database.Database, guard: Guard, changed: (change: StoreChange) => void) {
     this.#guard = guard;
+    this.#changed = changed;
     this.#stmts = {
       insertKey: db.prepare<XksKeyRow>(
         `INSERT INTO xks_keys (xks_key_id, uri_path, custom_key_store_id, backing_key_id, usage, status, description, created_at)
@@ -64,37 +51,42 @@ export class SqliteXksStore implements XksStore {
   }
 
   async createXksKey(key: XksKeyRecord): Promise<void> {
-    this.#guard('createXksKey', () => this.#stmts.insertKey.run(keyToRow(key)));
+    this.#guard('createXksKey', () => this.#stmts.insertKey.run(xksKeyToRow(key)));
+    this.#changed('xks-keys');
   }
 
   async getXksKey(xksKeyId: string): Promise<XksKeyRecord | undefined> {
     return this.#guard('getXksKey', () => {
       const row = this.#stmts.getKey.get(xksKeyId);
-      return row === undefined ? undefined : rowToKey(row);
+      return row === undefined ? undefined : rowToXksKey(row);
     });
   }
 
   async listXksKeys(uriPath?: string): Promise<XksKeyRecord[]> {
     return this.#guard('listXksKeys', () =>
-      (uriPath === undefined ? this.#stmts.listKeys.all() : this.#stmts.listKeysByPath.all(uriPath)).map(rowToKey),
+      (uriPath === undefined ? this.#stmts.listKeys.all() : this.#stmts.listKeysByPath.all(uriPath)).map(rowToXksKey),
     );
   }
 
   async setXksKeyStatus(xksKeyId: string, status: XksKeyStatus): Promise<XksKeyRecord> {
-    return this.#guard('setXksKeyStatus', () => {
+    const updated = this.#guard('setXksKeyStatus', () => {
       if (this.#stmts.setKeyStatus.run(status, xksKeyId).changes === 0) {
         throw new StoreError('NOT_FOUND', `setXksKeyStatus: no XKS key ${xksKeyId}`);
       }
-      return rowToKey(this.#stmts.getKey.get(xksKeyId)!);
+      return rowToXksKey(this.#stmts.getKey.get(xksKeyId)!);
     });
+    this.#changed('xks-keys');
+    return updated;
   }
 
   async deleteXksKey(xksKeyId: string): Promise<boolean> {
-    return this.#guard('deleteXksKey', () => this.#stmts.deleteKey.run(xksKeyId).changes > 0);
+    const deleted = this.#guard('deleteXksKey', () => this.#stmts.deleteKey.run(xksKeyId).changes > 0);
+    this.#changed('xks-keys');
+    return deleted;
   }
 
   async createXksCredential(credential: XksCredentialRecord, maxPerPath: number): Promise<boolean> {
-    return this.#guard('createXksCredential', () =>
+    const created = this.#guard('createXksCredential', () =>
       this.#createCredentialTx.immediate(
         {
           access_key_id: credential.accessKeyId,
@@ -105,52 +97,26 @@ export class SqliteXksStore implements XksStore {
         maxPerPath,
       ),
     );
+    if (created) this.#changed('xks-credentials');
+    return created;
   }
 
   async getXksCredential(accessKeyId: string): Promise<XksCredentialRecord | undefined> {
     return this.#guard('getXksCredential', () => {
       const row = this.#stmts.getCredential.get(accessKeyId);
-      return row === undefined ? undefined : rowToCredential(row);
+      return row === undefined ? undefined : rowToXksCredential(row);
     });
   }
 
   async listXksCredentials(uriPath?: string): Promise<XksCredentialRecord[]> {
     return this.#guard('listXksCredentials', () =>
-      (uriPath === undefined ? this.#stmts.listCredentials.all() : this.#stmts.listCredentialsByPath.all(uriPath)).map(rowToCredential),
+      (uriPath === undefined ? this.#stmts.listCredentials.all() : this.#stmts.listCredentialsByPath.all(uriPath)).map(rowToXksCredential),
     );
   }
 
   async deleteXksCredential(accessKeyId: string): Promise<boolean> {
-    return this.#guard('deleteXksCredential', () => this.#stmts.deleteCredential.run(accessKeyId).changes > 0);
+    const deleted = this.#guard('deleteXksCredential', () => this.#stmts.deleteCredential.run(accessKeyId).changes > 0);
+    this.#changed('xks-credentials');
+    return deleted;
   }
-}
-
-function keyToRow(key: XksKeyRecord): XksKeyRow {
-  return {
-    xks_key_id: key.xksKeyId,
-    uri_path: key.uriPath,
-    custom_key_store_id: key.customKeyStoreId,
-    backing_key_id: key.backingKeyId,
-    usage: key.usage.join(','),
-    status: key.status,
-    description: key.description,
-    created_at: key.createdAt,
-  };
-}
-
-function rowToKey(row: XksKeyRow): XksKeyRecord {
-  return {
-    xksKeyId: row.xks_key_id,
-    uriPath: row.uri_path,
-    customKeyStoreId: row.custom_key_store_id,
-    backingKeyId: row.backing_key_id,
-    usage: row.usage.split(',') as XksKeyUsage[],
-    status: row.status as XksKeyStatus,
-    description: row.description,
-    createdAt: row.created_at,
-  };
-}
-
-function rowToCredential(row: XksCredentialRow): XksCredentialRecord {
-  return { accessKeyId: row.access_key_id, uriPath: row.uri_path, sealedSecret: row.sealed_secret, createdAt: row.created_at };
 }

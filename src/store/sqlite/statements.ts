@@ -13,7 +13,7 @@ import type {
   PrincipalRow,
   RotationScheduleRow,
   TagRow,
-} from './rows.js';
+} from '../rows.js';
 
 export type Statements = ReturnType<typeof prepareStatements>;
 
@@ -246,5 +246,13 @@ export function prepareStatements(db: Database.Database) {
     ),
     countGrants: db.prepare<[string], number>('SELECT count(*) FROM grants WHERE key_id = ?').pluck(),
     deleteGrant: db.prepare<[string]>('DELETE FROM grants WHERE grant_id = ?'),
+
+    // Takes the item when it is free, its lease has ended, or the owner holds it already.
+    claimWork: db.prepare<{ item: string; owner: string; now: number; lease_until: number }>(
+      'INSERT INTO work_claims (item, owner, lease_until) VALUES (@item, @owner, @lease_until) ' +
+        'ON CONFLICT (item) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until ' +
+        'WHERE work_claims.lease_until <= @now OR work_claims.owner = excluded.owner',
+    ),
+    releaseWork: db.prepare<[string, string]>('DELETE FROM work_claims WHERE item = ? AND owner = ?'),
   };
 }

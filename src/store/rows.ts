@@ -1,4 +1,4 @@
-// Rows as SQLite returns them and their mapping to and from the domain records.
+// Rows as the SQL stores return them (snake_case columns) and their mapping to and from the domain records.
 //
 // The enum-like columns are TEXT, so a value written by another build (or by hand) could be
 // anything; reading fails rather than hand the domain a value its switch statements do not know.
@@ -8,12 +8,12 @@ import type {
   ConnectionState,
   CustomKeyStoreRecord,
   XksProxyConfiguration,
-} from '../../domain/custom-key-store.js';
-import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../../domain/key.js';
-import { SYMMETRIC_SUITES } from '../../domain/symmetric-suite.js';
-import { KEY_SPECS as ALL_KEY_SPECS, KEY_USAGES as ALL_KEY_USAGES } from '../../domain/key-spec.js';
-import { GRANT_OPERATIONS, type GrantConstraints, type GrantRecord } from '../../domain/grant.js';
-import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, ExpirationModel, ImportWrappingKeyRecord, KeyMaterialRecord, PrincipalRecord } from '../../ports/store.js';
+} from '../domain/custom-key-store.js';
+import type { KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage } from '../domain/key.js';
+import { SYMMETRIC_SUITES } from '../domain/symmetric-suite.js';
+import { KEY_SPECS as ALL_KEY_SPECS, KEY_USAGES as ALL_KEY_USAGES } from '../domain/key-spec.js';
+import { GRANT_OPERATIONS, type GrantConstraints, type GrantRecord } from '../domain/grant.js';
+import type { AccessKeyRecord, AccessKeyStatus, AliasRecord, ExpirationModel, ImportWrappingKeyRecord, KeyMaterialRecord, PrincipalRecord } from '../ports/store.js';
 
 export interface KeyRow {
   key_id: string;

@@ -1,0 +1,193 @@
+// Issue #16's "Done when", end to end: two keybridge processes (nodes A and B) on one PostgreSQL
+// database and one SoftHSM2 token directory, driven by the AWS SDK. Anything one node creates or
+// changes, the other answers with at once; and when A is killed (-9) under load, clients that retry
+// on B see no error and everything A acknowledged works on B.
+//
+// Each node keeps its own audit trail file here (one chain per node). Skips only when PostgreSQL's
+// server is not installed, and not under CI=true.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  CreateAliasCommand,
+  CreateGrantCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DisableKeyCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
+  RevokeGrantCommand,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
+import { readCredentialsFile } from '../../src/auth/credentials-file.js';
+import { runCliAgainst } from '../support/cli.js';
+import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
+import { sdkClient } from '../support/kms-client.js';
+import { createTestDatabase, postgresLabMissing, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { makeDataDir } from '../support/server.js';
+
+const missing = process.env.CI === 'true' ? undefined : postgresLabMissing();
+
+/** Retries `check` until it passes or `ms` have gone (a change reaches the other node through NOTIFY). */
+async function eventually(check: () => Promise<void>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
+  await assert.rejects(promise, (err: Error) => {
+    assert.equal(err.name, name, `${err.name}: ${err.message}`);
+    return true;
+  });
+}
+
+describe('two nodes on one PostgreSQL database and one token directory', { skip: missing ?? false }, () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  let a: ChildKeybridge;
+  let b: ChildKeybridge;
+  let kmsA: KMSClient;
+  let kmsB: KMSClient;
+
+  before(async () => {
+    db = await createTestDatabase();
+    const lab = await sharedPostgresLab();
+    dataDir = makeDataDir();
+    const passwordFile = join(dataDir, 'postgres.password');
+    writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
+    const node = (name: string) => ({
+      store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } },
+      audit: { path: join(dataDir, `audit-${name}.db`) },
+    });
+    // A prepares the embedded token and the operator's credentials; B finds them.
+    a = await startChildKeybridge(dataDir, node('a'), undefined, { node: 'a' });
+    b = await startChildKeybridge(dataDir, node('b'), undefined, { node: 'b' });
+    kmsA = sdkClient(a);
+    kmsB = sdkClient(b);
+  });
+
+  after(async () => {
+    kmsA?.destroy();
+    kmsB?.destroy();
+    await a?.stop();
+    await b?.stop();
+    await db?.drop();
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a key created on A encrypts on B, and what B encrypts decrypts on A; aliases and data keys too', async () => {
+    const { KeyMetadata } = await kmsA.send(new CreateKeyCommand({ Description: 'made on A' }));
+    const keyId = KeyMetadata!.KeyId!;
+    const plaintext = randomBytes(64);
+    const onB = await kmsB.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext }));
+    const back = await kmsA.send(new DecryptCommand({ CiphertextBlob: onB.CiphertextBlob }));
+    assert.deepEqual(Buffer.from(back.Plaintext!), plaintext);
+    assert.equal(back.KeyId, KeyMetadata!.Arn);
+
+    const aliasName = `alias/multi-node-${randomBytes(4).toString('hex')}`;
+    await kmsA.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: keyId }));
+    const dataKey = await kmsB.send(new GenerateDataKeyCommand({ KeyId: aliasName, KeySpec: 'AES_256' }));
+    const dataKeyOnA = await kmsA.send(new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob }));
+    assert.deepEqual(Buffer.from(dataKeyOnA.Plaintext!), Buffer.from(dataKey.Plaintext!));
+  });
+
+  test('a key disabled on A is refused on B at once', async () => {
+    const { KeyMetadata } = await kmsB.send(new CreateKeyCommand({}));
+    await kmsA.send(new DisableKeyCommand({ KeyId: KeyMetadata!.KeyId! }));
+    await rejectsWith(kmsB.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId!, Plaintext: Buffer.from('x') })), 'DisabledException');
+  });
+
+  test('a principal created on A signs in on B; a grant made on A authorizes on B; revoked on B, refused on A; deleted on A, unknown to B', async () => {
+    const name = `grantee-${randomBytes(3).toString('hex')}`;
+    const created = await runCliAgainst(a, ['principals', 'create', '--account', '111122223333', '--user', name]);
+    assert.equal(created.code, 0, created.stderr);
+    const creds = readCredentialsFile(a.credentialsFile).get(name);
+    assert.ok(creds !== undefined, 'the principal\'s profile was written');
+    const granteeOnA = sdkClient(a, creds);
+    const granteeOnB = sdkClient(b, creds);
+    try {
+      const { KeyMetadata } = await kmsA.send(new CreateKeyCommand({}));
+      const keyId = KeyMetadata!.KeyId!;
+      const { CiphertextBlob } = await kmsA.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('granted') }));
+      // No grant yet: B knows the principal (its key authenticates) but it may not decrypt.
+      await eventually(() => rejectsWith(granteeOnB.send(new DecryptCommand({ CiphertextBlob })), 'AccessDeniedException'));
+
+      const { GrantId } = await kmsA.send(
+        new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: `arn:aws:iam::111122223333:user/${name}`, Operations: ['Decrypt'] }),
+      );
+      const decrypted = await granteeOnB.send(new DecryptCommand({ CiphertextBlob }));
+      assert.equal(Buffer.from(decrypted.Plaintext!).toString(), 'granted');
+
+      await kmsB.send(new RevokeGrantCommand({ KeyId: keyId, GrantId }));
+      await rejectsWith(granteeOnA.send(new DecryptCommand({ CiphertextBlob })), 'AccessDeniedException');
+
+      const deleted = await runCliAgainst(a, ['principals', 'delete', '--arn', `arn:aws:iam::111122223333:user/${name}`]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      await eventually(() => rejectsWith(granteeOnB.send(new DecryptCommand({ CiphertextBlob })), 'UnrecognizedClientException'));
+    } finally {
+      granteeOnA.destroy();
+      granteeOnB.destroy();
+    }
+  });
+
+  // Last: it kills A.
+  test('kill -9 of A under load spread over both nodes: clients that retry on B see no error, and everything A acknowledged works on B', async () => {
+    const { KeyMetadata } = await kmsA.send(new CreateKeyCommand({ Description: 'load' }));
+    const keyId = KeyMetadata!.KeyId!;
+    const acknowledged: Array<{ plaintext: Buffer; ciphertext: Uint8Array }> = [];
+    const keysMadeOnA: string[] = [];
+    const failures: string[] = [];
+    let stop = false;
+    // A client that spreads its calls over both nodes and, when one fails to answer, retries on the other.
+    const encryptAnywhere = async (i: number): Promise<void> => {
+      const plaintext = randomBytes(32);
+      const order = i % 2 === 0 ? [kmsA, kmsB] : [kmsB, kmsA];
+      for (const [n, kms] of order.entries()) {
+        try {
+          const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext }));
+          acknowledged.push({ plaintext, ciphertext: CiphertextBlob! });
+          return;
+        } catch (err) {
+          if (n === order.length - 1) failures.push(`${(err as Error).name}: ${(err as Error).message}`);
+        }
+      }
+    };
+    const workers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = w; !stop; i += 4) {
+        await encryptAnywhere(i);
+        if (i % 16 === w) {
+          // Some keys are created on A while it lives; acknowledged ones must work on B afterwards.
+          const made = await kmsA.send(new CreateKeyCommand({})).catch(() => undefined);
+          if (made !== undefined) keysMadeOnA.push(made.KeyMetadata!.KeyId!);
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    a.child.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    stop = true;
+    await Promise.all(workers);
+
+    assert.deepEqual(failures, [], 'a client that retried on B saw an error');
+    assert.ok(acknowledged.length > 20, `too little load to mean anything: ${acknowledged.length} calls`);
+    assert.ok(keysMadeOnA.length > 0, 'no key was created on A before it died');
+    for (const { plaintext, ciphertext } of acknowledged) {
+      const { Plaintext } = await kmsB.send(new DecryptCommand({ CiphertextBlob: ciphertext }));
+      assert.deepEqual(Buffer.from(Plaintext!), plaintext);
+    }
+    for (const id of keysMadeOnA) {
+      const { CiphertextBlob } = await kmsB.send(new EncryptCommand({ KeyId: id, Plaintext: Buffer.from('after A died') }));
+      assert.equal(Buffer.from((await kmsB.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString(), 'after A died');
+    }
+  });
+});

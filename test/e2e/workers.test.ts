@@ -1,0 +1,129 @@
+// `keybridge --workers N` (src/workers.ts): N node processes on one machine sharing the port, on a
+// PostgreSQL store. Every worker serves, each with its own audit trail; SIGTERM stops them all. And SQLite, which serves one node, refuses more than one.
+//
+// Skips only when PostgreSQL's server is not installed, and not under CI=true.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CreateKeyCommand, DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
+import Database from 'better-sqlite3';
+import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
+import { sdkClient } from '../support/kms-client.js';
+import { createTestDatabase, postgresLabMissing, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { REPO_ROOT } from '../support/repo-root.js';
+import { makeDataDir } from '../support/server.js';
+import { until } from '../support/until.js';
+
+const missing = process.env.CI === 'true' ? undefined : postgresLabMissing();
+
+/** The pids of `parent`'s child processes (its workers), from /proc. */
+function childrenOf(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        // Field 4 of /proc/PID/stat, after the command name in parentheses, is the parent pid.
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** Records in an audit trail file; 0 while the file or its schema is not there yet. */
+function auditRecords(path: string): number {
+  if (!existsSync(path)) return 0;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number }).n;
+  } catch {
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+describe('--workers on PostgreSQL', { skip: missing ?? false }, () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  let node: ChildKeybridge;
+  let kms: KMSClient;
+
+  before(async () => {
+    db = await createTestDatabase();
+    const lab = await sharedPostgresLab();
+    dataDir = makeDataDir();
+    const passwordFile = join(dataDir, 'postgres.password');
+    writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
+    node = await startChildKeybridge(
+      dataDir,
+      { store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } } },
+      undefined,
+      { args: ['--workers', '2'] },
+    );
+    kms = sdkClient(node);
+  });
+
+  after(async () => {
+    kms?.destroy();
+    await node?.stop();
+    await db?.drop();
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('two workers serve the port, each with its own audit trail file', async () => {
+    await until(async () => childrenOf(node.child.pid!).length === 2, 30_000, 'two worker processes');
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    const calls = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId!, Plaintext: Buffer.from(`call ${i}`) }));
+        return Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString();
+      }),
+    );
+    assert.deepEqual(calls, Array.from({ length: 40 }, (_, i) => `call ${i}`));
+    // node:cluster hands each new connection to the next worker: calls on fresh connections reach
+    // both (once the second has started listening), and both trails hold calls.
+    await until(
+      async () => {
+        const fresh = sdkClient(node);
+        try {
+          await fresh.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId!, Plaintext: Buffer.from('fresh connection') }));
+        } finally {
+          fresh.destroy();
+        }
+        return [1, 2].every((w) => auditRecords(join(dataDir, `audit-worker-${w}.db`)) > 0);
+      },
+      30_000,
+      'calls in both workers\' trails',
+      100,
+    );
+  });
+
+  test('SIGTERM stops every worker, then the primary exits 0', async () => {
+    const workers = childrenOf(node.child.pid!);
+    const exited = new Promise<number | null>((resolve) => node.child.once('exit', (code) => resolve(code)));
+    node.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    for (const pid of workers) assert.equal(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), false, `worker ${pid} outlived the primary`);
+  });
+});
+
+test('--workers 2 with the SQLite store refuses to start, saying why', () => {
+  const dataDir = makeDataDir();
+  try {
+    const run = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js'), '--workers', '2'], {
+      env: { ...process.env, KEYBRIDGE_DATA_DIR: dataDir, KEYBRIDGE_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /--workers above 1 needs the PostgreSQL store/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
