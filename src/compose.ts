@@ -31,7 +31,8 @@ import { startImportExpiry, type ImportExpiry } from './services/imported-materi
 import { KeyStoreManager } from './services/key-store-manager.js';
 import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
-import { openStore } from './store/open-store.js';
+import { openStore, postgresConnection } from './store/open-store.js';
+import { exclusivelyAcrossNodes, NODE_ID } from './services/work-claim.js';
 import { followChanges } from './services/follow-changes.js';
 import { composeXks, type XksSide } from './xks/compose-xks.js';
 import { xksClientFactory } from './xks-client/factory.js';
@@ -84,6 +85,15 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   }
 
   const sealer = new SecretSealer(hsm);
+  try {
+    // The HSM's internal keys are made on a fresh token by one node at a time: nodes sharing the
+    // token would otherwise each make one under the same id.
+    await exclusivelyAcrossNodes(store, 'first-start:secret-sealing-key', () => sealer.prepare());
+  } catch (err) {
+    await hsm.close();
+    await store.close();
+    throw err;
+  }
   const keyStores = new KeyStoreManager({
     store,
     defaultHsm: hsm,
@@ -105,10 +115,13 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const unfollowKeyStores = followChanges(store.changes, ['custom-key-stores'], () => keyStores.followIntent(), { logger, what: 'custom key stores' });
   let audit: AuditTrail;
   try {
-    // The digest-signing key lives in the default key store's HSM; its public key goes to the data directory.
-    const signer = await AuditSigningKey.open(hsm, join(config.dataDir, AUDIT_SIGNING_KEY_FILE));
+    // The digest-signing key lives in the default key store's HSM, made by one node at a time on a
+    // fresh token (see the sealing key above); its public key goes to the data directory.
+    const signer = await exclusivelyAcrossNodes(store, 'first-start:audit-signing-key', () => AuditSigningKey.open(hsm, join(config.dataDir, AUDIT_SIGNING_KEY_FILE)));
+    // With PostgreSQL the trail is in the shared database: one chain for every node.
     audit = await AuditTrail.open({
-      path: config.audit.path!, retention: config.audit.retention, logger, signer, digestIntervalSeconds: config.audit.digestIntervalSeconds,
+      ...(config.store.kind === 'postgres' ? { postgres: postgresConnection(config.store), node: NODE_ID } : { path: config.audit.path! }),
+      retention: config.audit.retention, logger, signer, digestIntervalSeconds: config.audit.digestIntervalSeconds,
     });
   } catch (err) {
     await keyStores.close();

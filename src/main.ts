@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import { loadConfig } from './config/load.js';
 import { compose, type Keybridge } from './compose.js';
 import { createLogger } from './logger.js';
-import { superviseWorkers, WORKER_INDEX_ENV, workerAuditPath, workerCount } from './workers.js';
+import { superviseWorkers, WORKER_INDEX_ENV, workerCount } from './workers.js';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(name);
@@ -24,9 +24,9 @@ async function main(): Promise<void> {
       process.exit(0);
     }
   }
-  // One node: this process alone, or worker N of several (its own audit trail file: one chain per node).
+  // One node: this process alone, or worker N of several (all on PostgreSQL, the audit trail included).
   const worker = process.env[WORKER_INDEX_ENV];
-  const config = worker === undefined ? loaded : { ...loaded, audit: { ...loaded.audit, path: workerAuditPath(loaded.audit.path!, Number(worker)) } };
+  const config = loaded;
 
   // Installed before start-up work, so a stop that arrives while the token or store is being
   // opened (a container stopped right after its start) ends the process cleanly, not by SIGKILL.

@@ -1,4 +1,6 @@
-// AuditTrail: the durable, hash-chained CloudTrail log in <dataDir>/audit.db.
+// AuditTrail: the durable, hash-chained CloudTrail log: <dataDir>/audit.db with the embedded SQLite
+// store (sqlite-writer.ts), or the shared PostgreSQL database with that store (postgres/writer.ts:
+// one chain for every node of the deployment).
 //
 // Contract: append() resolves only after the record is committed with fsync (WAL,
 // synchronous=FULL) and rejects when it could not be written. The HTTP layer answers a request
@@ -8,8 +10,8 @@
 // Group commit: appends are queued. While the writer thread commits one batch, everything that
 // arrives joins the next batch; appends made in the same event-loop turn as an idle writer are
 // collected by one setImmediate before they are sent. N concurrent requests therefore cost a
-// handful of fsyncs, not N. A failed batch rejects every append in it and changes nothing on
-// disk (one transaction); later batches are tried again, so a full disk fails requests only
+// handful of fsyncs (or PostgreSQL commits), not N. A failed batch rejects every append in it and
+// changes nothing (one transaction); later batches are tried again, so a full disk fails requests only
 // while it is full.
 //
 // Records are serialised on the caller's side of the queue, so a record that cannot be
@@ -21,18 +23,27 @@
 // since the last one. Digests are made one at a time. A digest that cannot be signed is logged
 // and retried at the next interval: it never fails requests (their records are already durable).
 
-import { Worker } from 'node:worker_threads';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ApiCallInput, CloudTrailEvent, ServiceEventInput } from './event.js';
 import { buildApiCallEvent, buildIntentEvent, buildServiceEvent, buildServiceIntentEvent } from './record.js';
 import { DIGEST_VERSION, digestText, type DigestSigner } from './digest.js';
-import type { DigestState, RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
+import { PostgresAuditWriter } from './postgres/writer.js';
+import type { PostgresConnectionOptions } from '../store/postgres/connection.js';
+import { SqliteAuditWriter } from './sqlite-writer.js';
+import { AuditWriteError, type AuditWriter } from './writer.js';
+import type { RetentionOptions } from './writer-protocol.js';
 
 export type { RetentionOptions } from './writer-protocol.js';
+export { AuditWriteError } from './writer.js';
 
 export interface AuditTrailOptions {
-  /** The database file, normally <dataDir>/audit.db. Its directory must exist. */
-  readonly path: string;
+  /** The SQLite database file, normally <dataDir>/audit.db (its directory must exist); unused with `postgres`. */
+  readonly path?: string;
+  /** The shared PostgreSQL database instead of a file: one chain for every node that writes to it. */
+  readonly postgres?: PostgresConnectionOptions;
+  /** With `postgres`: this node's name, kept beside each record it writes (default: host:pid). */
+  readonly node?: string;
   readonly retention?: RetentionOptions;
   readonly logger: Logger;
   /** Signs digests of the chain; without one the trail is unsigned (tools and tests). */
@@ -42,17 +53,6 @@ export interface AuditTrailOptions {
 }
 
 export const DEFAULT_DIGEST_INTERVAL_SECONDS = 300;
-
-/** An append that could not be made durable. The request it belongs to must fail. */
-export class AuditWriteError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-    this.name = 'AuditWriteError';
-  }
-}
 
 export interface AuditTrailStats {
   /** Records committed since open. */
@@ -73,14 +73,12 @@ interface Pending {
 const MAX_BATCH = 5000;
 
 export class AuditTrail {
-  readonly #worker: Worker;
+  readonly #writer: AuditWriter;
   readonly #logger: Logger;
   #queue: Pending[] = [];
   #inFlight = false;
   #scheduled = false;
-  #nextId = 1;
-  readonly #calls = new Map<number, { resolve(value: never): void; reject(err: Error): void }>();
-  /** Set when the writer thread is gone; every later append rejects with it. */
+  /** Set when the writer is gone for good; every later append rejects with it. */
   #dead: AuditWriteError | undefined;
   #closing = false;
   #appended = 0;
@@ -91,39 +89,35 @@ export class AuditTrail {
   #digesting: Promise<unknown> = Promise.resolve();
   #digestTimer: NodeJS.Timeout | undefined;
 
-  private constructor(worker: Worker, logger: Logger, signer: DigestSigner | undefined) {
-    this.#worker = worker;
+  private constructor(writer: AuditWriter, logger: Logger, signer: DigestSigner | undefined) {
+    this.#writer = writer;
     this.#logger = logger;
     this.#signer = signer;
+    writer.onDead((err) => {
+      if (this.#dead) return;
+      this.#dead = err;
+      for (const p of this.#queue.splice(0)) p.reject(err);
+    });
   }
 
-  /** Opens (creating, mode 0600, and migrating) the audit database and starts its writer thread. */
+  /** Opens (creating and migrating) the audit database: the SQLite file at `path`, or `postgres`. */
   static async open(options: AuditTrailOptions): Promise<AuditTrail> {
-    checkRetention(options.retention ?? {});
+    const retention = options.retention ?? {};
+    checkRetention(retention);
     const interval = options.digestIntervalSeconds ?? DEFAULT_DIGEST_INTERVAL_SECONDS;
     if (!(Number.isFinite(interval) && interval > 0)) throw new RangeError(`audit digestIntervalSeconds must be a positive number, got ${interval}`);
-    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), {
-      workerData: { path: options.path, retention: options.retention ?? {}, signed: options.signer !== undefined },
-    });
-    let onMessage: (reply: WriterReply) => void = () => {};
-    let onError: (err: Error) => void = () => {};
-    let onExit: (code: number) => void = () => {};
-    const first = await new Promise<WriterReply>((resolve, reject) => {
-      onMessage = resolve;
-      onError = reject;
-      onExit = (code) => reject(new AuditWriteError(`audit writer exited during start-up (code ${code})`));
-      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-    }).finally(() => {
-      // Only our own listeners: Worker keeps internal ones (removeAllListeners would break messaging).
-      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-    });
-    if (first.kind === 'open-failed') {
-      await worker.terminate();
-      throw new AuditWriteError(`cannot open the audit trail ${options.path}: ${first.message}`, first.code);
+    const signed = options.signer !== undefined;
+    let writer: AuditWriter;
+    if (options.postgres) {
+      writer = await PostgresAuditWriter.open({
+        connection: options.postgres, retention, signed, logger: options.logger, node: options.node ?? `${hostname()}:${process.pid}`,
+      });
+    } else if (options.path !== undefined) {
+      writer = await SqliteAuditWriter.open({ path: options.path, retention, signed, logger: options.logger });
+    } else {
+      throw new TypeError('AuditTrail.open needs a path or a postgres connection');
     }
-    const trail = new AuditTrail(worker, options.logger, options.signer);
-    trail.#listen();
-    worker.unref();
+    const trail = new AuditTrail(writer, options.logger, options.signer);
     if (options.signer) {
       // Records a crash left unsigned are signed now rather than an interval later.
       await trail.#periodicDigest();
@@ -187,7 +181,8 @@ export class AuditTrail {
    */
   async prune(now = Date.now()): Promise<number> {
     if (this.#signer) await this.#periodicDigest();
-    return this.#call<number>({ kind: 'prune', id: this.#nextId++, now });
+    if (this.#dead) throw this.#dead;
+    return this.#writer.prune(now);
   }
 
   /**
@@ -204,7 +199,7 @@ export class AuditTrail {
   async #makeDigest(now: Date): Promise<boolean> {
     const signer = this.#signer;
     if (!signer || this.#dead) return false;
-    const state = await this.#call<DigestState>({ kind: 'digest-state', id: this.#nextId++ });
+    const state = await this.#writer.digestState();
     if (state.headSeq <= state.lastDigestHeadSeq || state.records === 0) return false;
     const text = digestText({
       version: DIGEST_VERSION,
@@ -217,11 +212,10 @@ export class AuditTrail {
       keyFingerprint: signer.keyFingerprint,
     });
     const signature = await signer.sign(Buffer.from(text, 'utf8'));
-    await this.#call({
-      kind: 'store-digest', id: this.#nextId++, text, signature, headSeq: state.headSeq, headHash: state.headHash,
-      digestTime: now.getTime(), previousSignature: state.previousSignature,
+    // false: another node stored a digest of the shared chain meanwhile; the next interval covers what this one would have.
+    return this.#writer.storeDigest({
+      text, signature, headSeq: state.headSeq, headHash: state.headHash, digestTime: now.getTime(), previousSignature: state.previousSignature,
     });
-    return true;
   }
 
   /** A digest whose failure is logged, not thrown (timer, open, prune, close). */
@@ -237,7 +231,7 @@ export class AuditTrail {
     return { appended: this.#appended, transactions: this.#transactions, largestBatch: this.#largestBatch };
   }
 
-  /** Commits everything queued, then closes the database and stops the writer thread. */
+  /** Commits everything queued, then closes the database (and stops the writer thread). */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
@@ -248,10 +242,7 @@ export class AuditTrail {
     // The final digest covers everything appended, so a cleanly stopped trail ends signed.
     if (this.#signer) await this.#periodicDigest();
     if (this.#dead) return;
-    const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
-    await this.#call({ kind: 'close', id: this.#nextId++ });
-    this.#worker.ref(); // keep the process alive until the thread has really exited
-    await exited;
+    await this.#writer.close();
   }
 
   #schedule(): void {
@@ -270,8 +261,7 @@ export class AuditTrail {
     this.#inFlight = true;
     this.#transactions += 1;
     this.#largestBatch = Math.max(this.#largestBatch, batch.length);
-    const id = this.#nextId++;
-    this.#call({ kind: 'append', id, texts: batch.map((p) => p.text), times: batch.map((p) => p.time) }).then(
+    this.#writer.append(batch.map((p) => p.text), batch.map((p) => p.time)).then(
       () => {
         this.#appended += batch.length;
         for (const p of batch) p.resolve();
@@ -285,41 +275,6 @@ export class AuditTrail {
       // Whatever arrived during the commit is the next batch: send it at once.
       this.#flush();
     });
-  }
-
-  #call<T = number>(req: WriterRequest): Promise<T> {
-    if (this.#dead) return Promise.reject(this.#dead);
-    return new Promise<T>((resolve, reject) => {
-      this.#calls.set(req.id, { resolve, reject });
-      this.#worker.ref();
-      this.#worker.postMessage(req);
-    });
-  }
-
-  #listen(): void {
-    this.#worker.on('message', (reply: WriterReply) => {
-      if (reply.kind === 'retention-failed') {
-        this.#logger.error({ err: { message: reply.message, code: reply.code } }, 'audit retention failed; records are kept and retention is retried');
-        return;
-      }
-      if (reply.kind !== 'done') return;
-      const call = this.#calls.get(reply.id);
-      if (!call) return;
-      this.#calls.delete(reply.id);
-      if (this.#calls.size === 0) this.#worker.unref();
-      if (reply.ok) call.resolve(reply.value as never);
-      else call.reject(new AuditWriteError(`audit write failed: ${reply.message}`, reply.code));
-    });
-    const die = (err: AuditWriteError) => {
-      if (this.#dead) return;
-      this.#dead = err;
-      if (!this.#closing) this.#logger.error({ err: { message: err.message } }, 'audit writer stopped; every request fails until restart');
-      for (const call of this.#calls.values()) call.reject(err);
-      this.#calls.clear();
-      for (const p of this.#queue.splice(0)) p.reject(err);
-    };
-    this.#worker.on('error', (err) => die(new AuditWriteError(`audit writer failed: ${err.message}`)));
-    this.#worker.on('exit', (code) => die(new AuditWriteError(`audit writer exited (code ${code})`)));
   }
 }
 

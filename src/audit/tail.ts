@@ -1,5 +1,5 @@
-// Reading the newest records, and following the trail as records are appended (by polling the
-// database for seq greater than the last one seen: the writer is another process).
+// Reading the newest records, and the records after a seq (`audit tail --follow` polls for them:
+// the writer is another process).
 
 import type Database from 'better-sqlite3';
 import { openForReading, type StoredRow } from './schema.js';
@@ -22,35 +22,40 @@ export function recordsAfter(db: Database.Database, seq: number, limit = 1000): 
   return db.prepare<[number, number], StoredRow>('SELECT seq, record FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit).map(toTail);
 }
 
+/** The highest seq in the trail (0 when empty). */
+export function headSeq(db: Database.Database): number {
+  return (db.prepare('SELECT max(seq) FROM audit_records').pluck().get() as number | null) ?? 0;
+}
+
 /**
- * Calls `onRecord` for every record appended after `afterSeq` until `signal` aborts, polling
- * every `intervalMs`. Resolves when aborted.
- *
- * Each poll opens a fresh read-only connection: a read-only connection opened while the writer
- * had the file closed (no -wal/-shm files) does not see the WAL the writer creates later, and the
- * writer deletes the WAL again when it closes.
+ * The newest records and the records after a seq, from a trail file. Each call opens a fresh
+ * read-only connection: a read-only connection opened while the writer had the file closed (no
+ * -wal/-shm files) does not see the WAL the writer creates later, and the writer deletes the WAL
+ * again when it closes.
  */
-export async function follow(
-  path: string,
-  afterSeq: number,
-  onRecord: (r: TailRecord) => void,
-  options: { intervalMs: number; signal: AbortSignal; sleep: (ms: number) => Promise<void> },
-): Promise<void> {
-  let seq = afterSeq;
-  while (!options.signal.aborted) {
+export function fileTailSource(path: string): TailSource {
+  const withDb = <T>(fn: (db: Database.Database) => T): Promise<T> => {
     const db = openForReading(path);
-    let batch: TailRecord[];
     try {
-      batch = recordsAfter(db, seq);
+      return Promise.resolve(fn(db));
     } finally {
       db.close();
     }
-    for (const r of batch) {
-      onRecord(r);
-      seq = r.seq;
-    }
-    if (batch.length === 0) await options.sleep(options.intervalMs);
-  }
+  };
+  return {
+    last: (n) => withDb((db) => lastRecords(db, n)),
+    after: (seq) => withDb((db) => recordsAfter(db, seq)),
+    headSeq: () => withDb(headSeq),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Where `audit tail` reads: a trail file (above) or the PostgreSQL trail (postgres/reader.ts). */
+export interface TailSource {
+  last(n: number): Promise<TailRecord[]>;
+  after(seq: number): Promise<TailRecord[]>;
+  headSeq(): Promise<number>;
+  close(): Promise<void>;
 }
 
 function toTail(row: Pick<StoredRow, 'seq' | 'record'>): TailRecord {

@@ -27,7 +27,7 @@ export interface StoreDigestRequest {
   readonly headSeq: number;
   readonly headHash: string;
   readonly digestTime: number;
-  /** The previousDigestSignature the text was signed with; the writer refuses if it is no longer the latest. */
+  /** The previousDigestSignature the text was signed with; the writer stores nothing (value 0) if it is no longer the latest. */
   readonly previousSignature: string | null;
 }
 

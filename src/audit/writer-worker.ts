@@ -84,14 +84,15 @@ const pruneTx = db.transaction((upTo: number, now: number) => {
   return removed;
 });
 
-/** Stores a digest signed on the main thread, if it still describes this chain and follows the latest digest. */
+/** Stores a digest signed on the main thread if it follows the latest digest (false when not) and still describes this chain. */
 const storeDigestTx = db.transaction((req: StoreDigestRequest) => {
   const latest = lastDigestRow.get();
   const latestSignature = latest ? latest.signature.toString('base64') : null;
-  if (latestSignature !== req.previousSignature) throw new Error('internal: another digest was stored since this one was prepared');
+  if (latestSignature !== req.previousSignature) return false; // another digest was stored since this one was prepared
   if (req.headSeq <= (latest?.head_seq ?? 0)) throw new Error(`internal: digest head ${req.headSeq} is not after the latest digest's`);
   if (hashAt.get(req.headSeq) !== req.headHash) throw new Error(`internal: digest head ${req.headSeq} is not the chain's record at that seq`);
   insertDigest.run(req.headSeq, req.headHash, req.digestTime, req.text, Buffer.from(req.signature));
+  return true;
 });
 
 function anchorHash(): string {
@@ -144,7 +145,10 @@ port.on('message', (req: WriterRequest) => {
     }
     case 'store-digest': {
       try {
-        storeDigestTx.immediate(req);
+        if (!storeDigestTx.immediate(req)) {
+          post({ kind: 'done', id: req.id, ok: true, value: 0 });
+          return;
+        }
         lastDigest = { headSeq: req.headSeq, signature: Buffer.from(req.signature).toString('base64') };
         post({ kind: 'done', id: req.id, ok: true, value: req.headSeq });
       } catch (err) {

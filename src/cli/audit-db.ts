@@ -1,7 +1,12 @@
-// Where the audit commands find the trail: <data-dir>/audit.db, opened read-only.
+// Where the audit commands find the trail: <data-dir>/audit.db, opened read-only; or, when the
+// service configuration (--config, $KEYBRIDGE_CONFIG) names a PostgreSQL store, that database,
+// which every node of the deployment writes one chain to.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PostgresAuditReader } from '../audit/postgres/reader.js';
+import { postgresConnection } from '../store/open-store.js';
 import { UsageError } from './args.js';
 import type { CommandContext } from './command.js';
 
@@ -12,6 +17,31 @@ export function auditDbPath(ctx: CommandContext): string {
   const path = join(ctx.dataDir(), AUDIT_DB_NAME);
   if (!existsSync(path)) throw new Error(`no audit trail at ${path} (set --data-dir or KEYBRIDGE_DATA_DIR to keybridge's data directory)`);
   return path;
+}
+
+/** The trail in PostgreSQL when the service configuration names that store; undefined for the file. */
+export function postgresAuditReader(ctx: CommandContext): PostgresAuditReader | undefined {
+  const config = ctx.serviceConfig();
+  return config?.store.kind === 'postgres' ? new PostgresAuditReader(postgresConnection(config.store)) : undefined;
+}
+
+/**
+ * Runs `fn` on a trail file: <data-dir>/audit.db, or a consistent copy of the PostgreSQL trail in a
+ * private temporary directory (removed afterwards), so verify, export and digests check exactly
+ * what the database holds with the code that checks a file.
+ */
+export async function withAuditFile<T>(ctx: CommandContext, fn: (path: string) => T): Promise<T> {
+  const reader = postgresAuditReader(ctx);
+  if (reader === undefined) return fn(auditDbPath(ctx));
+  const dir = mkdtempSync(join(tmpdir(), 'keybridge-audit-'));
+  try {
+    const path = join(dir, AUDIT_DB_NAME);
+    await reader.snapshot(path);
+    return fn(path);
+  } finally {
+    await reader.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** An ISO 8601 time, or a time relative to now: 30s, 15m, 2h, 7d. */

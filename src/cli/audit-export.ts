@@ -1,7 +1,7 @@
 // keybridge audit export: CloudTrail log files ({"Records":[…]}) for a time window.
 
 import { DEFAULT_MAX_RECORDS_PER_FILE, exportAuditFile, MANIFEST_NAME } from '../audit/export.js';
-import { auditDbPath, parseTime, positiveInt } from './audit-db.js';
+import { parseTime, positiveInt, withAuditFile } from './audit-db.js';
 import { req, str, type Command } from './command.js';
 
 export const auditExport: Command = {
@@ -9,7 +9,7 @@ export const auditExport: Command = {
   name: 'export',
   summary: 'Write audit records as CloudTrail log files ({"Records":[...]}) for a time window.',
   description:
-    'Reads <data-dir>/audit.db (read-only) and writes the records whose eventTime is in [--since, --until) to --dir, ' +
+    'Reads <data-dir>/audit.db (read-only; with a PostgreSQL store in --config, a consistent copy of the database\'s trail) and writes the records whose eventTime is in [--since, --until) to --dir, ' +
     'one file per 5-minute window like CloudTrail (<Account>_CloudTrail_<Region>_<YYYYMMDDTHHmmZ>_<first seq>.json), ' +
     `split at --max-records per file, plus ${MANIFEST_NAME} with each file's seq range, chain hashes and SHA-256. ` +
     'Existing files are never overwritten.',
@@ -34,12 +34,12 @@ export const auditExport: Command = {
     const since = str(ctx.values, 'since');
     const until = str(ctx.values, 'until');
     const max = str(ctx.values, 'max-records');
-    const result = exportAuditFile(auditDbPath(ctx), req(ctx.values, 'dir'), {
+    const result = await withAuditFile(ctx, (path) => exportAuditFile(path, req(ctx.values, 'dir'), {
       ...(since !== undefined ? { since: parseTime('since', since, now) } : {}),
       ...(until !== undefined ? { until: parseTime('until', until, now) } : {}),
       ...(max !== undefined ? { maxRecordsPerFile: positiveInt('max-records', max) } : {}),
       gzip: ctx.values.gzip === true,
-    });
+    }));
     ctx.out.print({
       json: result,
       table: { columns: ['File', 'Records', 'FirstSeq', 'LastSeq'], rows: result.files.map((f) => [f.name, f.records, f.firstSeq, f.lastSeq]) },

@@ -1,9 +1,8 @@
 // keybridge audit tail: the newest audit records, and with --follow every record as it is appended.
 
 import { INTENT_EVENT_TYPE } from '../audit/event.js';
-import { openForReading } from '../audit/schema.js';
-import { follow, lastRecords, type TailRecord } from '../audit/tail.js';
-import { auditDbPath, positiveInt } from './audit-db.js';
+import { fileTailSource, type TailRecord } from '../audit/tail.js';
+import { auditDbPath, positiveInt, postgresAuditReader } from './audit-db.js';
 import { str, type Command, type CommandContext } from './command.js';
 
 const POLL_MS = 500;
@@ -13,7 +12,7 @@ export const auditTail: Command = {
   name: 'tail',
   summary: 'Print the newest audit records; --follow keeps printing them as they are appended.',
   description:
-    'Reads <data-dir>/audit.db (read-only). Table output is one line per record: seq, eventTime, eventName, caller, ' +
+    'Reads <data-dir>/audit.db (read-only), or the PostgreSQL database of the service configuration (--config). Table output is one line per record: seq, eventTime, eventName, caller, ' +
     'source IP and errorCode (or OK, or INTENT for an intent record written before a change ran); json output prints each CloudTrail record. With --follow, the database is polled ' +
     `every ${POLL_MS} ms until interrupted (Ctrl-C ends with status 0).`,
   options: [
@@ -27,39 +26,39 @@ export const auditTail: Command = {
   async run(ctx) {
     const n = str(ctx.values, 'lines');
     const count = n === undefined ? 10 : n === '0' ? 0 : positiveInt('lines', n);
-    const path = auditDbPath(ctx);
-    const db = openForReading(path);
-    let start: number;
+    const source = postgresAuditReader(ctx)?.tailSource() ?? fileTailSource(auditDbPath(ctx));
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
-      const first = count > 0 ? lastRecords(db, count) : [];
+      const first = count > 0 ? await source.last(count) : [];
       for (const r of first) print(ctx, r);
       if (ctx.values.follow !== true) return 0;
-      start = first.length > 0 ? first[first.length - 1]!.seq : ((db.prepare('SELECT max(seq) FROM audit_records').pluck().get() as number | null) ?? 0);
-    } finally {
-      db.close();
-    }
-    {
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        await follow(path, start, (r) => print(ctx, r), {
-          intervalMs: POLL_MS,
-          signal: stop.signal,
-          sleep: (ms) => new Promise((resolve) => {
-            const t = setTimeout(resolve, ms);
-            stop.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-          }),
-        });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+      let seq = first.length > 0 ? first[first.length - 1]!.seq : await source.headSeq();
+      while (!stop.signal.aborted) {
+        const batch = await source.after(seq);
+        for (const r of batch) {
+          print(ctx, r);
+          seq = r.seq;
+        }
+        if (batch.length === 0) await sleepUnlessAborted(POLL_MS, stop.signal);
       }
       return 0;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await source.close();
     }
   },
 };
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}
 
 function print(ctx: CommandContext, { seq, record }: TailRecord): void {
   const who = record.userIdentity as { arn?: string; accessKeyId?: string; invokedBy?: string } | undefined;

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_SIGNING_KEY_FILE } from '../audit/digest.js';
 import { verifyAuditFile, type VerifyResult } from '../audit/verify.js';
-import { auditDbPath } from './audit-db.js';
+import { withAuditFile } from './audit-db.js';
 import { str, type Command } from './command.js';
 
 export const auditVerify: Command = {
@@ -13,7 +13,7 @@ export const auditVerify: Command = {
   name: 'verify',
   summary: 'Check that no audit record was altered, removed or reordered (hash chain and signed digests).',
   description:
-    'Reads <data-dir>/audit.db directly (read-only; the service may keep running) and checks every record against its ' +
+    'Reads <data-dir>/audit.db directly (read-only; the service may keep running), or with a PostgreSQL store in --config a consistent copy of the database\'s trail, and checks every record against its ' +
     'hash and its predecessor, starting from the retention anchor, then every signed digest with the audit signing ' +
     `public key (<data-dir>/${AUDIT_SIGNING_KEY_FILE}, or --public-key; keep a copy of it elsewhere): signatures, the ` +
     'digest chain, the chain hash each digest signed, records cut off the end, and that the anchor is a signed head. ' +
@@ -23,11 +23,10 @@ export const auditVerify: Command = {
     { name: 'public-key', kind: 'string', metavar: 'FILE', description: `The audit signing public key (PEM). Default: <data-dir>/${AUDIT_SIGNING_KEY_FILE} if it exists.` },
   ],
   async run(ctx) {
-    const path = auditDbPath(ctx);
-    const keyFile = str(ctx.values, 'public-key') ?? join(ctx.dataDir(), AUDIT_SIGNING_KEY_FILE);
+        const keyFile = str(ctx.values, 'public-key') ?? join(ctx.dataDir(), AUDIT_SIGNING_KEY_FILE);
     // An explicit --public-key must exist; the default may be absent (a trail copied without it).
     const publicKeyPem = str(ctx.values, 'public-key') !== undefined || existsSync(keyFile) ? readFileSync(keyFile) : undefined;
-    const result = verifyAuditFile(path, publicKeyPem === undefined ? {} : { publicKeyPem });
+    const result = await withAuditFile(ctx, (path) => verifyAuditFile(path, publicKeyPem === undefined ? {} : { publicKeyPem }));
     const anchor = result.anchor ? [`anchor: records up to seq ${result.anchor.seq} were removed by retention`] : [];
     if (result.ok) {
       ctx.out.print({

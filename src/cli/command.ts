@@ -1,6 +1,7 @@
 // What every CLI command file exports, and what the dispatcher gives it to run.
 
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { Config } from '../config/schema.js';
 import type { OptionSpec, OptionValues } from './args.js';
 import type { Printer } from './output.js';
 
@@ -11,6 +12,8 @@ export interface CommandContext {
   kms(): KMSClient;
   /** The keybridge data directory, absolute: --data-dir, else $KEYBRIDGE_DATA_DIR, else ./data. */
   dataDir(): string;
+  /** The service configuration (--config, else $KEYBRIDGE_CONFIG), loaded and checked; undefined when neither is given. */
+  serviceConfig(): Readonly<Config> | undefined;
   readonly out: Printer;
   /** One line on standard error, prefixed `keybridge: `. */
   warn(message: string): void;

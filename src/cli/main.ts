@@ -15,6 +15,7 @@ import {
 } from './args.js';
 import { ConfigError, createKmsClient, DEFAULT_DATA_DIR, DEFAULT_ENDPOINT, DEFAULT_PROFILE, DEFAULT_REGION, resolveConfig } from './client.js';
 import type { Command, CommandContext } from './command.js';
+import { loadConfig } from '../config/load.js';
 import { auditDigests } from './audit-digests.js';
 import { auditExport } from './audit-export.js';
 import { auditTail } from './audit-tail.js';
@@ -98,6 +99,12 @@ const GLOBAL_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     metavar: 'DIR',
     description: `keybridge data directory; its "credentials" file is used. Default: $KEYBRIDGE_DATA_DIR, else ${DEFAULT_DATA_DIR}.`,
+  },
+  {
+    name: 'config',
+    kind: 'string',
+    metavar: 'FILE',
+    description: 'The keybridge service configuration. Default: $KEYBRIDGE_CONFIG. With a PostgreSQL store the audit commands read the trail from that database.',
   },
   { name: 'output', kind: 'string', metavar: 'table|json', choices: OUTPUT_FORMATS, description: 'table (aligned columns, the default) or json.' },
   HELP_OPTION,
@@ -335,6 +342,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       return client;
     },
     dataDir: () => resolvePath(io.cwd, g('data-dir') ?? (io.env.KEYBRIDGE_DATA_DIR || DEFAULT_DATA_DIR)),
+    serviceConfig() {
+      const file = g('config') ?? (io.env.KEYBRIDGE_CONFIG || undefined);
+      return file === undefined ? undefined : loadConfig({ file, env: io.env, cwd: io.cwd });
+    },
     out: new Printer((g('output') ?? 'table') as OutputFormat, io.stdout),
     warn: (message) => io.stderr(`keybridge: ${message}\n`),
     now: () => Date.now(),

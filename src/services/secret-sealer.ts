@@ -54,6 +54,21 @@ export class SecretSealer {
     return Buffer.concat([Buffer.from([format.version]), sealed.iv, sealed.ciphertext, sealed.tag]).toString('base64');
   }
 
+  /**
+   * Creates the sealing key now if the HSM has none yet (a fresh token), rather than at the first
+   * seal: compose runs this on one node at a time, so nodes sharing a token make one key, not two.
+   */
+  async prepare(): Promise<void> {
+    try {
+      await this.sealingFormat();
+    } catch (err) {
+      // An HSM that cannot seal at all says so at the first seal, where it matters; it need not stop the service.
+      if (err instanceof HsmError && err.code === 'HSM_UNSUPPORTED') return;
+      throw err;
+    }
+    await this.seal('', 'keybridge:prepare');
+  }
+
   async unseal(sealed: string, context: string): Promise<string> {
     const bytes = Buffer.from(sealed, 'base64');
     const format = FORMATS.find((f) => f.version === bytes[0]);

@@ -34,3 +34,31 @@ export async function onceAcrossNodes<T>(
     await store.releaseWork(item, NODE_ID).catch(() => undefined);
   }
 }
+
+/** How long a first-start claim is held at most (a node that dies holding it blocks the others this long). */
+const FIRST_START_LEASE_MS = 60_000;
+const FIRST_START_POLL_MS = 200;
+
+/**
+ * Runs `work` holding `item`'s claim, waiting while another node holds it: work that must not run
+ * on two nodes at once, such as creating the HSM's internal keys on a fresh token (two nodes would
+ * each create one under the same id). `work` must be idempotent — it runs on every node, one
+ * after another, and finds what the first one made. `owner` is this node (tests name several).
+ */
+export async function exclusivelyAcrossNodes<T>(
+  store: MetadataStore,
+  item: string,
+  work: () => Promise<T>,
+  { owner = NODE_ID, now = Date.now }: { readonly owner?: string; readonly now?: () => number } = {},
+): Promise<T> {
+  const giveUpAt = now() + 2 * FIRST_START_LEASE_MS;
+  while (!(await store.claimWork(item, owner, now(), FIRST_START_LEASE_MS))) {
+    if (now() > giveUpAt) throw new Error(`another keybridge node has held "${item}" for more than ${(2 * FIRST_START_LEASE_MS) / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, FIRST_START_POLL_MS));
+  }
+  try {
+    return await work();
+  } finally {
+    await store.releaseWork(item, owner).catch(() => undefined);
+  }
+}

@@ -19,6 +19,7 @@ import type { ClusterDefinition, Config, TokenConfig } from '../config/schema.js
 import { readSecret } from '../config/secrets.js';
 import { installClusterWrappingKey } from '../hsm/pkcs11/cluster-wrapping-key.js';
 import { initializeToken, tokenExists } from '../hsm/pkcs11/token-init.js';
+import { withSetupLock } from './setup-lock.js';
 
 export const EMBEDDED_TOKEN_LABEL = 'keybridge';
 
@@ -40,6 +41,16 @@ export async function prepareEmbedded(config: Readonly<Config>, clusters: Iterab
     mkdirSync(d, { recursive: true, mode: 0o700 });
   }
   chmodSync(pinsDir, 0o700);
+  // Processes sharing the data directory (several nodes on one token directory) prepare it one at a time.
+  return withSetupLock(dir, () => prepareLocked(config, clusters, logger, { dir, pinsDir, tokensDir }));
+}
+
+async function prepareLocked(
+  config: Readonly<Config>,
+  clusters: Iterable<ClusterDefinition>,
+  logger: Logger,
+  { dir, pinsDir, tokensDir }: { dir: string; pinsDir: string; tokensDir: string },
+): Promise<EmbeddedSetup> {
 
   const softhsmConf = join(dir, 'softhsm2.conf');
   if (!existsSync(softhsmConf)) {

@@ -1,4 +1,5 @@
 // Opens the metadata store the configuration names: SQLite in the data directory, or PostgreSQL.
+// With PostgreSQL the audit trail lives in the same database (src/audit/postgres/).
 
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -6,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { readSecret } from '../config/secrets.js';
 import type { MetadataStore } from '../ports/store.js';
 import type { XksStore } from '../ports/xks-store.js';
+import type { PostgresConnectionOptions } from './postgres/connection.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
@@ -14,8 +16,16 @@ export type OpenedStore = MetadataStore & { readonly xks: XksStore };
 
 export async function openStore(config: Config['store'], logger: Logger): Promise<OpenedStore> {
   if (config.kind === 'sqlite') return SqliteStore.open(config.path!);
-  const ca = config.tls?.caFile === undefined ? undefined : readFileSync(config.tls.caFile, 'utf8');
   return PostgresStore.open({
+    ...postgresConnection(config),
+    onIdleError: (err) => logger.warn({ err: err.message }, 'a PostgreSQL connection of the metadata store failed while idle; it is replaced on next use'),
+  });
+}
+
+/** Where and how to reach the configured PostgreSQL database (the store, the audit trail, the operator's tools). */
+export function postgresConnection(config: Extract<Config['store'], { kind: 'postgres' }>): PostgresConnectionOptions {
+  const ca = config.tls?.caFile === undefined ? undefined : readFileSync(config.tls.caFile, 'utf8');
+  return {
     host: config.host,
     port: config.port,
     database: config.database,
@@ -25,6 +35,5 @@ export async function openStore(config: Config['store'], logger: Logger): Promis
     maxConnections: config.maxConnections,
     connectTimeoutMs: config.connectTimeoutMs,
     queryTimeoutMs: config.queryTimeoutMs,
-    onIdleError: (err) => logger.warn({ err: err.message }, 'a PostgreSQL connection of the metadata store failed while idle; it is replaced on next use'),
-  });
+  };
 }

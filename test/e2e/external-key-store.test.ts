@@ -172,10 +172,10 @@ describe('the SDK through the external key store', () => {
   test('both trails show the calls: A the KMS operations, B the proxy calls with A\'s request id and key ARN', async () => {
     const res = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('traced') }));
     const requestId = res.$metadata.requestId!;
-    const inA = auditRecordsWhere<{ eventName: string }>(a.dataDir, '$.requestID', requestId);
+    const inA = await auditRecordsWhere<{ eventName: string }>(a.dataDir, '$.requestID', requestId);
     assert.deepEqual(inA.map((r) => r.eventName), ['Encrypt']);
     let inB: Array<{ eventName: string; eventSource: string; requestParameters: { requestMetadata: Record<string, string>; externalKeyId: string } }> = [];
-    await until(() => (inB = auditRecordsWhere(b.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', requestId)).length > 0, 5_000, "B's record");
+    await until(async () => (inB = await auditRecordsWhere(b.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', requestId)).length > 0, 5_000, "B's record");
     assert.equal(inB[0]!.eventSource, 'xks-proxy.keybridge');
     assert.equal(inB[0]!.eventName, 'Encrypt');
     assert.equal(inB[0]!.requestParameters.externalKeyId, EXTERNAL_KEY);

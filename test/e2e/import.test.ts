@@ -127,7 +127,7 @@ async function rejects(call: Promise<unknown>, name: string, message?: RegExp): 
 }
 
 /** Every audit record about one key, in trail order. */
-function auditRecordsOf(keyArn: string): Array<{ eventName: string; eventType: string; requestParameters: Record<string, unknown> | null }> {
+function auditRecordsOf(keyArn: string): Promise<Array<{ eventName: string; eventType: string; requestParameters: Record<string, unknown> | null }>> {
   return auditRecordsWhere(server.dataDir, '$.resources[0].ARN', keyArn);
 }
 
@@ -223,7 +223,7 @@ describe('BYOK with the AWS CLI and OpenSSL', { skip: awsCliMissing }, () => {
       'UnsupportedOperationException',
       /origin is AWS_KMS/,
     );
-    const imports = auditRecordsOf(enabled.Arn).filter((r) => r.eventName === 'ImportKeyMaterial' && r.eventType === 'AwsApiCall');
+    const imports = (await auditRecordsOf(enabled.Arn)).filter((r) => r.eventName === 'ImportKeyMaterial' && r.eventType === 'AwsApiCall');
     assert.ok(imports.length >= 3);
     for (const record of imports) {
       assert.equal(record.requestParameters?.['encryptedKeyMaterial'], undefined);
@@ -252,7 +252,7 @@ describe('BYOK with the AWS CLI and OpenSSL', { skip: awsCliMissing }, () => {
     assert.equal(expired.KeyState, 'PendingImport');
     assert.equal(expired.ValidTo, undefined);
     assertCliError(await awsKms(server, ['decrypt', '--ciphertext-blob', ciphertext]), 'KMSInvalidStateException', /pending import/);
-    const events = auditRecordsOf(metadata.Arn).filter((r) => r.eventName === 'DeleteExpiredKeyMaterial');
+    const events = (await auditRecordsOf(metadata.Arn)).filter((r) => r.eventName === 'DeleteExpiredKeyMaterial');
     assert.equal(events.length, 1);
     assert.equal(events[0]!.eventType, 'AwsServiceEvent');
 

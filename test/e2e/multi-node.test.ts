@@ -3,8 +3,8 @@
 // changes, the other answers with at once; and when A is killed (-9) under load, clients that retry
 // on B see no error and everything A acknowledged works on B.
 //
-// Each node keeps its own audit trail file here (one chain per node). Skips only when PostgreSQL's
-// server is not installed, and not under CI=true.
+// Both nodes write ONE audit trail in the database; after A's kill it still verifies. Skips only
+// when PostgreSQL's server is not installed, and not under CI=true.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +23,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { readCredentialsFile } from '../../src/auth/credentials-file.js';
-import { runCliAgainst } from '../support/cli.js';
+import { runCli, runCliAgainst } from '../support/cli.js';
 import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
 import { sdkClient } from '../support/kms-client.js';
 import { createTestDatabase, postgresLabMissing, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
@@ -65,13 +65,12 @@ describe('two nodes on one PostgreSQL database and one token directory', { skip:
     dataDir = makeDataDir();
     const passwordFile = join(dataDir, 'postgres.password');
     writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
-    const node = (name: string) => ({
+    const node = () => ({
       store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } },
-      audit: { path: join(dataDir, `audit-${name}.db`) },
     });
     // A prepares the embedded token and the operator's credentials; B finds them.
-    a = await startChildKeybridge(dataDir, node('a'), undefined, { node: 'a' });
-    b = await startChildKeybridge(dataDir, node('b'), undefined, { node: 'b' });
+    a = await startChildKeybridge(dataDir, node(), undefined, { node: 'a' });
+    b = await startChildKeybridge(dataDir, node(), undefined, { node: 'b' });
     kmsA = sdkClient(a);
     kmsB = sdkClient(b);
   });
@@ -188,6 +187,59 @@ describe('two nodes on one PostgreSQL database and one token directory', { skip:
     for (const id of keysMadeOnA) {
       const { CiphertextBlob } = await kmsB.send(new EncryptCommand({ KeyId: id, Plaintext: Buffer.from('after A died') }));
       assert.equal(Buffer.from((await kmsB.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString(), 'after A died');
+    }
+
+    // One chain written by both nodes, intact although A died mid-batch: the operator checks it
+    // from the database with the service configuration and the audit signing public key. B's
+    // clean stop signs the head.
+    await b.stop();
+    const verified = await runCli(['--config', join(dataDir, 'child-config-b.json'), 'audit', 'verify', '--public-key', join(dataDir, 'audit-signing-key.pem')]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /OK: \d+ records, chain intact/);
+    assert.match(verified.stdout, /signed digests verified/);
+  });
+});
+
+describe('two nodes started at the same moment on a fresh data directory and an empty database', { skip: missing ?? false }, () => {
+  test('they prepare the token, migrate the database and make the HSM\'s internal keys once: secrets sealed on one open on the other, and one signing key signs the trail', { timeout: 180_000 }, async () => {
+    const db = await createTestDatabase();
+    const lab = await sharedPostgresLab();
+    const dataDir = makeDataDir();
+    const nodes: ChildKeybridge[] = [];
+    const clients: KMSClient[] = [];
+    try {
+      const passwordFile = join(dataDir, 'postgres.password');
+      writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
+      const config = { store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } } };
+      const started = await Promise.allSettled(['a', 'b'].map((node) => startChildKeybridge(dataDir, config, undefined, { node })));
+      for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+      assert.deepEqual(started.map((s) => (s.status === 'rejected' ? String(s.reason) : 'ready')), ['ready', 'ready']);
+      const [a, b] = nodes as [ChildKeybridge, ChildKeybridge];
+
+      // A secret sealed on A (a principal's secret access key) opens on B: one sealing key.
+      const name = `first-start-${randomBytes(3).toString('hex')}`;
+      const created = await runCliAgainst(a, ['principals', 'create', '--account', '111122223333', '--user', name]);
+      assert.equal(created.code, 0, created.stderr);
+      const creds = readCredentialsFile(a.credentialsFile).get(name)!;
+      const principalOnB = sdkClient(b, creds);
+      clients.push(principalOnB, sdkClient(a), sdkClient(b));
+      await eventually(() => rejectsWith(principalOnB.send(new CreateKeyCommand({})), 'AccessDeniedException'));
+
+      const { KeyMetadata } = await clients[1]!.send(new CreateKeyCommand({}));
+      const { CiphertextBlob } = await clients[2]!.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId!, Plaintext: Buffer.from('both') }));
+      assert.equal(Buffer.from((await clients[1]!.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString(), 'both');
+
+      // Both stop cleanly, each signing the head: with two signing keys one node's digests would not verify.
+      await Promise.all(nodes.map((n) => n.stop()));
+      const verified = await runCli(['--config', join(dataDir, 'child-config-a.json'), 'audit', 'verify', '--public-key', join(dataDir, 'audit-signing-key.pem')]);
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+      assert.match(verified.stdout, /OK: \d+ records, chain intact/);
+      assert.match(verified.stdout, /signed digests verified/);
+    } finally {
+      for (const c of clients) c.destroy();
+      await Promise.all(nodes.map((n) => n.stop()));
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

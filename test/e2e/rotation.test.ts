@@ -72,7 +72,7 @@ interface AuditRecord {
 }
 
 /** Every record of the audit trail about one key, in trail order. */
-function auditRecordsOf(keyArn: string): AuditRecord[] {
+function auditRecordsOf(keyArn: string): Promise<AuditRecord[]> {
   return auditRecordsWhere<AuditRecord>(server.dataDir, '$.resources[0].ARN', keyArn);
 }
 
@@ -242,7 +242,7 @@ describe('automatic and on-demand rotation of a symmetric key', () => {
     await kms.send(new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: 90 }));
     server.clock.advance(91 * DAY_MS);
     assert.ok((await server.keybridge.rotations.rotateDueOnce()).includes(keyId));
-    const records = auditRecordsOf(arn);
+    const records = await auditRecordsOf(arn);
     const onDemand = records.find((r) => r.eventName === 'RotateKeyOnDemand' && r.eventType === 'AwsApiCall');
     assert.ok(onDemand !== undefined, 'RotateKeyOnDemand is in the trail');
     assert.deepEqual(onDemand.requestParameters, { keyId });

@@ -54,7 +54,7 @@ async function withTrailRefusing<T>(eventType: string, fn: () => Promise<T>): Pr
   }
 }
 
-function recordsOf(requestId: string): Array<{ eventType: string; eventName: string; requestParameters: any; errorCode?: string }> {
+function recordsOf(requestId: string): Promise<Array<{ eventType: string; eventName: string; requestParameters: any; errorCode?: string }>> {
   return auditRecordsWhere(server.dataDir, '$.requestID', requestId);
 }
 
@@ -149,7 +149,7 @@ describe('the audit trail unwritable at each point of a state-changing request',
       assert.equal(unacknowledged.json.__type, 'KMSInternalException');
       assert.equal(await c.changed(), true, 'the operation ran once its intent was durable');
       const requestId = unacknowledged.headers['x-amzn-requestid'] as string;
-      const records = recordsOf(requestId);
+      const records = await recordsOf(requestId);
       assert.deepEqual(records.map((r) => r.eventType), ['KeybridgeIntent'], 'the change is in the trail, as an intent without an outcome');
       assert.equal(records[0]!.eventName, c.name);
       await c.undo();
@@ -157,7 +157,7 @@ describe('the audit trail unwritable at each point of a state-changing request',
       // 3. A writable trail: intent then outcome, one request id.
       const ok = await call(c.target, c.body());
       assert.equal(ok.status, 200, ok.body);
-      assert.deepEqual(recordsOf(ok.headers['x-amzn-requestid'] as string).map((r) => r.eventType), ['KeybridgeIntent', 'AwsApiCall']);
+      assert.deepEqual((await recordsOf(ok.headers['x-amzn-requestid'] as string)).map((r) => r.eventType), ['KeybridgeIntent', 'AwsApiCall']);
       await c.undo();
     });
   }
@@ -170,7 +170,7 @@ describe('the audit trail unwritable at each point of a state-changing request',
     ] as const) {
       const res = await call(`TrentService.${op}`, body);
       assert.equal(res.status, 200, res.body);
-      assert.deepEqual(recordsOf(res.headers['x-amzn-requestid'] as string).map((r) => r.eventType), ['AwsApiCall'], op);
+      assert.deepEqual((await recordsOf(res.headers['x-amzn-requestid'] as string)).map((r) => r.eventType), ['AwsApiCall'], op);
     }
   });
 });

@@ -1,5 +1,5 @@
 // `keybridge --workers N` (src/workers.ts): N node processes on one machine sharing the port, on a
-// PostgreSQL store. Every worker serves, each with its own audit trail; SIGTERM stops them all. And SQLite, which serves one node, refuses more than one.
+// PostgreSQL store. Every worker serves, all writing one audit trail in the database; SIGTERM stops them all. And SQLite, which serves one node, refuses more than one.
 //
 // Skips only when PostgreSQL's server is not installed, and not under CI=true.
 
@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
-import Database from 'better-sqlite3';
+import pg from 'pg';
 import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
 import { sdkClient } from '../support/kms-client.js';
 import { createTestDatabase, postgresLabMissing, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
@@ -35,16 +35,15 @@ function childrenOf(parent: number): number[] {
     .map(Number);
 }
 
-/** Records in an audit trail file; 0 while the file or its schema is not there yet. */
-function auditRecords(path: string): number {
-  if (!existsSync(path)) return 0;
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+/** How many distinct nodes (workers) wrote records to the shared audit trail. */
+async function auditWriters(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
   try {
-    return (db.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number }).n;
-  } catch {
-    return 0;
+    const { rows } = await client.query<{ n: number }>('SELECT count(DISTINCT written_by)::int AS n FROM audit_records');
+    return rows[0]!.n;
   } finally {
-    db.close();
+    await client.end();
   }
 }
 
@@ -76,7 +75,7 @@ describe('--workers on PostgreSQL', { skip: missing ?? false }, () => {
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('two workers serve the port, each with its own audit trail file', async () => {
+  test('two workers serve the port, both writing to the one audit trail in PostgreSQL', async () => {
     await until(async () => childrenOf(node.child.pid!).length === 2, 30_000, 'two worker processes');
     const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
     const calls = await Promise.all(
@@ -87,7 +86,7 @@ describe('--workers on PostgreSQL', { skip: missing ?? false }, () => {
     );
     assert.deepEqual(calls, Array.from({ length: 40 }, (_, i) => `call ${i}`));
     // node:cluster hands each new connection to the next worker: calls on fresh connections reach
-    // both (once the second has started listening), and both trails hold calls.
+    // both (once the second has started listening), and the trail holds records of both.
     await until(
       async () => {
         const fresh = sdkClient(node);
@@ -96,10 +95,10 @@ describe('--workers on PostgreSQL', { skip: missing ?? false }, () => {
         } finally {
           fresh.destroy();
         }
-        return [1, 2].every((w) => auditRecords(join(dataDir, `audit-worker-${w}.db`)) > 0);
+        return (await auditWriters(db.url)) === 2;
       },
       30_000,
-      'calls in both workers\' trails',
+      'records of both workers in the trail',
       100,
     );
   });

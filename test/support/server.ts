@@ -91,6 +91,11 @@ export async function postgresMetadataDump(dataDir: string): Promise<string | un
   }
 }
 
+/** The PostgreSQL database (URL) of a server started on `dataDir` under KEYBRIDGE_TEST_STORE=postgres; undefined for SQLite. */
+export function postgresDatabaseOf(dataDir: string): string | undefined {
+  return databases.get(dataDir)?.url;
+}
+
 async function dropForcedStore(dataDir: string): Promise<void> {
   const db = databases.get(dataDir);
   databases.delete(dataDir);

@@ -578,7 +578,7 @@ describe('audit trail (spec "Logging")', () => {
   type Rec = { eventSource: string; eventName: string; requestParameters: any; errorCode?: string };
   const recordsOf = async (kmsRequestId: string): Promise<Rec[]> => {
     let found: Rec[] = [];
-    await until(() => (found = auditRecordsWhere<Rec>(server.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', kmsRequestId)).length > 0, 5_000, `an audit record for ${kmsRequestId}`);
+    await until(async () => (found = await auditRecordsWhere<Rec>(server.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', kmsRequestId)).length > 0, 5_000, `an audit record for ${kmsRequestId}`);
     return found;
   };
 

@@ -143,8 +143,8 @@ describe('secondary authorization', () => {
   test('the refusal is in the audit trail with who asked', async () => {
     const requestMetadata = keyRequestMetadata('Encrypt', { awsPrincipalArn: BOB });
     await xks.encrypt(KEY, { plaintext: 'AAAA', requestMetadata });
-    await until(() => auditRecordsWhere(env.server.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', requestMetadata.kmsRequestId as string).length === 1, 5_000, 'the audit record');
-    const [record] = auditRecordsWhere<{ errorCode: string; requestParameters: { requestMetadata: { awsPrincipalArn: string } } }>(
+    await until(async () => (await auditRecordsWhere(env.server.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', requestMetadata.kmsRequestId as string)).length === 1, 5_000, 'the audit record');
+    const [record] = await auditRecordsWhere<{ errorCode: string; requestParameters: { requestMetadata: { awsPrincipalArn: string } } }>(
       env.server.dataDir, '$.requestParameters.requestMetadata.kmsRequestId', requestMetadata.kmsRequestId as string,
     );
     assert.equal(record!.errorCode, 'AccessDeniedException');
@@ -175,6 +175,6 @@ test("the trail holding the proxy's records verifies (`keybridge audit verify`)"
   const result = await runCliAgainst(env.server, ['audit', 'verify']);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.match(result.stdout, /^OK: \d+ records, chain intact/);
-  const proxyRecords = auditRecordsWhere(env.server.dataDir, '$.eventSource', 'xks-proxy.keybridge');
+  const proxyRecords = await auditRecordsWhere(env.server.dataDir, '$.eventSource', 'xks-proxy.keybridge');
   assert.ok(proxyRecords.length > 20, `proxy records: ${proxyRecords.length}`);
 });

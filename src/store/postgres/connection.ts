@@ -66,6 +66,11 @@ export function createPool(options: PostgresConnectionOptions): pg.Pool {
   });
   // Without a listener an idle connection's error (the server restarting) would end the process.
   pool.on('error', (err) => options.onIdleError?.(err));
+  // The pool listens to its idle connections only: one checked out (in a transaction, between two
+  // statements) that loses its server emits 'error' with nobody listening, which ends the process.
+  // This listener keeps the process alive; the failure reaches the caller through its next
+  // statement, which rejects, and the connection is released as broken.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

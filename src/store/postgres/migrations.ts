@@ -266,24 +266,30 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   },
 ];
 
-const CREATE_LEDGER = `
-  CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    INTEGER NOT NULL PRIMARY KEY,
-    name       TEXT    NOT NULL,
-    applied_at BIGINT  NOT NULL
-  )
-`;
+/** The ledger of applied migrations: `schema_migrations` for the store, another table for another schema (the audit trail's). */
+function createLedger(ledger: string): string {
+  return `
+    CREATE TABLE IF NOT EXISTS ${ledger} (
+      version    INTEGER NOT NULL PRIMARY KEY,
+      name       TEXT    NOT NULL,
+      applied_at BIGINT  NOT NULL
+    )
+  `;
+}
 
 /**
  * Applies every migration not yet recorded, in order, in one transaction under the migration
  * advisory lock. Returns the versions it applied (empty when the schema was current). Throws when
  * the database records a version this build does not know. `client` must not be in a transaction.
+ * `ledger` names the table that records them (one per schema sharing the database).
  */
 export async function applyPostgresMigrations(
   client: PoolClient,
   migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
   now: () => number = Date.now,
+  ledger = 'schema_migrations',
 ): Promise<number[]> {
+  if (!/^[a-z_]+$/.test(ledger)) throw new Error(`internal: ledger table name ${JSON.stringify(ledger)}`);
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`migration #${i} has version ${m.version}; expected ${i + 1}`);
   });
@@ -291,8 +297,8 @@ export async function applyPostgresMigrations(
   try {
     // Released by COMMIT or ROLLBACK; a second node blocks here until the first is done.
     await client.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
-    await client.query(CREATE_LEDGER);
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    await client.query(createLedger(ledger));
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${ledger}`);
     const applied = new Set(rows.map((r) => Number(r.version)));
     const known = new Set(migrations.map((m) => m.version));
     const unknown = [...applied].filter((v) => !known.has(v));
@@ -303,7 +309,7 @@ export async function applyPostgresMigrations(
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
       await client.query(m.sql);
-      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, now()]);
+      await client.query(`INSERT INTO ${ledger} (version, name, applied_at) VALUES ($1, $2, $3)`, [m.version, m.name, now()]);
       done.push(m.version);
     }
     await client.query('COMMIT');
