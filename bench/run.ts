@@ -2,7 +2,8 @@
 // HTTP with real SigV4 and keep-alive, moto as a peer, a constant-rate run at AWS's per-store
 // quota, the CBC-HMAC suite for HSMs without AES-GCM (bench/suites.ts), keybridge in front of a
 // simulated network HSM (1 ms and 5 ms per crypto call, 32 sessions), and the default key store
-// while a member of a custom key store hangs (bench/hung-member.ts). Prints a table and the targets, and writes bench/results.json.
+// while a member of a custom key store hangs (bench/hung-member.ts), and 1 against 2 worker
+// processes on the PostgreSQL store (bench/workers.ts). Prints a table and the targets, and writes bench/results.json.
 // See docs/performance.md.
 //
 // BENCH_SMOKE=1 (what `npm test` runs, test/bench/bench-smoke.test.ts): ~0.5 s per row, c=64 only,
@@ -28,6 +29,7 @@ import { peerLoad } from './peer.js';
 import { createKey, REGION, signedRequest } from './requests.js';
 import { startKeybridge, startMoto } from './processes.js';
 import { suiteRows } from './suites.js';
+import { workerRows } from './workers.js';
 import { XKS_QUOTA_SCENARIO, xksRows } from './xks.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../test/support/faulty-pkcs11.js';
 
@@ -183,6 +185,7 @@ async function main(): Promise<void> {
   const hung = await hungMember(DIST, ROOT);
   if (hung) rows.push(hung.baseline, hung.hung, hung.side);
   rows.push(...(await xksRows(DIST)));
+  rows.push(...(await workerRows(DIST)));
   const moto = await motoRow();
   if (moto) rows.push(moto);
 

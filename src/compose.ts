@@ -33,6 +33,8 @@ import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
 import { openStore, postgresConnection } from './store/open-store.js';
 import { exclusivelyAcrossNodes, NODE_ID } from './services/work-claim.js';
+import { startNodeReports, type NodeReporter } from './services/node-reports.js';
+import { keyStoreHealthWire } from './admin/key-store-health-wire.js';
 import { followChanges } from './services/follow-changes.js';
 import { composeXks, type XksSide } from './xks/compose-xks.js';
 import { xksClientFactory } from './xks-client/factory.js';
@@ -44,6 +46,8 @@ export interface Keybridge {
   readonly rotations: RotationScheduler;
   /** Expiry of imported key material and of import wrapping keys (runs on the sweeper's interval). */
   readonly importExpiry: ImportExpiry;
+  /** This node's key store health reports for the other nodes (DescribeKeyStoreHealth). */
+  readonly nodeReports: NodeReporter;
   readonly reconciliation: ReconcileReport;
   /** The access keys callers may sign with, by credentials-file profile. */
   readonly accessKeys: ReadonlyMap<string, AccessKey>;
@@ -197,6 +201,8 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     throw err;
   }
   let xksProxyUrl: string | undefined;
+  // This node's view of each custom key store, for DescribeKeyStoreHealth on every node.
+  const nodeReports = startNodeReports({ store, node: NODE_ID, clock, logger, describe: (record) => keyStoreHealthWire(record, keyStores) });
 
   let ready = false;
   const authenticator = new SigV4Verifier({
@@ -214,7 +220,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     notReadyBecause: () => notReadyBecause(ready, hsm, keyStores),
     metrics,
     audit,
-    admin: { ...deps, principals, xks },
+    admin: { ...deps, principals, xks, node: NODE_ID },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
   });
 
@@ -225,6 +231,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     sweeper,
     rotations,
     importExpiry,
+    nodeReports,
     keyStores,
     reconciliation,
     accessKeys,
@@ -250,6 +257,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         await sweeper.stop();
         await rotations.stop();
         await importExpiry.stop();
+        await nodeReports.stop();
         // Before the HSM closes: the trail's final digest is signed by it.
         await audit.close();
         await keyStores.close();

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { KmsError } from '../domain/errors.js';
 import { customKeyStoreIdMember } from '../operations/custom-key-store-wire.js';
 import type { MemberCapabilities } from '../ports/key-stores.js';
+import { REPORT_FRESH_MS } from '../services/node-reports.js';
+import { keyStoreHealthWire, type KeyStoreHealthWire } from './key-store-health-wire.js';
 import { defineAdminOperation } from './operation.js';
 
 /**
@@ -12,6 +14,9 @@ import { defineAdminOperation } from './operation.js';
  * With IncludeCapabilities, each member also says, for every key spec and usage, whether its token
  * can serve it or which mechanism it lacks (null while the member is not open), and for
  * SYMMETRIC_DEFAULT which suite its keys get.
+ *
+ * The top level is the view of the node that answers (Node); Nodes lists every node's own view
+ * (its own sessions to the cluster), this node's live and the others' as they last reported it.
  */
 export const describeKeyStoreHealth = defineAdminOperation({
   name: 'DescribeKeyStoreHealth',
@@ -21,27 +26,23 @@ export const describeKeyStoreHealth = defineAdminOperation({
     if (record === undefined) {
       throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store ${input.CustomKeyStoreId} does not exist.`);
     }
-    const health = deps.keyStores.health(record.id);
+    const own = keyStoreHealthWire(record, deps.keyStores);
     const capabilities = input.IncludeCapabilities === true ? await deps.keyStores.capabilities(record.id) : undefined;
+    // Every other node's own view (services/node-reports.ts), fresh ones only; this node's is live.
+    const others = (await deps.store.nodeReports(record.id, deps.clock.now() - REPORT_FRESH_MS)).filter((r) => r.node !== deps.node);
     return {
       CustomKeyStoreId: record.id,
       CloudHsmClusterId: record.clusterId,
-      ConnectionState: deps.keyStores.stateOf(record),
-      Replication: health?.replication ?? null,
-      Members: (health?.members ?? []).map((m) => ({
-        Name: m.name,
-        TokenLabel: m.tokenLabel,
-        State: m.state,
-        Reason: m.reason ?? null,
-        Since: m.since,
-        Outstanding: m.outstanding,
-        Pool: m.pool === undefined ? null : { InUse: m.pool.leased, Idle: m.pool.idle, Waiting: m.pool.waiting, Limit: m.pool.limit },
-        LastCheck: m.lastCheck === undefined ? null : { At: m.lastCheck.at, Ok: m.lastCheck.ok, LatencyMs: m.lastCheck.latencyMs },
-        Resets: m.resets,
-        NextAttempt: m.nextAttempt ?? null,
-        RecoveryAttempts: m.recoveryAttempts,
-        ...(input.IncludeCapabilities === true ? { Capabilities: capabilitiesOf(capabilities?.find((c) => c.name === m.name)) } : {}),
+      Node: deps.node,
+      ...own,
+      Members: own.Members.map((m) => ({
+        ...m,
+        ...(input.IncludeCapabilities === true ? { Capabilities: capabilitiesOf(capabilities?.find((c) => c.name === m.Name)) } : {}),
       })),
+      Nodes: [
+        { Node: deps.node, ReportedAt: new Date(deps.clock.now()).toISOString(), ...own },
+        ...others.map((r) => ({ Node: r.node, ReportedAt: new Date(r.reportedAt).toISOString(), ...(JSON.parse(r.report) as KeyStoreHealthWire) })),
+      ].sort((a, b) => (a.Node < b.Node ? -1 : a.Node > b.Node ? 1 : 0)),
     };
   },
 });

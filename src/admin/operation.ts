@@ -12,6 +12,8 @@ export interface AdminDeps extends OperationDeps {
   readonly principals: PrincipalCredentials;
   /** The XKS proxy's keys and credentials (KeybridgeAdmin.*Xks*). */
   readonly xks: { readonly keys: XksKeys; readonly credentials: XksCredentials };
+  /** This node's name (host:pid:random), as in its work claims and reports. */
+  readonly node: string;
 }
 
 export interface AdminOperation<Schema extends z.ZodType = z.ZodType, Output = unknown> {

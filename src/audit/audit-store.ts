@@ -2,12 +2,12 @@
 // store (sqlite-writer.ts), or the shared PostgreSQL database with that store (postgres/writer.ts:
 // one chain for every node of the deployment).
 //
-// Contract: append() resolves only after the record is committed with fsync (WAL,
-// synchronous=FULL) and rejects when it could not be written. The HTTP layer answers a request
+// Contract: append() resolves only after the record is committed durably (SQLite: WAL with
+// synchronous=FULL; PostgreSQL: the commit's WAL flush) and rejects when it could not be written. The HTTP layer answers a request
 // only after its record's append resolved, and fails the request when it rejects (audit fails
 // closed, like openbao's audit devices).
 //
-// Group commit: appends are queued. While the writer thread commits one batch, everything that
+// Group commit: appends are queued. While the writer commits one batch, everything that
 // arrives joins the next batch; appends made in the same event-loop turn as an idle writer are
 // collected by one setImmediate before they are sent. N concurrent requests therefore cost a
 // handful of fsyncs (or PostgreSQL commits), not N. A failed batch rejects every append in it and

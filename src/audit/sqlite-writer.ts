@@ -6,8 +6,8 @@
 
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { AuditWriteError, type AuditWriter, type DigestToStore } from './writer.js';
-import type { DigestState, RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
+import { AuditWriteError, type AuditWriter, type DigestState, type DigestToStore } from './writer.js';
+import type { RetentionOptions, WriterReply, WriterRequest } from './writer-protocol.js';
 
 type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 

@@ -1,4 +1,7 @@
-// Messages between AuditTrail (main thread) and the writer thread (writer-worker.ts).
+// Messages between SqliteAuditWriter (main thread) and its writer thread (writer-worker.ts). The
+// writer replies 0 to a store-digest whose previousSignature is no longer the latest (nothing stored).
+
+import type { DigestState, DigestToStore } from './writer.js';
 
 export interface RetentionOptions {
   /** Records whose eventTime is older than this many days are removed. */
@@ -7,28 +10,9 @@ export interface RetentionOptions {
   readonly maxRecords?: number;
 }
 
-/** Where the chain stands, for the next digest (digest.ts). */
-export interface DigestState {
-  readonly headSeq: number;
-  readonly headHash: string;
-  readonly anchor: { readonly seq: number; readonly hash: string } | null;
-  /** Records between the anchor and the head. */
-  readonly records: number;
-  /** The latest stored digest: its headSeq (0 when none) and its signature in base64 (null when none). */
-  readonly lastDigestHeadSeq: number;
-  readonly previousSignature: string | null;
-}
-
-export interface StoreDigestRequest {
+export interface StoreDigestRequest extends DigestToStore {
   readonly kind: 'store-digest';
   readonly id: number;
-  readonly text: string;
-  readonly signature: Uint8Array;
-  readonly headSeq: number;
-  readonly headHash: string;
-  readonly digestTime: number;
-  /** The previousDigestSignature the text was signed with; the writer stores nothing (value 0) if it is no longer the latest. */
-  readonly previousSignature: string | null;
 }
 
 export type WriterRequest =

@@ -15,7 +15,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { chainRecords, GENESIS_HASH } from './chain.js';
 import { openForWriting, readAnchor } from './schema.js';
-import type { DigestState, RetentionOptions, StoreDigestRequest, WriterReply, WriterRequest } from './writer-protocol.js';
+import type { DigestState } from './writer.js';
+import type { RetentionOptions, StoreDigestRequest, WriterReply, WriterRequest } from './writer-protocol.js';
 
 const DAY_MS = 86_400_000;
 /** Rows removed per retention transaction, so a large backlog never blocks appends for long. */

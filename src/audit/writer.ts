@@ -5,8 +5,6 @@
 // Every method commits all of its change or none of it; a rejected append changed nothing and the
 // next one chains onto the same head.
 
-import type { DigestState } from './writer-protocol.js';
-
 /** An append that could not be made durable. The request it belongs to must fail. */
 export class AuditWriteError extends Error {
   constructor(
@@ -16,6 +14,18 @@ export class AuditWriteError extends Error {
     super(message);
     this.name = 'AuditWriteError';
   }
+}
+
+/** Where the chain stands, for the next digest (digest.ts). */
+export interface DigestState {
+  readonly headSeq: number;
+  readonly headHash: string;
+  readonly anchor: { readonly seq: number; readonly hash: string } | null;
+  /** Records between the anchor and the head. */
+  readonly records: number;
+  /** The latest stored digest: its headSeq (0 when none) and its signature in base64 (null when none). */
+  readonly lastDigestHeadSeq: number;
+  readonly previousSignature: string | null;
 }
 
 /** A digest signed on the caller's side (digest.ts), to be stored after the chain's latest one. */

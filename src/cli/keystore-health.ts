@@ -21,12 +21,24 @@ interface MemberHealth {
   Capabilities?: Array<{ KeySpec: string; KeyUsage: string; Supported: boolean; MissingMechanism: string | null; SymmetricSuite?: string }> | null;
 }
 
-interface Health {
-  CustomKeyStoreId: string;
-  CloudHsmClusterId: string;
+interface NodeHealth {
+  Node: string;
+  ReportedAt: string;
   ConnectionState: string;
   Replication: string | null;
   Members: MemberHealth[];
+}
+
+interface Health {
+  CustomKeyStoreId: string;
+  CloudHsmClusterId: string;
+  /** The node that answered; the top level is its view. */
+  Node: string;
+  ConnectionState: string;
+  Replication: string | null;
+  Members: MemberHealth[];
+  /** Every node's own view (several nodes on one PostgreSQL store). */
+  Nodes: NodeHealth[];
 }
 
 export const keystoreHealth: Command = {
@@ -37,7 +49,8 @@ export const keystoreHealth: Command = {
   description:
     'For a CONNECTED store: each member\'s state (ACTIVE, DEGRADED, UNAVAILABLE) and why, since when, its last deep ' +
     'check (a real encrypt and decrypt inside the member), calls in flight, session pool use and, for an UNAVAILABLE ' +
-    'member, when keybridge tries to bring it back (it never stops trying while the store is connected). The store id may be ' +
+    'member, when keybridge tries to bring it back (it never stops trying while the store is connected). With several ' +
+    'nodes on one PostgreSQL store, every node\'s own view (NODE column; each node connects its own sessions). The store id may be ' +
     'given as `keybridge keystore health ID` or with --id. Exit status 1 when no member is ACTIVE or DEGRADED. ' +
     'With --capabilities: for every key spec and usage, whether each member\'s token can serve it, or the mechanism it lacks ' +
     '(what CreateKey refuses by).',
@@ -49,6 +62,7 @@ export const keystoreHealth: Command = {
     const withCapabilities = ctx.values.capabilities === true;
     const health = await adminCall<Health>(ctx, 'DescribeKeyStoreHealth', { CustomKeyStoreId: req(ctx.values, 'id'), ...(withCapabilities ? { IncludeCapabilities: true } : {}) });
     const serving = health.Members.filter((m) => m.State !== 'UNAVAILABLE').length;
+    const several = (health.Nodes ?? []).length > 1;
     if (withCapabilities) {
       printCapabilities(ctx.out, health);
       return 0;
@@ -59,23 +73,34 @@ export const keystoreHealth: Command = {
         title:
           `${health.CustomKeyStoreId} (${health.CloudHsmClusterId}): ${health.ConnectionState}` +
           (health.Replication === null ? '' : `, replication ${health.Replication}, ${serving} of ${health.Members.length} members serving`),
-        columns: ['MEMBER', 'STATE', 'SINCE', 'LAST CHECK', 'IN FLIGHT', 'SESSIONS', 'RESETS', 'NEXT ATTEMPT', 'REASON'],
-        rows: health.Members.map((m) => [
-          m.Name,
-          m.State,
-          m.Since,
-          m.LastCheck === null ? '-' : `${m.LastCheck.Ok ? 'ok' : 'FAILED'} ${m.LastCheck.LatencyMs} ms`,
-          m.Outstanding,
-          m.Pool === null ? '-' : `${m.Pool.InUse}/${m.Pool.Limit} (+${m.Pool.Waiting} waiting)`,
-          m.Resets,
-          m.NextAttempt === null ? '-' : `${m.NextAttempt} (#${m.RecoveryAttempts})`,
-          m.Reason ?? '',
-        ]),
+        // One node: its members. Several: every node's members, each node connected with its own sessions.
+        columns: [...(several ? ['NODE'] : []), 'MEMBER', 'STATE', 'SINCE', 'LAST CHECK', 'IN FLIGHT', 'SESSIONS', 'RESETS', 'NEXT ATTEMPT', 'REASON'],
+        rows: several
+          ? health.Nodes.flatMap((n) =>
+              n.Members.length === 0
+                ? [[n.Node, '-', n.ConnectionState, '-', '-', '-', '-', '-', '-', `no members open on this node (reported ${n.ReportedAt})`]]
+                : n.Members.map((m) => [n.Node, ...memberRow(m)]),
+            )
+          : health.Members.map(memberRow),
       },
     });
     return health.ConnectionState === 'CONNECTED' && serving === 0 ? 1 : 0;
   },
 };
+
+function memberRow(m: MemberHealth): Array<string | number> {
+  return [
+    m.Name,
+    m.State,
+    m.Since,
+    m.LastCheck === null ? '-' : `${m.LastCheck.Ok ? 'ok' : 'FAILED'} ${m.LastCheck.LatencyMs} ms`,
+    m.Outstanding,
+    m.Pool === null ? '-' : `${m.Pool.InUse}/${m.Pool.Limit} (+${m.Pool.Waiting} waiting)`,
+    m.Resets,
+    m.NextAttempt === null ? '-' : `${m.NextAttempt} (#${m.RecoveryAttempts})`,
+    m.Reason ?? '',
+  ];
+}
 
 /** One row per key spec and usage, one column per member: `yes` (for SYMMETRIC_DEFAULT with its suite), or the mechanism its token lacks. */
 function printCapabilities(out: Printer, health: Health): void {

@@ -127,6 +127,14 @@ export interface ChangeFeed {
   subscribe(listener: (change: StoreChange) => void): () => void;
 }
 
+/** What one node says about itself for operators: a JSON text about a subject (a custom key store's health). */
+export interface NodeReport {
+  readonly node: string;
+  readonly subject: string;
+  readonly report: string;
+  readonly reportedAt: number;
+}
+
 export interface MetadataStore {
   /** Changes of what nodes cache, from every node sharing the store. */
   readonly changes: ChangeFeed;
@@ -140,6 +148,13 @@ export interface MetadataStore {
   claimWork(item: string, owner: string, now: number, leaseMs: number): Promise<boolean>;
   /** Gives the item up (done, or no longer due); a no-op unless `owner` holds it. */
   releaseWork(item: string, owner: string): Promise<void>;
+
+  /** Records (replacing) what `report.node` says about `report.subject`. */
+  putNodeReport(report: NodeReport): Promise<void>;
+  /** The reports about `subject` made at or after `since` (epoch ms), ordered by node. */
+  nodeReports(subject: string, since: number): Promise<NodeReport[]>;
+  /** Removes the reports of `node` (it stops), or every report made before `before` (nodes that died). */
+  deleteNodeReports(which: { readonly node: string } | { readonly before: number }): Promise<void>;
 
 
   /** Inserts a key and its tags in one transaction. CONFLICT if the key id exists. */

@@ -21,7 +21,7 @@ import { verifyAuditFile, type VerifyResult } from '../../src/audit/verify.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { AuditSigningKey } from '../../src/services/audit-signing-key.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, postgresLabMissing, sharedPostgresLab, startPostgresLab, type PostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { createTestDatabase, postgresLabMissing, postgresStoreConfig, sharedPostgresLab, startPostgresLab, type PostgresLab, type TestDatabase } from '../support/postgres-lab.js';
 import { createSoftHsm, loadVendorProfile, type SoftHsmFixture } from '../support/softhsm.js';
 
 const missing = process.env.CI === 'true' ? undefined : postgresLabMissing();
@@ -63,11 +63,7 @@ describe('the audit trail in PostgreSQL', { skip: missing ?? false }, () => {
   /** The service configuration a node and the operator's CLI read: a PostgreSQL store on `db`. */
   function configFile(db: TestDatabase): string {
     const file = join(sandbox, `${db.name}.json`);
-    const url = new URL(db.url);
-    writeFileSync(file, JSON.stringify({
-      dataDir: join(sandbox, 'data'),
-      store: { kind: 'postgres', host: url.hostname, port: Number(url.port), database: db.name, user: 'postgres', password: { file: lab.passwordFile } },
-    }));
+    writeFileSync(file, JSON.stringify({ dataDir: join(sandbox, 'data'), store: postgresStoreConfig(lab, db) }));
     return file;
   }
 

@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { SUITE_ROWS } from '../../bench/suites.js';
+import { WORKER_COUNTS, workersScenario } from '../../bench/workers.js';
 import { XKS_ROWS } from '../../bench/xks.js';
+import { postgresLabMissing } from '../support/postgres-lab.js';
 import { tokenLabMissing } from '../support/token-lab.js';
 
 const run = promisify(execFile);
@@ -69,6 +71,8 @@ test('npm run bench in smoke mode prints every row with zero errors', { timeout:
       HUNG_ROWS.hung,
       HUNG_ROWS.side,
       ...XKS_ROWS,
+      // CI installs PostgreSQL (.ci/run): there the worker rows must be present.
+      ...(process.env.CI === 'true' || postgresLabMissing() === undefined ? WORKER_COUNTS.map(workersScenario) : []),
     ];
     assert.deepEqual(
       results.rows.map((r) => r.scenario),

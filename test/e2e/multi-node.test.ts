@@ -8,11 +8,13 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  ConnectCustomKeyStoreCommand,
   CreateAliasCommand,
+  CreateCustomKeyStoreCommand,
   CreateGrantCommand,
   CreateKeyCommand,
   DecryptCommand,
@@ -26,7 +28,8 @@ import { readCredentialsFile } from '../../src/auth/credentials-file.js';
 import { runCli, runCliAgainst } from '../support/cli.js';
 import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
 import { sdkClient } from '../support/kms-client.js';
-import { createTestDatabase, postgresLabMissing, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { createTestDatabase, postgresLabMissing, postgresStoreConfig, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { REPO_ROOT } from '../support/repo-root.js';
 import { makeDataDir } from '../support/server.js';
 
 const missing = process.env.CI === 'true' ? undefined : postgresLabMissing();
@@ -63,11 +66,8 @@ describe('two nodes on one PostgreSQL database and one token directory', { skip:
     db = await createTestDatabase();
     const lab = await sharedPostgresLab();
     dataDir = makeDataDir();
-    const passwordFile = join(dataDir, 'postgres.password');
-    writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
-    const node = () => ({
-      store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } },
-    });
+    // One process per node (the PostgreSQL default is one worker per core): A and B are two nodes.
+    const node = () => ({ store: postgresStoreConfig(lab, db), workers: 1 });
     // A prepares the embedded token and the operator's credentials; B finds them.
     a = await startChildKeybridge(dataDir, node(), undefined, { node: 'a' });
     b = await startChildKeybridge(dataDir, node(), undefined, { node: 'b' });
@@ -139,6 +139,40 @@ describe('two nodes on one PostgreSQL database and one token directory', { skip:
     }
   });
 
+  test('a custom key store connected on A is connected by B with its own sessions; `keystore health` on either node shows both nodes\' members', { timeout: 120_000 }, async () => {
+    const password = readFileSync(join(dataDir, 'pins', 'cluster-kbExampleTwo.pin'), 'utf8').trim();
+    const trustAnchor = readFileSync(join(REPO_ROOT, 'hsm-config', 'clusters', 'example-softhsm-ca.pem'), 'utf8');
+    const { CustomKeyStoreId } = await kmsA.send(
+      new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'shared', CloudHsmClusterId: 'cluster-kbExampleTwo', TrustAnchorCertificate: trustAnchor, KeyStorePassword: password }),
+    );
+    const id = CustomKeyStoreId!;
+    await kmsA.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+    // Each node reports its own view every few seconds; wait until both say CONNECTED with both members ACTIVE.
+    let health: { Node: string; Nodes: Array<{ Node: string; ConnectionState: string; Members: Array<{ Name: string; State: string }> }> } | undefined;
+    for (const node of [b, a]) {
+      await eventually(async () => {
+        const run = await runCliAgainst(node, ['--output', 'json', 'keystore', 'health', id]);
+        assert.equal(run.code, 0, run.stderr);
+        health = JSON.parse(run.stdout);
+        assert.equal(health!.Nodes.length, 2, JSON.stringify(health!.Nodes));
+        for (const n of health!.Nodes) {
+          assert.equal(n.ConnectionState, 'CONNECTED', `${n.Node}: ${JSON.stringify(n)}`);
+          assert.deepEqual(n.Members.map((m) => `${m.Name}:${m.State}`), ['softhsm-a:ACTIVE', 'softhsm-b:ACTIVE']);
+        }
+      }, 30_000);
+    }
+    assert.ok(health!.Nodes.some((n) => n.Node === health!.Node), 'the answering node is one of them');
+    const table = await runCliAgainst(a, ['keystore', 'health', id]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /NODE\s+MEMBER\s+STATE/);
+    assert.equal(table.stdout.split('\n').filter((line) => /softhsm-[ab]\s+ACTIVE/.test(line)).length, 4, table.stdout);
+
+    // A key in the store made on A works on B, through B's own sessions.
+    const { KeyMetadata } = await kmsA.send(new CreateKeyCommand({ CustomKeyStoreId: id, Origin: 'AWS_CLOUDHSM' }));
+    const { CiphertextBlob } = await kmsB.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId!, Plaintext: Buffer.from('in the cluster') }));
+    assert.equal(Buffer.from((await kmsA.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString(), 'in the cluster');
+  });
+
   // Last: it kills A.
   test('kill -9 of A under load spread over both nodes: clients that retry on B see no error, and everything A acknowledged works on B', async () => {
     const { KeyMetadata } = await kmsA.send(new CreateKeyCommand({ Description: 'load' }));
@@ -208,9 +242,7 @@ describe('two nodes started at the same moment on a fresh data directory and an 
     const nodes: ChildKeybridge[] = [];
     const clients: KMSClient[] = [];
     try {
-      const passwordFile = join(dataDir, 'postgres.password');
-      writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
-      const config = { store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } } };
+      const config = { store: postgresStoreConfig(lab, db), workers: 1 };
       const started = await Promise.allSettled(['a', 'b'].map((node) => startChildKeybridge(dataDir, config, undefined, { node })));
       for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
       assert.deepEqual(started.map((s) => (s.status === 'rejected' ? String(s.reason) : 'ready')), ['ready', 'ready']);

@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSServiceException, type KMSClient } from '@aws-sdk/client-kms';
@@ -17,7 +17,7 @@ import pg from 'pg';
 import { runCli } from '../support/cli.js';
 import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
 import { sdkClient } from '../support/kms-client.js';
-import { createTestDatabase, postgresLabMissing, startPostgresLab, type PostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { createTestDatabase, postgresLabMissing, postgresStoreConfig, startPostgresLab, type PostgresLab, type TestDatabase } from '../support/postgres-lab.js';
 import { makeDataDir } from '../support/server.js';
 
 const missing = process.env.CI === 'true' ? undefined : postgresLabMissing();
@@ -43,11 +43,7 @@ describe('PostgreSQL stopped under load', { skip: missing ?? false }, () => {
     lab = await startPostgresLab();
     db = await createTestDatabase(lab);
     dataDir = makeDataDir();
-    const passwordFile = join(dataDir, 'postgres.password');
-    writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
-    node = await startChildKeybridge(dataDir, {
-      store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile }, connectTimeoutMs: 1000, queryTimeoutMs: 2000 },
-    });
+    node = await startChildKeybridge(dataDir, { store: postgresStoreConfig(lab, db, { connectTimeoutMs: 1000, queryTimeoutMs: 2000 }) });
     kms = sdkClient(node); // maxAttempts 1: the test sees every error the service answers
   });
 

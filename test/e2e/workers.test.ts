@@ -5,35 +5,21 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import pg from 'pg';
 import { startChildKeybridge, type ChildKeybridge } from '../support/keybridge-child.js';
 import { sdkClient } from '../support/kms-client.js';
-import { createTestDatabase, postgresLabMissing, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
+import { createTestDatabase, postgresLabMissing, postgresStoreConfig, sharedPostgresLab, type TestDatabase } from '../support/postgres-lab.js';
 import { REPO_ROOT } from '../support/repo-root.js';
 import { makeDataDir } from '../support/server.js';
 import { until } from '../support/until.js';
+import { childrenOf } from '../support/child-pids.js';
 
 const missing = process.env.CI === 'true' ? undefined : postgresLabMissing();
 
-/** The pids of `parent`'s child processes (its workers), from /proc. */
-function childrenOf(parent: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        // Field 4 of /proc/PID/stat, after the command name in parentheses, is the parent pid.
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
 
 /** How many distinct nodes (workers) wrote records to the shared audit trail. */
 async function auditWriters(url: string): Promise<number> {
@@ -57,14 +43,7 @@ describe('--workers on PostgreSQL', { skip: missing ?? false }, () => {
     db = await createTestDatabase();
     const lab = await sharedPostgresLab();
     dataDir = makeDataDir();
-    const passwordFile = join(dataDir, 'postgres.password');
-    writeFileSync(passwordFile, `${lab.password}\n`, { mode: 0o600 });
-    node = await startChildKeybridge(
-      dataDir,
-      { store: { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: passwordFile } } },
-      undefined,
-      { args: ['--workers', '2'] },
-    );
+    node = await startChildKeybridge(dataDir, { store: postgresStoreConfig(lab, db) }, undefined, { args: ['--workers', '2'] });
     kms = sdkClient(node);
   });
 

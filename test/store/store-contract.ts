@@ -1397,6 +1397,26 @@ export function runStoreContract(name: string, factory: StoreFactory, options: C
         }));
     });
 
+    describe('node reports', () => {
+      test('one report per node and subject, replaced; read fresh ones by subject in node order; removed per node or by age', () =>
+        withStore(async (store) => {
+          await store.putNodeReport({ node: 'node-b', subject: 'cks-1', report: '{"v":1}', reportedAt: T0 });
+          await store.putNodeReport({ node: 'node-a', subject: 'cks-1', report: '{"v":2}', reportedAt: T0 + 10 });
+          await store.putNodeReport({ node: 'node-a', subject: 'cks-2', report: '{"other":true}', reportedAt: T0 + 10 });
+          await store.putNodeReport({ node: 'node-b', subject: 'cks-1', report: '{"v":3}', reportedAt: T0 + 20 });
+          assert.deepEqual(await store.nodeReports('cks-1', T0), [
+            { node: 'node-a', subject: 'cks-1', report: '{"v":2}', reportedAt: T0 + 10 },
+            { node: 'node-b', subject: 'cks-1', report: '{"v":3}', reportedAt: T0 + 20 },
+          ]);
+          assert.deepEqual((await store.nodeReports('cks-1', T0 + 15)).map((r) => r.node), ['node-b'], 'stale reports are left out');
+          await store.deleteNodeReports({ node: 'node-a' });
+          assert.deepEqual((await store.nodeReports('cks-1', 0)).map((r) => r.node), ['node-b']);
+          assert.deepEqual(await store.nodeReports('cks-2', 0), []);
+          await store.deleteNodeReports({ before: T0 + 21 });
+          assert.deepEqual(await store.nodeReports('cks-1', 0), []);
+        }));
+    });
+
     describe('change feed', () => {
       /** Collects what a store's feed says; `heard(change)` waits (bounded) until that change came. */
       function listen(target: ContractStore): { heard: (change: StoreChange) => Promise<void>; clear: () => void; stop: () => void } {

@@ -221,3 +221,8 @@ export async function createTestDatabase(lab?: PostgresLab): Promise<TestDatabas
   };
   return { url: target.adminUrl(name), name, drop };
 }
+
+/** keybridge's `store` setting for `db` on `lab` (the password read from the lab's password file). */
+export function postgresStoreConfig(lab: PostgresLab, db: TestDatabase, limits: { connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Record<string, unknown> {
+  return { kind: 'postgres', host: lab.host, port: lab.port, database: db.name, user: lab.user, password: { file: lab.passwordFile }, ...limits };
+}

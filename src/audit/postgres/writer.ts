@@ -18,10 +18,10 @@
 
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { createPool, type PostgresConnectionOptions } from '../../store/postgres/connection.js';
+import { createPool, transaction, type PostgresConnectionOptions } from '../../store/postgres/connection.js';
 import { canonicalJson, GENESIS_HASH, linkHash } from '../chain.js';
-import { AuditWriteError, type AuditWriter, type DigestToStore } from '../writer.js';
-import type { DigestState, RetentionOptions } from '../writer-protocol.js';
+import { AuditWriteError, type AuditWriter, type DigestState, type DigestToStore } from '../writer.js';
+import type { RetentionOptions } from '../writer-protocol.js';
 import { migrateAuditTables } from './schema.js';
 
 const DAY_MS = 86_400_000;
@@ -203,29 +203,9 @@ export class PostgresAuditWriter implements AuditWriter {
     });
   }
 
-  /** Runs `fn` in a transaction on one connection; any failure rolls it back and rejects with AuditWriteError. */
-  async #transaction<T>(what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw asWriteError(what, err);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
-        // The connection is unusable; the pool must not hand it out again.
-        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-      });
-      throw asWriteError(what, err);
-    } finally {
-      client.release(broken);
-    }
+  /** Runs `fn` in a transaction (connection.ts); any failure rolls it back and rejects with AuditWriteError. */
+  #transaction<T>(what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return transaction(this.#pool, fn, (err) => asWriteError(what, err));
   }
 }
 

@@ -83,13 +83,18 @@ const MAX_ATTEMPTS = 3;
  * back when it throws. Serialization failures and deadlocks run it again (up to three times).
  * Methods that read and then write lock what they read (SELECT … FOR UPDATE).
  */
-export async function inTransaction<T>(pool: pg.Pool, operation: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function inTransaction<T>(pool: pg.Pool, operation: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return transaction(pool, fn, (err) => toStoreError(err, operation));
+}
+
+/** inTransaction with the caller's own error type: `toError` maps whatever failed (connecting included). */
+export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, toError: (err: unknown) => Error): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
     } catch (err) {
-      throw toStoreError(err, operation);
+      throw toError(err);
     }
     let broken: Error | undefined;
     try {
@@ -105,7 +110,7 @@ export async function inTransaction<T>(pool: pg.Pool, operation: string, fn: (cl
         broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
       }
       if (attempt < MAX_ATTEMPTS && RETRYABLE.has(sqlState(err) ?? '')) continue;
-      throw toStoreError(err, operation);
+      throw toError(err);
     } finally {
       client.release(broken);
     }

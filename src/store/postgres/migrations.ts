@@ -264,6 +264,19 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION keybridge_notify_change('custom-key-stores');
     `,
   },
+  {
+    version: 11,
+    name: 'node reports',
+    sql: `
+      CREATE TABLE node_reports (
+        node        TEXT COLLATE "C" NOT NULL,
+        subject     TEXT COLLATE "C" NOT NULL,
+        report      TEXT   NOT NULL,
+        reported_at BIGINT NOT NULL,
+        PRIMARY KEY (subject, node)
+      );
+    `,
+  },
 ];
 
 /** The ledger of applied migrations: `schema_migrations` for the store, another table for another schema (the audit trail's). */

@@ -29,6 +29,7 @@ import {
   type PrincipalRecord,
   type RotationSchedule,
   type Tag,
+  type NodeReport,
 } from '../../ports/store.js';
 import type { XksStore } from '../../ports/xks-store.js';
 import {
@@ -647,6 +648,31 @@ export class PostgresStore implements MetadataStore {
 
   async releaseWork(item: string, owner: string): Promise<void> {
     await this.#query('releaseWork', 'DELETE FROM work_claims WHERE item = $1 AND owner = $2', [item, owner]);
+  }
+
+  // ---- node reports ----------------------------------------------------------------------------------
+
+  async putNodeReport(r: NodeReport): Promise<void> {
+    await this.#query(
+      'putNodeReport',
+      'INSERT INTO node_reports (node, subject, report, reported_at) VALUES ($1, $2, $3, $4) ' +
+        'ON CONFLICT (subject, node) DO UPDATE SET report = excluded.report, reported_at = excluded.reported_at',
+      [r.node, r.subject, r.report, r.reportedAt],
+    );
+  }
+
+  async nodeReports(subject: string, since: number): Promise<NodeReport[]> {
+    const { rows } = await this.#query<{ node: string; subject: string; report: string; reported_at: number }>(
+      'nodeReports',
+      'SELECT node, subject, report, reported_at FROM node_reports WHERE subject = $1 AND reported_at >= $2 ORDER BY node',
+      [subject, since],
+    );
+    return rows.map((row) => ({ node: row.node, subject: row.subject, report: row.report, reportedAt: row.reported_at }));
+  }
+
+  async deleteNodeReports(which: { readonly node: string } | { readonly before: number }): Promise<void> {
+    if ('node' in which) await this.#query('deleteNodeReports', 'DELETE FROM node_reports WHERE node = $1', [which.node]);
+    else await this.#query('deleteNodeReports', 'DELETE FROM node_reports WHERE reported_at < $1', [which.before]);
   }
 
   /** Ends the change feed and the pool (waits for checked-out connections). Safe to call more than once. */

@@ -288,6 +288,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX custom_key_stores_cluster ON custom_key_stores (cluster_id) WHERE type = 'AWS_CLOUDHSM';
     `,
   },
+  {
+    version: 11,
+    name: 'node reports',
+    sql: `
+      -- What each node reports about itself for operators (services/node-reports.ts): one JSON
+      -- report per node and subject (a custom key store's member health), replaced every few
+      -- seconds; readers ignore stale rows and nodes remove their own when they stop.
+      CREATE TABLE node_reports (
+        node        TEXT    NOT NULL,
+        subject     TEXT    NOT NULL,
+        report      TEXT    NOT NULL,
+        reported_at INTEGER NOT NULL,
+        PRIMARY KEY (subject, node)
+      ) STRICT;
+    `,
+  },
 ];
 
 const CREATE_LEDGER = `

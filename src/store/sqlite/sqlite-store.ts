@@ -35,6 +35,7 @@ import {
   type RotationSchedule,
   type StoreChange,
   type Tag,
+  type NodeReport,
 } from '../../ports/store.js';
 import { applyMigrations } from './migrations.js';
 import { LocalChangeFeed } from '../change-feed.js';
@@ -676,6 +677,20 @@ export class SqliteStore implements MetadataStore {
 
   async releaseWork(item: string, owner: string): Promise<void> {
     this.#guard('releaseWork', () => this.#stmts.releaseWork.run(item, owner));
+  }
+
+  async putNodeReport(r: NodeReport): Promise<void> {
+    this.#guard('putNodeReport', () => this.#stmts.putNodeReport.run({ node: r.node, subject: r.subject, report: r.report, reported_at: r.reportedAt }));
+  }
+
+  async nodeReports(subject: string, since: number): Promise<NodeReport[]> {
+    return this.#guard('nodeReports', () =>
+      this.#stmts.nodeReports.all(subject, since).map((row) => ({ node: row.node, subject: row.subject, report: row.report, reportedAt: row.reported_at })),
+    );
+  }
+
+  async deleteNodeReports(which: { readonly node: string } | { readonly before: number }): Promise<void> {
+    this.#guard('deleteNodeReports', () => ('node' in which ? this.#stmts.deleteNodeReportsOf.run(which.node) : this.#stmts.deleteNodeReportsBefore.run(which.before)));
   }
 
   /** Tells this process's listeners about a write that succeeded, and passes its result on. */

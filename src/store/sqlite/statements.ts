@@ -254,5 +254,15 @@ export function prepareStatements(db: Database.Database) {
         'WHERE work_claims.lease_until <= @now OR work_claims.owner = excluded.owner',
     ),
     releaseWork: db.prepare<[string, string]>('DELETE FROM work_claims WHERE item = ? AND owner = ?'),
+
+    putNodeReport: db.prepare<{ node: string; subject: string; report: string; reported_at: number }>(
+      'INSERT INTO node_reports (node, subject, report, reported_at) VALUES (@node, @subject, @report, @reported_at) ' +
+        'ON CONFLICT (subject, node) DO UPDATE SET report = excluded.report, reported_at = excluded.reported_at',
+    ),
+    nodeReports: db.prepare<[string, number], { node: string; subject: string; report: string; reported_at: number }>(
+      'SELECT node, subject, report, reported_at FROM node_reports WHERE subject = ? AND reported_at >= ? ORDER BY node',
+    ),
+    deleteNodeReportsOf: db.prepare<[string]>('DELETE FROM node_reports WHERE node = ?'),
+    deleteNodeReportsBefore: db.prepare<[number]>('DELETE FROM node_reports WHERE reported_at < ?'),
   };
 }
