@@ -74,14 +74,18 @@ export const createCustomKeyStore = defineOperation({
 });
 
 /**
- * Saves a new store. The store's unique constraints hold what the checks above cannot against another
- * node saving at the same moment: a name taken meanwhile is CustomKeyStoreNameInUseException, a
- * cluster taken meanwhile CloudHsmClusterInUseException.
+ * Saves a new store. The store holds what the checks above cannot against another node saving at
+ * the same moment: a name taken meanwhile is CustomKeyStoreNameInUseException, a cluster taken
+ * meanwhile CloudHsmClusterInUseException, the account's last free store taken meanwhile
+ * LimitExceededException (counted and inserted atomically).
  */
 async function saveNewStore(deps: OperationDeps, record: CustomKeyStoreRecord): Promise<{ CustomKeyStoreId: string }> {
   try {
-    await deps.store.createCustomKeyStore(record);
+    await deps.store.createCustomKeyStore(record, MAX_CUSTOM_KEY_STORES);
   } catch (err) {
+    if (err instanceof StoreError && err.code === 'LIMIT_EXCEEDED') {
+      throw new KmsError('LimitExceededException', `An account can have at most ${MAX_CUSTOM_KEY_STORES} custom key stores.`);
+    }
     if (err instanceof StoreError && err.code === 'CONFLICT') {
       if (record.type === 'AWS_CLOUDHSM' && (await deps.store.getCustomKeyStoreByName(record.name)) === undefined) {
         throw new KmsError('CloudHsmClusterInUseException', `Cluster ${record.clusterId} is already associated with a custom key store.`);

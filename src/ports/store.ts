@@ -234,8 +234,11 @@ export interface MetadataStore {
   /** Tags ordered by tag key, strictly after `afterTagKey`. */
   listTags(keyId: string, afterTagKey: string | undefined, limit: number): Promise<Tag[]>;
 
-  /** CONFLICT if the id or the name is taken. */
-  createCustomKeyStore(store: CustomKeyStoreRecord): Promise<void>;
+  /**
+   * CONFLICT if the id or the name is taken; LIMIT_EXCEEDED when `maxStores` stores exist already,
+   * counted and inserted atomically (two nodes creating at once cannot pass the limit together).
+   */
+  createCustomKeyStore(store: CustomKeyStoreRecord, maxStores?: number): Promise<void>;
   getCustomKeyStore(id: string): Promise<CustomKeyStoreRecord | undefined>;
   getCustomKeyStoreByName(name: string): Promise<CustomKeyStoreRecord | undefined>;
   /** Ordered by id, strictly after `afterId`. */

@@ -814,6 +814,16 @@ export function runStoreContract(name: string, factory: StoreFactory, options: C
           for (const r of records) assert.deepEqual(await store.getCustomKeyStore(r.id), r);
         }));
 
+      test('with a limit, creating beyond it is LIMIT_EXCEEDED and changes nothing', () =>
+        withStore(async (store) => {
+          await store.createCustomKeyStore(makeCustomKeyStore(), 2);
+          await store.createCustomKeyStore(makeCustomKeyStore(), 2);
+          const third = makeCustomKeyStore();
+          await assertStoreError(store.createCustomKeyStore(third, 2), 'LIMIT_EXCEEDED');
+          assert.equal(await store.getCustomKeyStore(third.id), undefined);
+          assert.equal(await store.countCustomKeyStores(), 2);
+        }));
+
       test('a duplicate id or name is CONFLICT and changes nothing', () =>
         withStore(async (store) => {
           const original = makeCustomKeyStore();
@@ -1364,6 +1374,11 @@ export function runStoreContract(name: string, factory: StoreFactory, options: C
             ),
           );
           assert.equal(creds.filter(Boolean).length, 2);
+          // So does the count of custom key stores: 8 creations at once under a limit of 3 → 3 stores.
+          const stores = await Promise.allSettled([first, second, first, second, first, second, first, second].map((s) => s.createCustomKeyStore(makeCustomKeyStore(), 3)));
+          assert.equal(stores.filter((o) => o.status === 'fulfilled').length, 3);
+          for (const o of stores) if (o.status === 'rejected') assert.equal((o.reason as { code?: string }).code, 'LIMIT_EXCEEDED');
+          assert.equal(await first.countCustomKeyStores(), 3);
           await second.deleteKey(key.keyId);
           assert.equal(await first.getKey(key.keyId), undefined);
           assert.equal(await first.getGrant(grant.grantId), undefined);

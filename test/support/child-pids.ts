@@ -2,15 +2,16 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** The pids of `parent`'s child processes. */
+/** The pids of `parent`'s live child processes (not zombies: exited, not yet reaped). */
 export function childrenOf(parent: number): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        // Field 4 of /proc/PID/stat, after the command name in parentheses, is the parent pid.
+        // After the command name in parentheses: the state (field 3), then the parent pid (field 4).
         const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(ppid) === parent && state !== 'Z';
       } catch {
         return false; // gone meanwhile
       }

@@ -64,6 +64,9 @@ import { applyCustomKeyStorePatch, applyKeyPatch } from '../patches.js';
 import { PostgresXksStore } from './postgres-xks-store.js';
 import { PostgresChangeFeed } from './change-feed.js';
 
+/** Advisory lock key serialising custom key store creations under a count limit (any constant: "kbcks" in ASCII as a number). */
+const CUSTOM_KEY_STORE_COUNT_LOCK = '461212183411';
+
 const KEY_COLUMNS = [
   'key_id', 'arn', 'account_id', 'region', 'created_at', 'description', 'key_usage', 'key_spec', 'origin', 'state',
   'deletion_date', 'pending_window_days', 'policy', 'backing_key_id', 'custom_key_store_id', 'public_key', 'symmetric_suite', 'xks_key_id',
@@ -414,14 +417,21 @@ export class PostgresStore implements MetadataStore {
 
   // ---- custom key stores --------------------------------------------------------------------------
 
-  async createCustomKeyStore(store: CustomKeyStoreRecord): Promise<void> {
+  async createCustomKeyStore(store: CustomKeyStoreRecord, maxStores?: number): Promise<void> {
     const r = customKeyStoreToRow(store);
-    await this.#query(
-      'createCustomKeyStore',
-      'INSERT INTO custom_key_stores (id, name, type, cluster_id, trust_anchor_certificate, sealed_password, created_at, ' +
-        'connection_state, connection_error_code, want_connected, xks_proxy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
-      [r.id, r.name, r.type, r.cluster_id, r.trust_anchor_certificate, r.sealed_password, r.created_at, r.connection_state, r.connection_error_code, r.want_connected === 1, r.xks_proxy],
-    );
+    await this.#tx('createCustomKeyStore', async (c) => {
+      if (maxStores !== undefined) {
+        // Creations take turns on this lock, so a count and its insert are never overtaken by another node's.
+        await c.query(`SELECT pg_advisory_xact_lock(${CUSTOM_KEY_STORE_COUNT_LOCK})`);
+        const { rows } = await c.query<{ n: number }>('SELECT count(*) AS n FROM custom_key_stores');
+        if (rows[0]!.n >= maxStores) throw new StoreError('LIMIT_EXCEEDED', `${rows[0]!.n} custom key stores exist already`);
+      }
+      await c.query(
+        'INSERT INTO custom_key_stores (id, name, type, cluster_id, trust_anchor_certificate, sealed_password, created_at, ' +
+          'connection_state, connection_error_code, want_connected, xks_proxy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        [r.id, r.name, r.type, r.cluster_id, r.trust_anchor_certificate, r.sealed_password, r.created_at, r.connection_state, r.connection_error_code, r.want_connected === 1, r.xks_proxy],
+      );
+    });
   }
 
   async getCustomKeyStore(id: string): Promise<CustomKeyStoreRecord | undefined> {

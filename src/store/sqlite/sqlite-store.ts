@@ -495,9 +495,13 @@ export class SqliteStore implements MetadataStore {
     });
   }
 
-  async createCustomKeyStore(store: CustomKeyStoreRecord): Promise<void> {
+  async createCustomKeyStore(store: CustomKeyStoreRecord, maxStores?: number): Promise<void> {
     this.#guard('createCustomKeyStore', () =>
-      this.#stmts.insertCustomKeyStore.run(customKeyStoreToRow(store)),
+      this.#db.transaction(() => {
+        const count = this.#stmts.countCustomKeyStores.get() ?? 0;
+        if (maxStores !== undefined && count >= maxStores) throw new StoreError('LIMIT_EXCEEDED', `${count} custom key stores exist already`);
+        this.#stmts.insertCustomKeyStore.run(customKeyStoreToRow(store));
+      }).immediate(),
     );
     this.changes.emit('custom-key-stores');
   }
