@@ -66,11 +66,14 @@ export interface ComposeOptions {
   readonly logger: Logger;
   /** Injected by tests to pass a key's deletion window without waiting. */
   readonly clock?: Clock;
+  /** This node's name in work claims, reports and the shared audit trail; tests running several nodes in one process name each. Default: this process. */
+  readonly node?: string;
 }
 
 export async function compose(config: Readonly<Config>, options: ComposeOptions): Promise<Keybridge> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
+  const node = options.node ?? NODE_ID;
   const account: Account = { partition: config.partition, region: config.region, accountId: config.accountId };
 
   const profilesDir = config.profilesDir ?? defaultHsmConfigDir('profiles');
@@ -92,7 +95,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   try {
     // The HSM's internal keys are made on a fresh token by one node at a time: nodes sharing the
     // token would otherwise each make one under the same id.
-    await exclusivelyAcrossNodes(store, 'first-start:secret-sealing-key', () => sealer.prepare());
+    await exclusivelyAcrossNodes(store, 'first-start:secret-sealing-key', () => sealer.prepare(), { owner: node });
   } catch (err) {
     await hsm.close();
     await store.close();
@@ -121,10 +124,12 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   try {
     // The digest-signing key lives in the default key store's HSM, made by one node at a time on a
     // fresh token (see the sealing key above); its public key goes to the data directory.
-    const signer = await exclusivelyAcrossNodes(store, 'first-start:audit-signing-key', () => AuditSigningKey.open(hsm, join(config.dataDir, AUDIT_SIGNING_KEY_FILE)));
+    const signer = await exclusivelyAcrossNodes(store, 'first-start:audit-signing-key', () => AuditSigningKey.open(hsm, join(config.dataDir, AUDIT_SIGNING_KEY_FILE)), {
+      owner: node,
+    });
     // With PostgreSQL the trail is in the shared database: one chain for every node.
     audit = await AuditTrail.open({
-      ...(config.store.kind === 'postgres' ? { postgres: postgresConnection(config.store), node: NODE_ID } : { path: config.audit.path! }),
+      ...(config.store.kind === 'postgres' ? { postgres: postgresConnection(config.store), node } : { path: config.audit.path! }),
       retention: config.audit.retention, logger, signer, digestIntervalSeconds: config.audit.digestIntervalSeconds,
     });
   } catch (err) {
@@ -135,6 +140,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   }
   const sweeper = startSweeper(
     {
+      node,
       store,
       keyStores,
       clock,
@@ -157,6 +163,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
 
   const rotations = startRotationScheduler(
     {
+      node,
       store,
       keyStores,
       clock,
@@ -169,6 +176,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
 
   const importExpiry = startImportExpiry(
     {
+      node,
       store,
       keyStores,
       defaultHsm: hsm,
@@ -202,7 +210,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   }
   let xksProxyUrl: string | undefined;
   // This node's view of each custom key store, for DescribeKeyStoreHealth on every node.
-  const nodeReports = startNodeReports({ store, node: NODE_ID, clock, logger, describe: (record) => keyStoreHealthWire(record, keyStores) });
+  const nodeReports = startNodeReports({ store, node, clock, logger, describe: (record) => keyStoreHealthWire(record, keyStores) });
 
   let ready = false;
   const authenticator = new SigV4Verifier({
@@ -220,7 +228,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     notReadyBecause: () => notReadyBecause(ready, hsm, keyStores),
     metrics,
     audit,
-    admin: { ...deps, principals, xks, node: NODE_ID },
+    admin: { ...deps, principals, xks, node },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
   });
 

@@ -12,6 +12,8 @@ import { startPeriodic } from './periodic.js';
 import { onceAcrossNodes } from './work-claim.js';
 
 export interface SweeperDeps {
+  /** This node, as the claimant of background work (default: this process, work-claim.ts NODE_ID). */
+  readonly node?: string;
   readonly store: MetadataStore;
   readonly keyStores: KeyStores;
   readonly clock: Clock;
@@ -41,7 +43,7 @@ export async function sweepOnce(deps: SweeperDeps): Promise<string[]> {
         key = current;
         return true;
       };
-      const done = await onceAcrossNodes(deps.store, `delete-key:${due.keyId}`, now, stillDue, () => deleteDueKey(deps, key));
+      const done = await onceAcrossNodes(deps.store, `delete-key:${due.keyId}`, now, stillDue, () => deleteDueKey(deps, key), deps.node);
       if (done === true) deleted.push(key.keyId);
     } catch (err) {
       deps.logger.error({ err, keyId: due.keyId }, 'could not delete a key whose waiting period has passed; will retry');

@@ -19,6 +19,8 @@ import { startPeriodic } from './periodic.js';
 import { onceAcrossNodes } from './work-claim.js';
 
 export interface ImportExpiryDeps {
+  /** This node, as the claimant of background work (default: this process, work-claim.ts NODE_ID). */
+  readonly node?: string;
   readonly store: MetadataStore;
   readonly keyStores: KeyStores;
   /** The default key store's HSM, which holds the wrapping key pairs. */
@@ -54,7 +56,7 @@ export async function expireOnce(deps: ImportExpiryDeps): Promise<ExpiryRound> {
           deps.logger.error({ err, keyId: key.keyId }, 'the audit trail could not record expired key material');
         });
         return true;
-      });
+      }, deps.node);
       if (done === true) keyIds.push(key.keyId);
     } catch (err) {
       deps.logger.error({ err, keyId: key.keyId }, 'could not delete expired imported key material; will retry');
@@ -68,7 +70,7 @@ export async function expireOnce(deps: ImportExpiryDeps): Promise<ExpiryRound> {
         await deps.defaultHsm.destroySymmetricKey({ id: wrapping.wrappingKeyId, label: IMPORT_WRAPPING_KEY_LABEL });
         await deps.store.deleteImportWrappingKey(wrapping.wrappingKeyId);
         return true;
-      });
+      }, deps.node);
       if (done === true) wrappingKeysDestroyed += 1;
     } catch (err) {
       deps.logger.error({ err, wrappingKeyId: wrapping.wrappingKeyId }, 'could not destroy an expired import wrapping key; will retry');

@@ -21,6 +21,8 @@ import { startPeriodic } from './periodic.js';
 import { onceAcrossNodes } from './work-claim.js';
 
 export interface RotationDeps {
+  /** This node, as the claimant of background work (default: this process, work-claim.ts NODE_ID). */
+  readonly node?: string;
   readonly store: MetadataStore;
   readonly keyStores: KeyStores;
   readonly clock: Clock;
@@ -101,8 +103,13 @@ export async function rotateDueOnce(deps: RotationDeps): Promise<string[]> {
         periodDays = schedule.periodDays;
         return true;
       };
-      const done = await onceAcrossNodes(deps.store, `rotate-key:${due.keyId}`, now, stillDue, () =>
-        rotateKey(deps, key, 'AUTOMATIC', deps.clock.now() + periodDays * DAY_MS),
+      const done = await onceAcrossNodes(
+        deps.store,
+        `rotate-key:${due.keyId}`,
+        now,
+        stillDue,
+        () => rotateKey(deps, key, 'AUTOMATIC', deps.clock.now() + periodDays * DAY_MS),
+        deps.node,
       );
       if (done !== undefined) rotated.push(due.keyId);
     } catch (err) {

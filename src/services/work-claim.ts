@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { MetadataStore } from '../ports/store.js';
 
-/** This process, as a claimant: one keybridge process is one node. */
+/** This process, as a claimant: one keybridge process is one node (tests name several nodes in one process: compose's `node`). */
 export const NODE_ID = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
 /** Far longer than one item takes (a few HSM calls, each bounded by its call deadline). */
@@ -16,7 +16,7 @@ export const WORK_LEASE_MS = 5 * 60_000;
 /**
  * Runs `work` when this node claims `item` and `stillDue` — read after claiming, as another node
  * may have finished the item since this round listed it — says it is still to be done. Resolves
- * `undefined` when another node holds it or it is no longer due.
+ * `undefined` when another node holds it or it is no longer due. `owner` is this node.
  */
 export async function onceAcrossNodes<T>(
   store: MetadataStore,
@@ -24,14 +24,15 @@ export async function onceAcrossNodes<T>(
   now: number,
   stillDue: () => Promise<boolean>,
   work: () => Promise<T>,
+  owner: string = NODE_ID,
 ): Promise<T | undefined> {
-  if (!(await store.claimWork(item, NODE_ID, now, WORK_LEASE_MS))) return undefined;
+  if (!(await store.claimWork(item, owner, now, WORK_LEASE_MS))) return undefined;
   try {
     if (!(await stillDue())) return undefined;
     return await work();
   } finally {
     // Not releasing would only delay a retry until the lease ends; nothing to report.
-    await store.releaseWork(item, NODE_ID).catch(() => undefined);
+    await store.releaseWork(item, owner).catch(() => undefined);
   }
 }
 

@@ -106,13 +106,14 @@ export function makeDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'keybridge-test-'));
 }
 
-export async function startServer(options: { dataDir?: string; clock?: TestClock; settings?: Record<string, unknown> } = {}): Promise<TestServer> {
+/** `node` names the node (work claims, reports, the shared trail) when a test runs several on one store. */
+export async function startServer(options: { dataDir?: string; clock?: TestClock; settings?: Record<string, unknown>; node?: string } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? makeDataDir();
   const logFile = join(dataDir, 'keybridge.log');
   const config = parseConfig({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'debug', logFile, ...forcedSuite(), ...(await forcedStore(dataDir)), ...options.settings }, dataDir);
   const logger = createLogger({ level: config.logLevel, file: logFile });
   const clock = options.clock ?? new TestClock();
-  const keybridge = await compose(config, { logger, clock });
+  const keybridge = await compose(config, { logger, clock, ...(options.node === undefined ? {} : { node: options.node }) });
   const url = await keybridge.listen();
   const access = keybridge.accessKeys.get(config.credentialsProfile)!;
   const stop = async () => {
