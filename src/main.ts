@@ -13,20 +13,19 @@ function argument(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const file = argument('--config');
-  const loaded = loadConfig(file ? { file } : {});
-  const logger = createLogger({ level: loaded.logLevel, ...(loaded.logFile ? { file: loaded.logFile } : {}) });
+  const config = loadConfig(file ? { file } : {});
+  const logger = createLogger({ level: config.logLevel, ...(config.logFile ? { file: config.logFile } : {}) });
 
   if (cluster.isPrimary) {
-    const workers = workerCount(loaded, argument('--workers'));
+    const workers = workerCount(config, argument('--workers'));
     if (workers > 1) {
-      await superviseWorkers(loaded, workers, logger);
+      await superviseWorkers(config, workers, logger);
       logger.flush();
       process.exit(0);
     }
   }
   // One node: this process alone, or worker N of several (all on PostgreSQL, the audit trail included).
   const worker = process.env[WORKER_INDEX_ENV];
-  const config = loaded;
 
   // Installed before start-up work, so a stop that arrives while the token or store is being
   // opened (a container stopped right after its start) ends the process cleanly, not by SIGKILL.

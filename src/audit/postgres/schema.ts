@@ -1,6 +1,6 @@
 // The audit trail's tables in the shared PostgreSQL database: the same records, anchor and digests
 // as the SQLite file (../schema.ts), so the same chain rules hold (chain.ts) and `audit verify`
-// checks them with the same code (snapshot.ts copies them verbatim). Their own ledger
+// checks them with the same code (reader.ts copies them verbatim). Their own ledger
 // (audit_schema_migrations) keeps their versions apart from the metadata store's.
 //
 // WARNING: never edit or renumber a migration that has shipped; add a new one.

@@ -57,9 +57,9 @@ export class PostgresAuditWriter implements AuditWriter {
     connection: PostgresConnectionOptions; retention: RetentionOptions; signed: boolean; logger: Logger; node: string;
   }): Promise<PostgresAuditWriter> {
     const pool = createPool({
+      ...options.connection,
       // Appends are serialised per node by AuditTrail; digests and retention may run beside them.
       maxConnections: 3,
-      ...options.connection,
       onIdleError: (err) => options.logger.warn({ err: err.message }, 'a PostgreSQL connection of the audit trail failed while idle; it is replaced on next use'),
     });
     try {
