@@ -20,6 +20,9 @@ import { auditDigests } from './audit-digests.js';
 import { auditExport } from './audit-export.js';
 import { auditTail } from './audit-tail.js';
 import { auditVerify } from './audit-verify.js';
+import { backupCreate } from './backup-create.js';
+import { backupRestore } from './backup-restore.js';
+import { backupVerify } from './backup-verify.js';
 import { clusterInit } from './cluster-init.js';
 import { keysList } from './keys-list.js';
 import { principalsCreate } from './principals-create.js';
@@ -77,6 +80,11 @@ const GROUPS: readonly Group[] = [
     name: 'audit',
     summary: 'The CloudTrail-shaped audit trail in <data-dir>/audit.db (read directly, not through the API).',
     commands: [auditVerify, auditExport, auditDigests, auditTail],
+  },
+  {
+    name: 'backup',
+    summary: 'Backups of the embedded default (metadata, audit trail, HSM tokens) taken while serving, checked and restored (read directly, not through the API).',
+    commands: [backupCreate, backupVerify, backupRestore],
   },
 ];
 

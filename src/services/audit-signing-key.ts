@@ -51,7 +51,14 @@ export class AuditSigningKey {
       spki = await hsm.getPublicKey(SIGNING_KEY, scheme.spec);
     } catch (err) {
       if (!(err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND')) throw err;
-      spki = await hsm.generateKeyPair(SIGNING_KEY, scheme.spec, 'SIGN_VERIFY');
+      try {
+        spki = await hsm.generateKeyPair(SIGNING_KEY, scheme.spec, 'SIGN_VERIFY');
+      } catch (generateErr) {
+        // Another node sharing the token made it since this one looked (its object list was older): use that one.
+        spki = await hsm.getPublicKey(SIGNING_KEY, scheme.spec).catch(() => {
+          throw generateErr;
+        });
+      }
     }
     const key = new AuditSigningKey(hsm, scheme, spki);
     writePemIfDifferent(pemPath, key.publicKeyPem);

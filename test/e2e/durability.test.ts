@@ -343,7 +343,8 @@ test('every backing key object is a sensitive, never-extractable token object la
       });
       assert.deepEqual(
         internal.map((h) => pkcs11!.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }])[0]!.value!.toString('utf8')).sort(),
-        ['keybridge:internal:canary'],
+        // The canary, and the secret-sealing key every start makes on a fresh token (services/secret-sealer.ts prepare).
+        ['keybridge:internal:canary', 'keybridge:internal:secrets'],
       );
       assert.equal(all.length, expected.length + macKeys.length + internal.length);
     } finally {
