@@ -54,7 +54,7 @@ describe('PostgreSQL stopped under load', { skip: missing ?? false }, () => {
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('AWS-shaped errors within the deadline while it is down; service resumes by itself; nothing acknowledged is lost; the trail verifies', { timeout: 180_000 }, async () => {
+  test('AWS-shaped errors within the deadline while it is down; service resumes by itself; nothing acknowledged is lost; the trail verifies', { timeout: 180_000 }, async (t) => {
     const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Description: 'outage' }));
     const keyId = KeyMetadata!.KeyId!;
     let phase: Outcome['phase'] = 'before';
@@ -135,6 +135,6 @@ describe('PostgreSQL stopped under load', { skip: missing ?? false }, () => {
     const verified = await runCli(['--config', join(dataDir, 'child-config.json'), 'audit', 'verify', '--public-key', join(dataDir, 'audit-signing-key.pem')]);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
     assert.match(verified.stdout, /OK: \d+ records, chain intact/);
-    console.log(`outage: ${outcomes.length} calls, ${errors.length} errors while down (${[...new Set(errors.map((o) => o.error!.name))].join(', ')}), slowest ${slowest} ms, ${acknowledged.length} acknowledged`);
+    t.diagnostic(`outage: ${outcomes.length} calls, ${errors.length} errors while down (${[...new Set(errors.map((o) => o.error!.name))].join(', ')}), slowest ${slowest} ms, ${acknowledged.length} acknowledged`);
   });
 });
