@@ -17,10 +17,12 @@ import {
   type ClusterMember,
   type ClusterMemberFailure,
 } from '../../src/hsm/cluster/cluster-hsm.js';
+import { CANARY_REF, deepCheck, ensureCanary } from '../../src/hsm/cluster/canary.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule, padTokenLabel } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
+import { findObjects, withRawSession } from '../support/raw-session.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 
 let fx: SoftHsmFixture;
@@ -449,3 +451,47 @@ test('per-member classification follows HsmError.code and .ckr (codes SoftHSM2 n
   assert.equal(clusterConnectionErrorCode(2, []), 'INSUFFICIENT_CLOUDHSM_HSMS');
   assert.equal(clusterConnectionErrorCode(0, [fail('a', 'CLUSTER_NOT_FOUND'), fail('b', 'INTERNAL_ERROR')]), 'INTERNAL_ERROR');
 });
+
+test('a canary another node made between this one\'s look and its generate serves: the member is admitted, not failed', () =>
+  leakFree(async () => {
+    // Several keybridge nodes share one token (one HSM behind every node): each checks its canary
+    // when it connects, and the first to miss it generates it. Here the other node's canary lands
+    // on the token exactly between this node's miss and its generate (a raw session of the test's
+    // own, synchronously, from the not-found check), as it did once in CI.
+    const hsm = await openToken(labelC);
+    try {
+      withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
+        for (const handle of findObjects(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(CANARY_REF.id, 'hex') }])) pkcs11.C_DestroyObject(session, handle);
+      });
+      let otherNodeMadeIt = false;
+      await ensureCanary(hsm, (err) => {
+        const missing = err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND';
+        if (missing && !otherNodeMadeIt) {
+          otherNodeMadeIt = true;
+          withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
+            pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+              { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+              { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+              { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+              { type: pkcs11js.CKA_TOKEN, value: true },
+              { type: pkcs11js.CKA_PRIVATE, value: true },
+              { type: pkcs11js.CKA_SENSITIVE, value: true },
+              { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+              { type: pkcs11js.CKA_ENCRYPT, value: true },
+              { type: pkcs11js.CKA_DECRYPT, value: true },
+              { type: pkcs11js.CKA_ID, value: Buffer.from(CANARY_REF.id, 'hex') },
+              { type: pkcs11js.CKA_LABEL, value: CANARY_REF.label },
+            ]);
+          });
+        }
+        return missing;
+      });
+      assert.ok(otherNodeMadeIt, 'the canary was there before the test could race it');
+      await deepCheck(hsm);
+      withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
+        assert.equal(findObjects(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(CANARY_REF.id, 'hex') }]).length, 1, 'one canary, not two');
+      });
+    } finally {
+      await hsm.close();
+    }
+  }));

@@ -65,15 +65,26 @@ const DIGEST = (probe: Buffer): Buffer => createHash('sha256').update(probe).dig
 /** Makes sure the member's canary key exists (generates it on first use). */
 export async function ensureCanary(hsm: Pkcs11Hsm, isKeyNotFound: (err: unknown) => boolean): Promise<void> {
   const canary = await canaryKindOf(hsm);
-  try {
+  const use = async (): Promise<void> => {
     if (canary.kind === 'aes-gcm') await hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0));
     else if (canary.kind === 'hmac') await hsm.mac(HMAC_CANARY_REF, 'HMAC_SHA_256', Buffer.alloc(1));
     else await hsm.sign(SIGNING_CANARY_REF, canary.algorithm, DIGEST(Buffer.alloc(1)));
+  };
+  try {
+    await use();
   } catch (err) {
     if (!isKeyNotFound(err)) throw err;
-    if (canary.kind === 'aes-gcm') await hsm.generateSymmetricKey(CANARY_REF);
-    else if (canary.kind === 'hmac') await hsm.generateMacKey(HMAC_CANARY_REF, 'HMAC_256');
-    else await hsm.generateKeyPair(SIGNING_CANARY_REF, canary.spec, 'SIGN_VERIFY');
+    try {
+      if (canary.kind === 'aes-gcm') await hsm.generateSymmetricKey(CANARY_REF);
+      else if (canary.kind === 'hmac') await hsm.generateMacKey(HMAC_CANARY_REF, 'HMAC_256');
+      else await hsm.generateKeyPair(SIGNING_CANARY_REF, canary.spec, 'SIGN_VERIFY');
+    } catch (generateErr) {
+      // Another keybridge node sharing this token (several nodes on one HSM) made the canary
+      // since this one looked: its key serves as well. Anything else is the generation's failure.
+      await use().catch(() => {
+        throw generateErr;
+      });
+    }
   }
 }
 
