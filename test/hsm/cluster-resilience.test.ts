@@ -278,13 +278,13 @@ describe('keybridge replication under the trusted wrapping key', () => {
     }
   });
 
-  test('a new key exists on every member: the origin copy wrappable, the others non-extractable', async () => {
+  test('a new key exists on every member, every copy wrappable under the trusted key only (any member can seed a new one)', async () => {
     await withCluster({}, async (cluster) => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       const held = holders(ref);
       assert.equal(held.size, 2);
-      assert.deepEqual([...held.values()].sort(), [false, true], 'one extractable (under the trusted key only) origin, one non-extractable copy');
+      assert.deepEqual([...held.values()], [true, true], 'the origin and its copy, both extractable under the trusted key only');
       await roundTrip(cluster, ref);
     });
   });
@@ -421,7 +421,7 @@ describe('admission control', () => {
 });
 
 describe('keybridge replication of key pairs and HMAC keys', () => {
-  test('a P-256 key, an RSA_2048 key and an HMAC_256 key are on both members (private copies non-extractable) and work with either member failed', async () => {
+  test('a P-256 key, an RSA_2048 key and an HMAC_256 key are on both members (private copies wrappable under the trusted key only) and work with either member failed', async () => {
     await withCluster({}, async (cluster) => {
       const ec = newBackingKeyRef();
       const rsa = newBackingKeyRef();
@@ -437,9 +437,9 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
           assert.equal(objects.length, 2);
           return objects.find((o) => o.startsWith('private:'));
         });
-        assert.deepEqual(privates.sort(), ['private:extractable', 'private:non-extractable'], 'the origin wrappable under the trusted key only, the copy not at all');
+        assert.deepEqual(privates, ['private:extractable', 'private:extractable'], 'the origin and its copy wrappable under the trusted key only');
       }
-      assert.deepEqual([...objectsOn(hmac).values()].flat().sort(), ['secret:extractable', 'secret:non-extractable']);
+      assert.deepEqual([...objectsOn(hmac).values()].flat().sort(), ['secret:extractable', 'secret:extractable']);
       // The public key each member holds is the one CreateKey returned.
       assert.deepEqual(await cluster.getPublicKey(ec, 'ECC_NIST_P256'), ecSpki);
 
@@ -478,8 +478,8 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
       assert.deepEqual(objectsOn(hmac).get('a'), []);
       await bringBack(cluster);
 
-      assert.deepEqual(objectsOn(pair).get('a'), ['private:non-extractable', 'public']);
-      assert.deepEqual(objectsOn(hmac).get('a'), ['secret:non-extractable']);
+      assert.deepEqual(objectsOn(pair).get('a'), ['private:extractable', 'public']);
+      assert.deepEqual(objectsOn(hmac).get('a'), ['secret:extractable']);
       assert.deepEqual(objectsOn(before).get('a')!.filter((o) => o === 'public'), ['public'], 'the public key object a lost is back');
 
       // a alone serves them now.
@@ -537,7 +537,7 @@ describe('keybridge replication of CBC-HMAC materials (HSMs without AES-GCM)', (
       await cluster.generateSymmetricKey(ref, CBC);
       assert.deepEqual([...objectsOn(ref).values()].map((objects) => objects.length), [1, 1], 'the encryption key on a and on b');
       assert.deepEqual([...objectsOn(macRef(ref)).values()].map((objects) => objects.length), [1, 1], 'the MAC key on a and on b');
-      assert.deepEqual([...objectsOn(macRef(ref)).values()].flat().sort(), ['secret:extractable', 'secret:non-extractable']);
+      assert.deepEqual([...objectsOn(macRef(ref)).values()].flat().sort(), ['secret:extractable', 'secret:extractable']);
       // Each member alone serves it: the copies are the same two keys.
       await takeOut(cluster, 'a');
       const sealed = await cluster.encrypt(ref, Buffer.from('made on b'), AAD, CBC);
@@ -560,6 +560,98 @@ describe('keybridge replication of CBC-HMAC materials (HSMs without AES-GCM)', (
       await bringBack(cluster);
       assert.equal(await cluster.destroySymmetricKey(ref), true);
       assert.deepEqual([...objectsOn(ref).values(), ...objectsOn(macRef(ref)).values()].flat(), []);
+    });
+  });
+});
+
+/** Destroys every object with one of these ids on `tokenLabel`'s token, as a wiped or replaced HSM has none. */
+function wipeKeysOn(tokenLabel: string, ids: readonly string[]): void {
+  const lease = acquireModule(faulty);
+  try {
+    const session = lease.pkcs11.C_OpenSession(lease.findSlot({ label: tokenLabel }), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      for (const id of ids) {
+        lease.pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }]);
+        const found = lease.pkcs11.C_FindObjects(session, 10);
+        lease.pkcs11.C_FindObjectsFinal(session);
+        for (const handle of found) lease.pkcs11.C_DestroyObject(session, handle);
+      }
+    } finally {
+      lease.pkcs11.C_CloseSession(session);
+    }
+  } finally {
+    lease.release();
+  }
+}
+
+describe('re-seeding: any member holding a copy can seed a member that lost everything', () => {
+  test('each member in turn loses every key object; the other seeds it back, so the member each key was made on is lost once and its copy carries on', async () => {
+    await withCluster({}, async (cluster) => {
+      const aes = newBackingKeyRef();
+      const ec = newBackingKeyRef();
+      const hmac = newBackingKeyRef();
+      await cluster.generateSymmetricKey(aes);
+      const ecSpki = await cluster.generateKeyPair(ec, 'ECC_NIST_P256', 'SIGN_VERIFY');
+      await cluster.generateMacKey(hmac, 'HMAC_256');
+      const sealed = await cluster.encrypt(aes, Buffer.from('made before any loss'), AAD);
+      const message = Buffer.from('signed after the losses');
+      const ids = [aes.id, ec.id, hmac.id];
+      for (const lost of ['a', 'b'] as const) {
+        wipeKeysOn(lost === 'a' ? labelA : labelB, ids);
+        assert.deepEqual(objectsOn(aes).get(lost), [], `member ${lost} holds nothing of the key`);
+        // Reset and re-admitted, as a replaced HSM is: the resync seeds it from the other member.
+        await takeOut(cluster, lost);
+        await bringBack(cluster);
+        assert.deepEqual(objectsOn(aes).get(lost), ['secret:extractable'], `member ${lost} was seeded with a copy that can seed in turn`);
+        assert.deepEqual(objectsOn(ec).get(lost), ['private:extractable', 'public']);
+        assert.deepEqual(objectsOn(hmac).get(lost), ['secret:extractable']);
+      }
+      // Both members now hold copies only (each was wiped once): each alone serves every key.
+      for (const away of ['b', 'a'] as const) {
+        await takeOut(cluster, away);
+        assert.equal((await cluster.decrypt(aes, sealed.iv, sealed.ciphertext, sealed.tag, AAD)).toString(), 'made before any loss');
+        await signAndCheck(cluster, ec, ecSpki, 'ecdsa', message);
+        const mac = await cluster.mac(hmac, 'HMAC_SHA_256', message);
+        assert.equal(await cluster.verifyMac(hmac, 'HMAC_SHA_256', message, mac), true);
+        await bringBack(cluster);
+      }
+    });
+  });
+
+  test('a copy is wrappable under the trusted key only: an untrusted key gets CKR_KEY_NOT_WRAPPABLE', async () => {
+    await withCluster({}, async (cluster) => {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      const lease = acquireModule(faulty);
+      try {
+        for (const label of [labelA, labelB]) {
+          const session = lease.pkcs11.C_OpenSession(lease.findSlot({ label }), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+          try {
+            lease.pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') }]);
+            const [key] = lease.pkcs11.C_FindObjects(session, 1);
+            lease.pkcs11.C_FindObjectsFinal(session);
+            assert.ok(key !== undefined, `the key on ${label}`);
+            const untrusted = lease.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+              { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+              { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+              { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+              { type: pkcs11js.CKA_TOKEN, value: false },
+              { type: pkcs11js.CKA_WRAP, value: true },
+            ]);
+            assert.throws(
+              () => lease.pkcs11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, untrusted, key, Buffer.alloc(64)),
+              (err: unknown) => err instanceof pkcs11js.Pkcs11Error && err.code === CKR.CKR_KEY_NOT_WRAPPABLE,
+              `the copy on ${label} left under an untrusted key`,
+            );
+            const [sensitive] = lease.pkcs11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_SENSITIVE }]);
+            assert.equal(sensitive!.value[0], 1, `the copy on ${label} is sensitive`);
+          } finally {
+            lease.pkcs11.C_CloseSession(session);
+          }
+        }
+      } finally {
+        lease.release();
+      }
     });
   });
 });

@@ -435,7 +435,7 @@ export class ClusterHsm implements Hsm {
   // --- Asymmetric, HMAC and key-agreement keys (issue #8): key use on a member holding the key,
   // with failover like the symmetric operations above. In `keybridge` mode they are replicated like
   // AES backing keys: the private (or HMAC) key is generated wrappable under the trusted key only,
-  // copied into the other members as non-extractable, and the public key object is created there
+  // copied into the other members the same way, and the public key object is created there
   // from its public values. In `vendor` mode the HSM product replicates them like any other object.
 
   /**
@@ -486,7 +486,7 @@ export class ClusterHsm implements Hsm {
   // operations refuse those); this cluster serves it for the default key store, which is a
   // cluster of one member, and for clusters whose HSMs replicate by themselves (`vendor`). In
   // `keybridge` replication an imported object could not be copied to the other members (it is
-  // unwrapped non-extractable), so it is refused there.
+  // unwrapped non-extractable, as the import's promise), so it is refused there.
 
   async generateImportWrappingKey(ref: BackingKeyRef, spec: ImportWrappingKeySpec): Promise<Buffer> {
     this.assertImportable();
@@ -827,8 +827,9 @@ export class ClusterHsm implements Hsm {
   }
 
   /**
-   * Copies one object of a key from whichever source may export it: a secret or private key only
-   * from its origin copy (the others are non-extractable), a public key from any member holding it.
+   * Copies one object of a key from whichever source may export it: a secret or private key from
+   * any copy wrappable under the trusted key (every copy made since replicas are; copies made by
+   * keybridge before that are not), a public key from any member holding it.
    * What to create is read from the source object (class, key type, usage, public values).
    */
   private async copyFromAny(ref: BackingKeyRef, kind: KeyObjectKind, sources: readonly MemberRuntime[], into: Pkcs11Hsm): Promise<boolean> {

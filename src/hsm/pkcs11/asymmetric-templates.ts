@@ -7,7 +7,7 @@
 // and its ARN as CKA_LABEL, like the AES backing keys (key-templates.ts).
 // In a `keybridge`-replicated cluster the origin member's private (or HMAC) key is made from these
 // templates with CKA_EXTRACTABLE=true and CKA_WRAP_WITH_TRUSTED=true instead (replication-templates.ts
-// `replicable`); the copies on the other members are non-extractable.
+// `replicable`), and so are the copies on the other members (any of them can seed a new member).
 
 import pkcs11js from 'pkcs11js';
 

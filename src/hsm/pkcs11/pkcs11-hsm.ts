@@ -193,7 +193,7 @@ export class Pkcs11Hsm implements Hsm {
     return this.call('hasWrappingKey');
   }
 
-  /** Unwraps an AES key exported by another member as a non-extractable copy. */
+  /** Unwraps an AES key exported by another member as a replica (wrappable under a trusted key only). */
   importWrapped(ref: BackingKeyRef, wrapped: Buffer): Promise<void> {
     return this.oneObjectChangeAtATime(() => this.call('importWrapped', ref, wrapped));
   }

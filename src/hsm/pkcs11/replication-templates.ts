@@ -5,7 +5,10 @@
 // and the token refuses to wrap it under any key without CKA_TRUSTED=true (CKR_KEY_NOT_WRAPPABLE).
 // Only the security officer can set CKA_TRUSTED, so only the SO's ceremony (`keybridge cluster
 // init`) decides which key may carry backing keys between members. Copies unwrapped into the other
-// members are non-extractable.
+// members are made the same way (CKA_EXTRACTABLE=true under CKA_WRAP_WITH_TRUSTED=true, sensitive),
+// as CloudHSM's own cluster sync keeps keys movable between its HSMs: any surviving member can
+// seed a replacement, so losing the member a key was made on does not shrink the cluster for ever
+// (`keybridge cluster replace-member`). Every copy stays out of reach of every untrusted key.
 
 import pkcs11js from 'pkcs11js';
 
@@ -51,12 +54,17 @@ export const REPLICABLE_KEY_FLAGS: readonly Flag[] = [
 ];
 
 /**
- * A copy unwrapped into another member: sensitive and non-extractable. CKA_VALUE_LEN is not
- * given (C_UnwrapKey takes the length from the unwrapped value; SoftHSM2 rejects it as
- * CKR_TEMPLATE_INCONSISTENT).
+ * An AES key unwrapped into a token: sensitive and non-extractable (imported key material).
+ * CKA_VALUE_LEN is not given (C_UnwrapKey takes the length from the unwrapped value; SoftHSM2
+ * rejects it as CKR_TEMPLATE_INCONSISTENT).
  */
 export function unwrappedAesTemplate(ref: BackingKeyRef): pkcs11js.Template {
   return aesBackingKeyTemplate(ref).filter((attr) => attr.type !== pkcs11js.CKA_VALUE_LEN);
+}
+
+/** A replica unwrapped into another member: like the origin copy, wrappable under a trusted key only. */
+export function replicaAesTemplate(ref: BackingKeyRef): pkcs11js.Template {
+  return [...withFlags(unwrappedAesTemplate(ref), new Map([[pkcs11js.CKA_EXTRACTABLE, true]])), { type: pkcs11js.CKA_WRAP_WITH_TRUSTED, value: true }];
 }
 
 /** What an unwrapped copy must show. CKA_NEVER_EXTRACTABLE is false on a copy by definition. */
@@ -200,8 +208,9 @@ export const UNWRAPPED_PRIVATE_KEY_FLAGS: readonly Flag[] = REQUIRED_PRIVATE_KEY
 
 /**
  * A private key or HMAC key unwrapped into another member: a persistent private token object,
- * sensitive and non-extractable, with the source's usage, CKA_ID and CKA_LABEL. Nothing the
- * wrapped value carries (curve, modulus, length) is named: SoftHSM2 2.6.1 rejects it.
+ * sensitive and wrappable under a trusted key only (as the origin copy, so it can seed a member in
+ * turn), with the source's usage, CKA_ID and CKA_LABEL. Nothing the wrapped value carries (curve,
+ * modulus, length) is named: SoftHSM2 2.6.1 rejects it.
  */
 export function unwrappedKeyTemplate(ref: BackingKeyRef, copy: KeyObjectCopy): pkcs11js.Template {
   return [
@@ -210,7 +219,8 @@ export function unwrappedKeyTemplate(ref: BackingKeyRef, copy: KeyObjectCopy): p
     { type: pkcs11js.CKA_TOKEN, value: true },
     { type: pkcs11js.CKA_PRIVATE, value: true },
     { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+    { type: pkcs11js.CKA_WRAP_WITH_TRUSTED, value: true },
     ...copy.usage.map(({ type, value }) => ({ type, value })),
     { type: pkcs11js.CKA_ID, value: copy.kind === 'mac' ? macObjectId(ref) : backingKeyId(ref) },
     { type: pkcs11js.CKA_LABEL, value: ref.label },

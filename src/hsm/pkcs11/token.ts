@@ -57,9 +57,8 @@ import {
   REPLICABLE_KEY_FLAGS,
   REPLICABLE_PRIVATE_KEY_FLAGS,
   replicableAesTemplate,
-  UNWRAPPED_KEY_FLAGS,
+  replicaAesTemplate,
   UNWRAPPED_PRIVATE_KEY_FLAGS,
-  unwrappedAesTemplate,
   unwrappedKeyTemplate,
   USAGE_ATTRIBUTES,
   wrapMechanismFor,
@@ -275,7 +274,7 @@ export class Pkcs11Token implements Hsm {
     );
   }
 
-  /** Unwraps an AES key exported by another member (exportKeyObject) as a non-extractable copy. */
+  /** Unwraps an AES key exported by another member (exportKeyObject) as a replica: wrappable under a trusted key only. */
   async importWrapped(ref: BackingKeyRef, wrapped: Buffer): Promise<void> {
     await this.oneObjectChangeAtATime(() =>
       guard('unwrapping a key', async () => {
@@ -290,9 +289,9 @@ export class Pkcs11Token implements Hsm {
             throw new HsmError('HSM_FAILED', `a wrapped AES-256 key is ${AES_256_BYTES + 8} bytes, not ${wrapped.length}`);
           }
           const wrappingKey = this.wrappingKey(session);
-          const handle = this.pkcs11.C_UnwrapKey(session, AES_KEY_WRAP, wrappingKey, wrapped, unwrappedAesTemplate(ref));
+          const handle = this.pkcs11.C_UnwrapKey(session, AES_KEY_WRAP, wrappingKey, wrapped, replicaAesTemplate(ref));
           try {
-            this.verifyKeyAttributes(session, handle, UNWRAPPED_KEY_FLAGS, true);
+            this.verifyKeyAttributes(session, handle, REPLICABLE_KEY_FLAGS, true);
           } catch (err) {
             destroyQuietly(this.pkcs11, session, handle);
             throw err;
@@ -763,7 +762,7 @@ export class Pkcs11Token implements Hsm {
 
   /**
    * Creates `copy` (from another member's exportKeyObject) here: a secret or private key unwrapped
-   * sensitive and non-extractable, a public key with C_CreateObject; both with the source's usage,
+   * sensitive and wrappable under a trusted key only (a replica can seed another member), a public key with C_CreateObject; both with the source's usage,
    * CKA_ID and CKA_LABEL, verified after creation. Does nothing when that object is already here.
    */
   async importKeyObject(ref: BackingKeyRef, copy: KeyObjectCopy): Promise<void> {
@@ -801,7 +800,7 @@ export class Pkcs11Token implements Hsm {
 
   // The template is a request: prove the copy is what was asked for, and the key it claims to be.
   private verifyCopy(session: Handle, handle: Handle, copy: KeyObjectCopy): void {
-    const required = copy.kind === 'public' ? UNWRAPPED_PRIVATE_KEY_FLAGS.filter((f) => f.type === pkcs11js.CKA_TOKEN || f.type === pkcs11js.CKA_PRIVATE) : UNWRAPPED_PRIVATE_KEY_FLAGS;
+    const required = copy.kind === 'public' ? UNWRAPPED_PRIVATE_KEY_FLAGS.filter((f) => f.type === pkcs11js.CKA_TOKEN || f.type === pkcs11js.CKA_PRIVATE) : REPLICABLE_PRIVATE_KEY_FLAGS;
     const expected = [
       ...required.map(({ type, name, value }) => ({ type, name, value })),
       ...copy.usage.map(({ type, value }) => ({ type, value, name: USAGE_ATTRIBUTES[copy.kind].find((a) => a.type === type)?.name ?? `0x${type.toString(16)}` })),
