@@ -5,14 +5,10 @@
 // Runs beside the service, not through it: it loads each member's PKCS#11 library in this process
 // and logs in as SO. The key's value lives only in this process's memory, only while it is written.
 
-import { existsSync } from 'node:fs';
-import { join, resolve as resolvePath } from 'node:path';
-
-import { defaultHsmConfigDir, loadClusters } from '../config/clusters.js';
-import { readSecret } from '../config/secrets.js';
 import { installClusterWrappingKey, wrappingKeyStatus } from '../hsm/pkcs11/cluster-wrapping-key.js';
 import { UsageError } from './args.js';
-import { type Command, req, str } from './command.js';
+import { clusterFromOptions, soPinFromOptions, wrappingKeyMembers } from './cluster-common.js';
+import { type Command, req } from './command.js';
 
 export const clusterInit: Command = {
   group: 'cluster',
@@ -37,19 +33,9 @@ export const clusterInit: Command = {
   },
   async run(ctx) {
     const clusterId = req(ctx.values, 'cluster-id');
-    const dataDir = ctx.dataDir();
-    const softhsmConf = join(dataDir, 'softhsm2.conf');
-    if (process.env.SOFTHSM2_CONF === undefined && existsSync(softhsmConf)) process.env.SOFTHSM2_CONF = softhsmConf;
-    const clustersDir = str(ctx.values, 'clusters-dir') ?? defaultHsmConfigDir('clusters');
-    const cluster = loadClusters(clustersDir, defaultHsmConfigDir('profiles')).get(clusterId);
-    if (cluster === undefined) throw new UsageError(`no cluster ${clusterId} in ${clustersDir}`);
+    const cluster = clusterFromOptions(ctx, clusterId);
     if (cluster.replication !== 'keybridge') ctx.warn(`cluster ${clusterId} uses "replication": "${cluster.replication}"; the wrapping key is only used in "keybridge" mode`);
-    const members = cluster.members.map((m) => ({
-      name: m.name,
-      modulePath: m.module,
-      tokenLabel: m.tokenLabel,
-      ...(m.tokenSerial === undefined ? {} : { tokenSerial: m.tokenSerial }),
-    }));
+    const members = wrappingKeyMembers(cluster);
 
     if (ctx.values['check'] === true) {
       const status = await wrappingKeyStatus(members);
@@ -60,9 +46,7 @@ export const clusterInit: Command = {
       return status.every((m) => m.installed) ? 0 : 1;
     }
 
-    const pinFile = str(ctx.values, 'so-pin-file') ?? join(dataDir, 'pins', `${clusterId}-so.pin`);
-    if (!existsSync(pinFile)) throw new UsageError(`SO PIN file ${pinFile} not found; give --so-pin-file`);
-    const soPin = readSecret({ file: resolvePath(pinFile) });
+    const soPin = soPinFromOptions(ctx, clusterId);
     const result = await installClusterWrappingKey(members, soPin, { replace: ctx.values['replace'] === true });
     ctx.out.print({
       json: { ClusterId: clusterId, Outcome: result.outcome, Members: result.members.map((m) => ({ Name: m.member, WrappingKey: m.installed })) },

@@ -24,6 +24,7 @@ import { backupCreate } from './backup-create.js';
 import { backupRestore } from './backup-restore.js';
 import { backupVerify } from './backup-verify.js';
 import { clusterInit } from './cluster-init.js';
+import { clusterReplaceMember } from './cluster-replace-member.js';
 import { keysList } from './keys-list.js';
 import { principalsCreate } from './principals-create.js';
 import { principalsDelete } from './principals-delete.js';
@@ -75,7 +76,7 @@ const GROUPS: readonly Group[] = [
       xksCredentialsCreate, xksCredentialsList, xksCredentialsDelete,
     ],
   },
-  { name: 'cluster', summary: 'HSM clusters: security-officer setup for keybridge replication.', commands: [clusterInit] },
+  { name: 'cluster', summary: 'HSM clusters: security-officer setup for keybridge replication, and seeding a replaced member.', commands: [clusterInit, clusterReplaceMember] },
   {
     name: 'audit',
     summary: 'The CloudTrail-shaped audit trail in <data-dir>/audit.db (read directly, not through the API).',

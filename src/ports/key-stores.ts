@@ -48,6 +48,22 @@ export interface MemberCapabilities {
   readonly symmetricSuite?: SymmetricSuite;
 }
 
+/**
+ * Where each key of a cluster is (`keybridge keystore health --replicas`): the members holding
+ * every object of it (its secret key, or its private and public key, or a CBC-HMAC material's two
+ * keys). A member that is not open holds nothing it can prove.
+ */
+export interface ReplicaReport {
+  /** Every configured member, in configured order. */
+  readonly members: readonly string[];
+  /** The members whose objects were listed (open now); the others are counted as holding nothing. */
+  readonly listed: readonly string[];
+  /** How many members a key must be on: `replicationQuorum`, or every configured member. */
+  readonly quorum: number;
+  /** The keys the metadata knows, each with the members holding it, in member order. */
+  readonly keys: ReadonlyArray<{ readonly backingKeyId: string; readonly holders: readonly string[] }>;
+}
+
 export interface ClusterStatus {
   readonly clusterId: string;
   readonly replication: 'vendor' | 'keybridge';
@@ -107,6 +123,8 @@ export interface KeyStores {
   health(customKeyStoreId: string): ClusterStatus | undefined;
   /** Each member's capabilities, for a CONNECTED store; undefined otherwise. */
   capabilities(customKeyStoreId: string): Promise<readonly MemberCapabilities[] | undefined>;
+  /** Which members hold each key, for a CONNECTED store; undefined otherwise. */
+  replicas(customKeyStoreId: string): Promise<ReplicaReport | undefined>;
   /** Waits for every pending connect/disconnect (tests, shutdown). */
   settled(): Promise<void>;
   /** Disconnects everything without changing what the operator asked for (shutdown). */

@@ -18,7 +18,7 @@ import {
 import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster/cluster-hsm.js';
-import type { MemberCapabilities } from '../ports/key-stores.js';
+import type { MemberCapabilities, ReplicaReport } from '../ports/key-stores.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
@@ -328,6 +328,11 @@ export class KeyStoreManager implements KeyStores {
   async capabilities(customKeyStoreId: string): Promise<readonly MemberCapabilities[] | undefined> {
     const runtime = this.runtimes.get(customKeyStoreId);
     return runtime?.state === 'CONNECTED' ? runtime.cluster?.capabilities() : undefined;
+  }
+
+  async replicas(customKeyStoreId: string): Promise<ReplicaReport | undefined> {
+    const runtime = this.runtimes.get(customKeyStoreId);
+    return runtime?.state === 'CONNECTED' ? runtime.cluster?.replicas() : undefined;
   }
 
   /** Every CONNECTED store's cluster status (for /metrics). */

@@ -42,7 +42,7 @@ import {
 import { AdmissionControl } from './admission.js';
 import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
 import { deepCheck, ensureCanary } from './canary.js';
-import type { ClusterStatus, MemberCapabilities } from '../../ports/key-stores.js';
+import type { ClusterStatus, MemberCapabilities, ReplicaReport } from '../../ports/key-stores.js';
 import { MemberRuntime, type MemberTransition } from './member.js';
 import { Pkcs11Hsm, type KeyObjectCopy, type KeyObjectKind } from '../pkcs11/pkcs11-hsm.js';
 import type { VendorProfile } from '../vendor-profile.js';
@@ -198,6 +198,7 @@ const DEFAULT_CALL_TIMEOUT_MS = 2_000;
 const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
 // How often due recoveries are looked for: a member comes back at most this late after its backoff.
 const RECOVERY_TICK_MS = 1_000;
+const SEED_PROGRESS_EVERY = 250;
 const DEFAULT_SLOW_CHECK_MS = 250;
 const DEFAULT_FAILURES_TO_TRIP = 3;
 const DEFAULT_RPS = 1_800;
@@ -368,6 +369,45 @@ export class ClusterHsm implements Hsm {
 
   status(): ClusterStatus {
     return { clusterId: this.clusterId, replication: this.replication, members: this.members.map((member) => member.status()) };
+  }
+
+  /**
+   * Which members hold every object of each key the metadata knows (and keys made here it may not
+   * record yet): what a lost member would take with it, and whether a seeded member is complete.
+   * A key's objects are those any member lists for it; a member lacking one of them does not hold
+   * the key. Members that are not open are counted as holding nothing.
+   */
+  async replicas(): Promise<ReplicaReport> {
+    this.assertOpen();
+    const listed = this.members.filter((member) => member.connection !== undefined);
+    const objects = await Promise.all(
+      listed.map(async (member) => ({ member: member.name, objects: await member.connection!.listKeyObjects().catch(() => undefined) })),
+    );
+    const known = await this.options.knownBackingKeyIds?.();
+    const kindsOf = new Map<string, Set<KeyObjectKind>>();
+    const heldBy = new Map<string, Set<string>>();
+    for (const { member, objects: list } of objects) {
+      for (const object of list ?? []) {
+        if (known !== undefined && !known.has(object.id) && !this.madeHere.has(object.id)) continue;
+        kindsOf.set(object.id, (kindsOf.get(object.id) ?? new Set()).add(object.kind));
+        heldBy.set(`${member}\0${object.id}`, (heldBy.get(`${member}\0${object.id}`) ?? new Set()).add(object.kind));
+      }
+    }
+    // Keys the metadata knows that no member lists at all: held by none, which matters most.
+    for (const id of known ?? []) if (!kindsOf.has(id)) kindsOf.set(id, new Set());
+    const readable = objects.filter((o) => o.objects !== undefined).map((o) => o.member);
+    const keys = [...kindsOf.entries()]
+      .map(([backingKeyId, kinds]) => ({
+        backingKeyId,
+        holders: kinds.size === 0 ? [] : readable.filter((member) => [...kinds].every((kind) => heldBy.get(`${member}\0${backingKeyId}`)?.has(kind) === true)),
+      }))
+      .sort((a, b) => (a.backingKeyId < b.backingKeyId ? -1 : a.backingKeyId > b.backingKeyId ? 1 : 0));
+    return {
+      members: this.members.map((member) => member.name),
+      listed: readable,
+      quorum: Math.min(this.options.replicationQuorum ?? this.members.length, this.members.length),
+      keys,
+    };
   }
 
   /** What each open member's token lists, for every key spec and usage (read once per token). */
@@ -820,8 +860,11 @@ export class ClusterHsm implements Hsm {
     // Secret, MAC and private keys before public ones: what a key is for needs its secret half.
     const ordered = [...missing.values()].sort((x, y) => Number(x.kind === 'public') - Number(y.kind === 'public'));
     let copied = 0;
+    let done = 0;
     for (const { ref, kind, from } of ordered) {
       if (await this.copyFromAny(ref, kind, from, hsm)) copied += 1;
+      // A replaced member is seeded with every key: say how far it got (keystore health --replicas counts too).
+      if (++done % SEED_PROGRESS_EVERY === 0) this.logger?.info({ member: member.name, done, missing: ordered.length, copied }, 'seeding member');
     }
     if (missing.size > 0) this.logger?.info({ member: member.name, missing: missing.size, copied }, 'member resynced');
   }
