@@ -33,6 +33,7 @@ import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
 import { openStore, postgresConnection } from './store/open-store.js';
 import { exclusivelyAcrossNodes, NODE_ID } from './services/work-claim.js';
+import { backupRefusal, backupSourceOf } from './backup/source.js';
 import { startNodeReports, type NodeReporter } from './services/node-reports.js';
 import { keyStoreHealthWire } from './admin/key-store-health-wire.js';
 import { followChanges } from './services/follow-changes.js';
@@ -228,7 +229,17 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     notReadyBecause: () => notReadyBecause(ready, hsm, keyStores),
     metrics,
     audit,
-    admin: { ...deps, principals, xks, node },
+    admin: {
+      ...deps,
+      principals,
+      xks,
+      node,
+      backups: {
+        source: config.store.kind === 'postgres' ? undefined : backupSourceOf(config),
+        refusal: backupRefusal(config),
+        directory: config.backupDirectory ?? join(config.dataDir, 'backups'),
+      },
+    },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
   });
 

@@ -3,6 +3,7 @@
 
 import type { z } from 'zod';
 import type { PrincipalCredentials } from '../auth/principal-credentials.js';
+import type { BackupSource } from '../backup/create.js';
 import type { XksCredentials } from '../xks/credentials.js';
 import type { XksKeys } from '../xks/keys.js';
 import type { OperationDeps, RequestContext } from '../operations/operation.js';
@@ -14,6 +15,8 @@ export interface AdminDeps extends OperationDeps {
   readonly xks: { readonly keys: XksKeys; readonly credentials: XksCredentials };
   /** This node's name (host:pid:random), as in its work claims and reports. */
   readonly node: string;
+  /** KeybridgeAdmin.CreateBackup: what it copies (undefined with the reason when nothing: a PostgreSQL store) and where it writes. */
+  readonly backups: { readonly source: BackupSource | undefined; readonly refusal: string | undefined; readonly directory: string };
 }
 
 export interface AdminOperation<Schema extends z.ZodType = z.ZodType, Output = unknown> {

@@ -1,5 +1,5 @@
-// keybridge's admin API: principals and their access keys and identity policies, and the health of
-// custom key stores' cluster members, on the same
+// keybridge's admin API: principals and their access keys and identity policies, the health of
+// custom key stores' cluster members, and backups, on the same
 // endpoint as KMS (POST /, AWS JSON 1.1, SigV4) under X-Amz-Target: KeybridgeAdmin.<Operation>.
 // Only the root principal of the server's own account (the operator's credentials) may call it.
 
@@ -7,6 +7,7 @@ import { KmsError } from '../domain/errors.js';
 import type { RequestContext } from '../operations/operation.js';
 import { parseInput } from '../operations/wire.js';
 import { createAccessKey } from './create-access-key.js';
+import { createBackup } from './create-backup.js';
 import { createPrincipal } from './create-principal.js';
 import { deleteAccessKey } from './delete-access-key.js';
 import { deletePrincipal } from './delete-principal.js';
@@ -35,6 +36,7 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
   putPrincipalPolicy,
   deletePrincipalPolicy,
   describeKeyStoreHealth,
+  createBackup,
   createXksCredential,
   listXksCredentials,
   deleteXksCredential,

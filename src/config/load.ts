@@ -69,6 +69,7 @@ export function parseConfig(raw: unknown, base: string): Readonly<Config> {
             ...(c.store.tls?.caFile ? { tls: { caFile: abs(c.store.tls.caFile) } } : {}),
           },
     audit: { ...c.audit, path: c.audit.path ? abs(c.audit.path) : resolve(dataDir, 'audit.db') },
+    backupDirectory: c.backupDirectory ? abs(c.backupDirectory) : resolve(dataDir, 'backups'),
     ...(c.logFile ? { logFile: abs(c.logFile) } : {}),
     ...(c.listen.tls ? { listen: { ...c.listen, tls: { certFile: abs(c.listen.tls.certFile), keyFile: abs(c.listen.tls.keyFile) } } } : {}),
     ...(c.defaultKeyStore

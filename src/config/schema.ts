@@ -251,6 +251,11 @@ export const configSchema = z
     profilesDir: z.string().min(1).optional(),
     /** Cluster definitions for custom key stores; hsm-config/clusters of the installation by default. */
     clustersDir: z.string().min(1).optional(),
+    /**
+     * Where KeybridgeAdmin.CreateBackup writes (one new directory per backup, named by the caller
+     * or by the time); <dataDir>/backups by default. Callers never choose a path outside it.
+     */
+    backupDirectory: z.string().min(1).optional(),
     deletionSweepIntervalMs: z.number().int().min(1000).default(60_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     /** RotateKeyOnDemand calls allowed per key (AWS: 25, not adjustable there). */
