@@ -312,6 +312,13 @@ describe('usage errors exit 2 with a hint, before any network call', () => {
     [['keystore', 'wait', '--id', 'cks-1', '--state', 'CONNECTED', '--timeout=-5'], /--timeout must be a positive number/, 'keybridge keystore wait'],
     [['keystore', 'wait', '--id', 'cks-1', '--state', 'CONNECTED', '--interval', '1.5'], /--interval must be a positive integer/, 'keybridge keystore wait'],
     [['keys', 'list', '--help=yes'], /option --help takes no value/, 'keybridge keys list'],
+    [['keystore', 'health', '--id', 'cks-1', '--capabilities', '--replicas'], /--capabilities and --replicas cannot be used together/, 'keybridge keystore health'],
+    [['backup', 'create'], /give either --out DIR or --on-server/, 'keybridge backup create'],
+    [['backup', 'create', '--out', 'x', '--on-server'], /give either --out DIR or --on-server/, 'keybridge backup create'],
+    [['backup', 'create', '--out', 'x', '--name', 'n'], /--name goes with --on-server/, 'keybridge backup create'],
+    [['cluster', 'replace-member', '--cluster-id', 'cluster-kbExampleTwo'], /missing required option --member$/, 'keybridge cluster replace-member'],
+    [['cluster', 'replace-member', '--cluster-id', 'cluster-kbExampleTwo', '--member', 'softhsm-b', '--timeout', '0'], /--timeout must be a whole number of seconds/, 'keybridge cluster replace-member'],
+    [['cluster', 'replace-member', '--cluster-id', 'cluster-kbExampleTwo', '--member', 'softhsm-z'], /cluster cluster-kbExampleTwo has no member softhsm-z \(members: softhsm-a, softhsm-b\)/, 'keybridge cluster replace-member'],
   ];
   for (const [args, problem, help] of cases) {
     test(`keybridge ${args.join(' ')}`, async () => {
