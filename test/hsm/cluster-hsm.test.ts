@@ -18,6 +18,7 @@ import {
   type ClusterMemberFailure,
 } from '../../src/hsm/cluster/cluster-hsm.js';
 import { CANARY_REF, deepCheck, ensureCanary } from '../../src/hsm/cluster/canary.js';
+import { aesBackingKeyTemplate } from '../../src/hsm/pkcs11/key-templates.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule, padTokenLabel } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
@@ -469,19 +470,8 @@ test('a canary another node made between this one\'s look and its generate serve
         if (missing && !otherNodeMadeIt) {
           otherNodeMadeIt = true;
           withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
-            pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-              { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-              { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-              { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-              { type: pkcs11js.CKA_TOKEN, value: true },
-              { type: pkcs11js.CKA_PRIVATE, value: true },
-              { type: pkcs11js.CKA_SENSITIVE, value: true },
-              { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-              { type: pkcs11js.CKA_ENCRYPT, value: true },
-              { type: pkcs11js.CKA_DECRYPT, value: true },
-              { type: pkcs11js.CKA_ID, value: Buffer.from(CANARY_REF.id, 'hex') },
-              { type: pkcs11js.CKA_LABEL, value: CANARY_REF.label },
-            ]);
+            // Made as keybridge makes a canary (pkcs11/key-templates.ts), by the other node.
+            pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, aesBackingKeyTemplate(CANARY_REF));
           });
         }
         return missing;

@@ -231,6 +231,22 @@ function holders(ref: ReturnType<typeof newBackingKeyRef>): Map<string, boolean>
   return out;
 }
 
+/** Wrapping `key` under a key the SO did not mark trusted fails with CKR_KEY_NOT_WRAPPABLE (CKA_WRAP_WITH_TRUSTED). */
+function assertNotWrappableUnderUntrusted(pkcs11: pkcs11js.PKCS11, session: Buffer, key: Buffer, what: string): void {
+  const untrusted = pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+    { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+    { type: pkcs11js.CKA_TOKEN, value: false },
+    { type: pkcs11js.CKA_WRAP, value: true },
+  ]);
+  assert.throws(
+    () => pkcs11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, untrusted, key, Buffer.alloc(64)),
+    (err: unknown) => err instanceof pkcs11js.Pkcs11Error && err.code === CKR.CKR_KEY_NOT_WRAPPABLE,
+    `${what} left under an untrusted key`,
+  );
+}
+
 describe('keybridge replication under the trusted wrapping key', () => {
   test('cluster init installs the wrapping key on every member and is idempotent', async () => {
     assert.deepEqual((await wrappingKeyStatus(members())).map((m) => m.installed), [true, true]);
@@ -247,17 +263,7 @@ describe('keybridge replication under the trusted wrapping key', () => {
       const ref = newBackingKeyRef();
       const template = replicableAesTemplate(ref).map((a) => (a.type === pkcs11js.CKA_TOKEN ? { type: a.type, value: false } : a));
       const key = lease.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template);
-      const untrusted = lease.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-        { type: pkcs11js.CKA_TOKEN, value: false },
-        { type: pkcs11js.CKA_WRAP, value: true },
-      ]);
-      assert.throws(
-        () => lease.pkcs11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, untrusted, key, Buffer.alloc(64)),
-        (err: unknown) => err instanceof pkcs11js.Pkcs11Error && err.code === CKR.CKR_KEY_NOT_WRAPPABLE,
-      );
+      assertNotWrappableUnderUntrusted(lease.pkcs11, session, key, 'an origin copy');
       // And a user cannot make a key trusted: only the SO may set CKA_TRUSTED.
       assert.throws(
         () =>
@@ -631,18 +637,7 @@ describe('re-seeding: any member holding a copy can seed a member that lost ever
             const [key] = lease.pkcs11.C_FindObjects(session, 1);
             lease.pkcs11.C_FindObjectsFinal(session);
             assert.ok(key !== undefined, `the key on ${label}`);
-            const untrusted = lease.pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-              { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-              { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-              { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-              { type: pkcs11js.CKA_TOKEN, value: false },
-              { type: pkcs11js.CKA_WRAP, value: true },
-            ]);
-            assert.throws(
-              () => lease.pkcs11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, untrusted, key, Buffer.alloc(64)),
-              (err: unknown) => err instanceof pkcs11js.Pkcs11Error && err.code === CKR.CKR_KEY_NOT_WRAPPABLE,
-              `the copy on ${label} left under an untrusted key`,
-            );
+            assertNotWrappableUnderUntrusted(lease.pkcs11, session, key, `the copy on ${label}`);
             const [sensitive] = lease.pkcs11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_SENSITIVE }]);
             assert.equal(sensitive!.value[0], 1, `the copy on ${label} is sensitive`);
           } finally {
