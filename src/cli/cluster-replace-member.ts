@@ -85,7 +85,11 @@ async function follow(ctx: CommandContext, storeId: string, name: string, timeou
   const giveUpAt = ctx.now() + timeoutMs;
   let last = '';
   for (;;) {
+    const asked = ctx.now();
     const view = await adminCall<SeedingView>(ctx, 'DescribeKeyStoreHealth', { CustomKeyStoreId: storeId, IncludeReplicas: true });
+    // Counting replicas lists every member's objects, work the seeding competes with: ask at most
+    // half the time (a large cluster's count takes seconds).
+    const pause = Math.max(POLL_MS, 2 * (ctx.now() - asked));
     const member = view.Members.find((m) => m.Name === name);
     const held = view.Replicas?.PerMember.find((m) => m.Name === name)?.Keys ?? 0;
     const total = view.Replicas?.KeyCount ?? 0;
@@ -101,6 +105,6 @@ async function follow(ctx: CommandContext, storeId: string, name: string, timeou
       ctx.warn(`${name} was not seeded within ${timeoutMs / 1000} s: ${line}`);
       return 1;
     }
-    await ctx.sleep(POLL_MS);
+    await ctx.sleep(pause);
   }
 }

@@ -950,6 +950,11 @@ export class ClusterHsm implements Hsm {
       return;
     }
     try {
+      // The bulk of a resync (a replaced member seeded with every key takes minutes) runs without
+      // holding up CreateKey and deletions: while the member is away they do not touch it, and a
+      // deletion meanwhile is remembered for it (destroyWhenBack). The second pass, holding the
+      // lock, destroys those and copies what was created since, so nothing is missed.
+      await this.prepare(member, hsm, this.members.filter((m) => m.usable));
       await this.oneObjectChangeAtATime(() => this.prepare(member, hsm, this.members.filter((m) => m.usable)));
       await this.deepCheck(member, hsm);
       this.logger?.info({ member: member.name }, 'cluster member is back');
