@@ -112,6 +112,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     observer: metrics,
     xksStore: store.xks,
     xksClient: xksClientFactory(config),
+    node,
   });
   metrics.attach({ clusters: () => [{ customKeyStoreId: DEFAULT_KEY_STORE, status: hsm.status() }, ...keyStores.connectedClusters()] });
   const deps: OperationDeps = { account, store, hsm, keyStores, clock, logger, sealer, maxOnDemandRotations: config.maxOnDemandRotationsPerKey, xksStore: store.xks };

@@ -19,6 +19,7 @@ import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster/cluster-hsm.js';
 import type { MemberCapabilities, ReplicaReport } from '../ports/key-stores.js';
+import { whileHoldingClaim } from './work-claim.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
@@ -44,6 +45,8 @@ export interface KeyStoreManagerDeps {
    * secret); absent when external key stores are not available.
    */
   readonly xksClient?: (proxy: XksProxyConfiguration, secretAccessKey: string) => XksProxyClient;
+  /** This node, as it claims work in the shared store (a member's resync runs on one node at a time). */
+  readonly node?: string;
 }
 
 interface Runtime {
@@ -386,6 +389,7 @@ export class KeyStoreManager implements KeyStores {
           ...((await this.deps.xksStore?.listXksKeys()) ?? []).map((key) => key.backingKeyId),
         ]),
       ...(this.deps.observer === undefined ? {} : { observer: this.deps.observer }),
+      oneNodeAtATime: (item, work) => whileHoldingClaim(this.deps.store, item, work, this.deps.node === undefined ? {} : { owner: this.deps.node }),
     });
   }
 

@@ -63,3 +63,26 @@ export async function exclusivelyAcrossNodes<T>(
     await store.releaseWork(item, owner).catch(() => undefined);
   }
 }
+
+/**
+ * Runs `work` when this node claims `item` now, renewing the claim while it runs (work that may
+ * outlast any fixed lease, such as seeding a replaced cluster member with every key); resolves
+ * `{ ran: false }` at once when another node holds it — for work the caller simply tries again
+ * later. A node that dies mid-work leaves the claim to lapse after `leaseMs`.
+ */
+export async function whileHoldingClaim<T>(
+  store: MetadataStore,
+  item: string,
+  work: () => Promise<T>,
+  { owner = NODE_ID, leaseMs = WORK_LEASE_MS, now = Date.now }: { readonly owner?: string; readonly leaseMs?: number; readonly now?: () => number } = {},
+): Promise<{ readonly ran: true; readonly value: T } | { readonly ran: false }> {
+  if (!(await store.claimWork(item, owner, now(), leaseMs))) return { ran: false };
+  // The same owner claiming again moves its lease on (claimWork's contract).
+  const renew = setInterval(() => void store.claimWork(item, owner, now(), leaseMs).catch(() => undefined), leaseMs / 3);
+  try {
+    return { ran: true, value: await work() };
+  } finally {
+    clearInterval(renew);
+    await store.releaseWork(item, owner).catch(() => undefined);
+  }
+}

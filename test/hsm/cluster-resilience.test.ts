@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { constants as cryptoConstants, createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +21,8 @@ import { replicableAesTemplate } from '../../src/hsm/pkcs11/replication-template
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import { HsmError } from '../../src/ports/hsm.js';
 import type { MemberState } from '../../src/ports/key-stores.js';
+import { whileHoldingClaim } from '../../src/services/work-claim.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -622,6 +625,40 @@ describe('re-seeding: any member holding a copy can seed a member that lost ever
         await bringBack(cluster);
       }
     });
+  });
+
+  test('two nodes bring the same wiped member back at once: one seeds it, the other waits its turn, and every object is there once', async () => {
+    // Two keybridge nodes are two connections to the cluster sharing one store's work claims.
+    const storeDir = mkdtempSync(join(tmpdir(), 'keybridge-resync-claims-'));
+    const store = SqliteStore.open(join(storeDir, 'claims.db'));
+    const asNode = (owner: string): Partial<ClusterConnectOptions> => ({ oneNodeAtATime: (item, work) => whileHoldingClaim(store, item, work, { owner }) });
+    const first = await connect(asNode('node-1'));
+    const second = await connect(asNode('node-2'));
+    try {
+      const refs = [newBackingKeyRef(), newBackingKeyRef(), newBackingKeyRef()];
+      for (const ref of refs) await first.generateSymmetricKey(ref);
+      wipeKeysOn(labelA, refs.map((ref) => ref.id));
+      for (const cluster of [first, second]) await takeOut(cluster, 'a');
+      await heal();
+      // Both nodes' recoveries at the same moment: one holds the claim, the other is told to wait.
+      await Promise.all([first.checkNow(), second.checkNow()]);
+      const waiting = [first, second].map((cluster) => cluster.status().members.find((m) => m.name === 'a')!);
+      assert.equal(waiting.filter((m) => m.state !== 'UNAVAILABLE').length, 1, `one node admitted a first: ${JSON.stringify(waiting)}`);
+      assert.match(waiting.find((m) => m.state === 'UNAVAILABLE')?.reason ?? '', /another keybridge node is resyncing this member/u);
+      for (const cluster of [first, second]) await bringBack(cluster);
+      for (const ref of refs) assert.deepEqual(objectsOn(ref).get('a'), ['secret:extractable'], 'one copy on a, not two');
+      for (const cluster of [first, second]) {
+        await takeOut(cluster, 'b');
+        for (const ref of refs) await roundTrip(cluster, ref, 'a serves alone');
+        await bringBack(cluster);
+      }
+    } finally {
+      await heal();
+      await first.close();
+      await second.close();
+      await store.close();
+      rmSync(storeDir, { recursive: true, force: true });
+    }
   });
 
   test('a copy is wrappable under the trusted key only: an untrusted key gets CKR_KEY_NOT_WRAPPABLE', async () => {

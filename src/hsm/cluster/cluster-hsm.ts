@@ -98,6 +98,12 @@ export interface ClusterConnectOptions {
    * knows or that this connection made, so a key deleted while a member was away never returns.
    */
   readonly knownBackingKeyIds?: () => Promise<ReadonlySet<string>>;
+  /**
+   * Runs `work` unless another keybridge node sharing this cluster runs the same `item` now
+   * (`{ ran: false }`). A member's resync copies keys into it: two nodes doing so at once could
+   * each create one key's object, leaving two with one CKA_ID. Absent: one node, always runs.
+   */
+  readonly oneNodeAtATime?: <T>(item: string, work: () => Promise<T>) => Promise<{ readonly ran: true; readonly value: T } | { readonly ran: false }>;
   readonly observer?: ClusterObserver;
   /**
    * A short-lived look at the cluster (e.g. listing its keys for UpdateCustomKeyStore): members
@@ -954,8 +960,18 @@ export class ClusterHsm implements Hsm {
       // holding up CreateKey and deletions: while the member is away they do not touch it, and a
       // deletion meanwhile is remembered for it (destroyWhenBack). The second pass, holding the
       // lock, destroys those and copies what was created since, so nothing is missed.
-      await this.prepare(member, hsm, this.members.filter((m) => m.usable));
-      await this.oneObjectChangeAtATime(() => this.prepare(member, hsm, this.members.filter((m) => m.usable)));
+      const resync = async (): Promise<void> => {
+        await this.prepare(member, hsm, this.members.filter((m) => m.usable));
+        await this.oneObjectChangeAtATime(() => this.prepare(member, hsm, this.members.filter((m) => m.usable)));
+      };
+      let ran = true;
+      if (this.options.oneNodeAtATime === undefined) await resync();
+      else ran = (await this.options.oneNodeAtATime(`cluster-resync:${this.clusterId}:${member.name}`, resync)).ran;
+      if (!ran) {
+        // The other node's resync fills the member; this node's next attempt finds it complete.
+        member.recoveryFailed('another keybridge node is resyncing this member', this.healthIntervalMs());
+        return;
+      }
       await this.deepCheck(member, hsm);
       this.logger?.info({ member: member.name }, 'cluster member is back');
     } catch (err) {
