@@ -12,7 +12,7 @@ import type { Config, TokenConfig } from './config/schema.js';
 import { defaultHsmConfigDir, loadClusters, loadVendorProfile } from './config/clusters.js';
 import { readSecret } from './config/secrets.js';
 import { rootPrincipalArn, type Account } from './domain/arn.js';
-import { ClusterConnectError, ClusterHsm, type ClusterObserver } from './hsm/cluster/cluster-hsm.js';
+import { ClusterConnectError, ClusterHsm, type ClusterConnectOptions, type ClusterObserver } from './hsm/cluster/cluster-hsm.js';
 import type { VendorProfile } from './hsm/vendor-profile.js';
 import { AuditTrail } from './audit/audit-store.js';
 import type { AuditKey } from './audit/event.js';
@@ -32,7 +32,7 @@ import { KeyStoreManager } from './services/key-store-manager.js';
 import { SecretSealer } from './services/secret-sealer.js';
 import { prepareEmbedded } from './setup/embedded.js';
 import { openStore, postgresConnection } from './store/open-store.js';
-import { exclusivelyAcrossNodes, NODE_ID } from './services/work-claim.js';
+import { exclusivelyAcrossNodes, NODE_ID, RESYNC_LEASE_MS, whileHoldingClaim } from './services/work-claim.js';
 import { backupRefusal, backupSourceOf } from './backup/source.js';
 import { startNodeReports, type NodeReporter } from './services/node-reports.js';
 import { keyStoreHealthWire } from './admin/key-store-health-wire.js';
@@ -86,7 +86,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   const metrics = new Metrics();
   let hsm: ClusterHsm;
   try {
-    hsm = await openToken(tokenConfig, config, profilesDir, logger, metrics);
+    hsm = await openToken(tokenConfig, config, profilesDir, logger, metrics, (item, work) => whileHoldingClaim(store, item, work, { owner: node, leaseMs: RESYNC_LEASE_MS }));
   } catch (err) {
     await store.close();
     throw err;
@@ -317,6 +317,7 @@ async function openToken(
   profilesDir: string,
   logger: Logger,
   observer: ClusterObserver,
+  oneNodeAtATime: NonNullable<ClusterConnectOptions['oneNodeAtATime']>,
 ): Promise<ClusterHsm> {
   const profile: VendorProfile = loadVendorProfile(profilesDir, token.profile);
   const health = config.defaultKeyStoreHealth;
@@ -333,6 +334,8 @@ async function openToken(
       maxOutstandingPerMember: Number.POSITIVE_INFINITY,
       observer,
       logger,
+      // Nodes sharing the token make its canary one at a time.
+      oneNodeAtATime,
       callTimeoutMs: health.callTimeoutMs,
       healthCheckIntervalMs: health.intervalMs,
       slowCheckMs: health.slowCheckMs,

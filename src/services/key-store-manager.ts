@@ -19,7 +19,7 @@ import { KmsError } from '../domain/errors.js';
 import type { KeyRecord } from '../domain/key.js';
 import { ClusterConnectError, ClusterHsm, type ClusterObserver, type ClusterStatus } from '../hsm/cluster/cluster-hsm.js';
 import type { MemberCapabilities, ReplicaReport } from '../ports/key-stores.js';
-import { whileHoldingClaim } from './work-claim.js';
+import { RESYNC_LEASE_MS, whileHoldingClaim } from './work-claim.js';
 import type { Hsm } from '../ports/hsm.js';
 import type { ClusterInfo, KeyStores } from '../ports/key-stores.js';
 import type { CustomKeyStorePatch, MetadataStore } from '../ports/store.js';
@@ -389,7 +389,7 @@ export class KeyStoreManager implements KeyStores {
           ...((await this.deps.xksStore?.listXksKeys()) ?? []).map((key) => key.backingKeyId),
         ]),
       ...(this.deps.observer === undefined ? {} : { observer: this.deps.observer }),
-      oneNodeAtATime: (item, work) => whileHoldingClaim(this.deps.store, item, work, this.deps.node === undefined ? {} : { owner: this.deps.node }),
+      oneNodeAtATime: (item, work) => whileHoldingClaim(this.deps.store, item, work, { leaseMs: RESYNC_LEASE_MS, ...(this.deps.node === undefined ? {} : { owner: this.deps.node }) }),
     });
   }
 

@@ -14,6 +14,12 @@ export const NODE_ID = `${hostname()}:${process.pid}:${randomBytes(4).toString('
 export const WORK_LEASE_MS = 5 * 60_000;
 
 /**
+ * A cluster member's resync (whileHoldingClaim renews it while it runs): short, so a node killed
+ * mid-resync holds the member up for seconds, not minutes.
+ */
+export const RESYNC_LEASE_MS = 15_000;
+
+/**
  * Runs `work` when this node claims `item` and `stillDue` — read after claiming, as another node
  * may have finished the item since this round listed it — says it is still to be done. Resolves
  * `undefined` when another node holds it or it is no longer due. `owner` is this node.

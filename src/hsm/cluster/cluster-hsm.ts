@@ -205,6 +205,9 @@ const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
 // How often due recoveries are looked for: a member comes back at most this late after its backoff.
 const RECOVERY_TICK_MS = 1_000;
 const SEED_PROGRESS_EVERY = 250;
+// At connect, how long to wait for another node preparing the same member, and how often to ask.
+const ADMIT_WAIT_MS = 60_000;
+const ADMIT_POLL_MS = 200;
 const DEFAULT_SLOW_CHECK_MS = 250;
 const DEFAULT_FAILURES_TO_TRIP = 3;
 const DEFAULT_RPS = 1_800;
@@ -825,11 +828,21 @@ export class ClusterHsm implements Hsm {
     }
   }
 
-  /** At connect: canary and resync for every member that opened, then they serve. */
+  /**
+   * At connect: canary and resync for every member that opened, then they serve. Another node
+   * connecting the same cluster at the same moment (or resyncing a member) goes first and this one
+   * waits its turn: both would otherwise create the canary, or copy a key, into one token at once.
+   */
   private async admitOpened(opened: readonly MemberRuntime[]): Promise<void> {
     for (const member of opened) {
       try {
-        await this.oneObjectChangeAtATime(() => this.prepare(member, member.hsm, opened));
+        const prepared = async (): Promise<void> => this.oneObjectChangeAtATime(() => this.prepare(member, member.hsm, opened));
+        let ran = await this.inTurn(member, prepared);
+        for (let waited = 0; !ran && waited < ADMIT_WAIT_MS; waited += ADMIT_POLL_MS) {
+          await new Promise((resolve) => setTimeout(resolve, ADMIT_POLL_MS));
+          ran = await this.inTurn(member, prepared);
+        }
+        if (!ran) throw new HsmError('HSM_UNAVAILABLE', `another keybridge node has been resyncing this member for over ${ADMIT_WAIT_MS / 1000} s`);
         await this.deepCheck(member, member.hsm);
       } catch (err) {
         member.recoveryFailed(toHsmError(err, 'admitting the member').message, this.healthIntervalMs());
@@ -964,10 +977,7 @@ export class ClusterHsm implements Hsm {
         await this.prepare(member, hsm, this.members.filter((m) => m.usable));
         await this.oneObjectChangeAtATime(() => this.prepare(member, hsm, this.members.filter((m) => m.usable)));
       };
-      let ran = true;
-      if (this.options.oneNodeAtATime === undefined) await resync();
-      else ran = (await this.options.oneNodeAtATime(`cluster-resync:${this.clusterId}:${member.name}`, resync)).ran;
-      if (!ran) {
+      if (!(await this.inTurn(member, resync))) {
         // The other node's resync fills the member; this node's next attempt finds it complete.
         member.recoveryFailed('another keybridge node is resyncing this member', this.healthIntervalMs());
         return;
@@ -977,6 +987,15 @@ export class ClusterHsm implements Hsm {
     } catch (err) {
       member.recoveryFailed(`recovery failed: ${toHsmError(err, 'recovering').message}`, this.healthIntervalMs());
     }
+  }
+
+  /** Runs `work` on `member` unless another node sharing the cluster works on it now (oneNodeAtATime): then false. */
+  private async inTurn(member: MemberRuntime, work: () => Promise<void>): Promise<boolean> {
+    if (this.options.oneNodeAtATime === undefined) {
+      await work();
+      return true;
+    }
+    return (await this.options.oneNodeAtATime(`cluster-resync:${this.clusterId}:${member.name}`, work)).ran;
   }
 
   /** Encrypt + decrypt under the member's canary key within the call deadline. Throws on failure. */
