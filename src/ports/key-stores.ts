@@ -60,7 +60,7 @@ export interface ReplicaReport {
   readonly listed: readonly string[];
   /** How many members a key must be on: `replicationQuorum`, or every configured member. */
   readonly quorum: number;
-  /** The keys the metadata knows, each with the members holding it, in member order. */
+  /** The store's keys (one entry per key material), each with the members holding it, in member order. */
   readonly keys: ReadonlyArray<{ readonly backingKeyId: string; readonly holders: readonly string[] }>;
 }
 
@@ -123,7 +123,7 @@ export interface KeyStores {
   health(customKeyStoreId: string): ClusterStatus | undefined;
   /** Each member's capabilities, for a CONNECTED store; undefined otherwise. */
   capabilities(customKeyStoreId: string): Promise<readonly MemberCapabilities[] | undefined>;
-  /** Which members hold each key, for a CONNECTED store; undefined otherwise. */
+  /** Which members hold each of the store's keys, for a CONNECTED store; undefined otherwise. */
   replicas(customKeyStoreId: string): Promise<ReplicaReport | undefined>;
   /** Waits for every pending connect/disconnect (tests, shutdown). */
   settled(): Promise<void>;

@@ -335,7 +335,16 @@ export class KeyStoreManager implements KeyStores {
 
   async replicas(customKeyStoreId: string): Promise<ReplicaReport | undefined> {
     const runtime = this.runtimes.get(customKeyStoreId);
-    return runtime?.state === 'CONNECTED' ? runtime.cluster?.replicas() : undefined;
+    if (runtime?.state !== 'CONNECTED' || runtime.cluster === undefined) return undefined;
+    // The store's own keys' materials (every material of a rotated key), and its XKS keys.
+    const inStore = new Set<string>();
+    const storeOf = new Map<string, string | undefined>();
+    for (const { keyId, backingKeyId } of await this.deps.store.allBackingKeyIds()) {
+      if (!storeOf.has(keyId)) storeOf.set(keyId, (await this.deps.store.getKey(keyId))?.customKeyStoreId ?? undefined);
+      if (storeOf.get(keyId) === customKeyStoreId) inStore.add(backingKeyId);
+    }
+    for (const key of (await this.deps.xksStore?.listXksKeys()) ?? []) if (key.customKeyStoreId === customKeyStoreId) inStore.add(key.backingKeyId);
+    return runtime.cluster.replicas(inStore);
   }
 
   /** Every CONNECTED store's cluster status (for /metrics). */

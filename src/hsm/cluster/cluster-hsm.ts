@@ -381,39 +381,37 @@ export class ClusterHsm implements Hsm {
   }
 
   /**
-   * Which members hold every object of each key the metadata knows (and keys made here it may not
-   * record yet): what a lost member would take with it, and whether a seeded member is complete.
-   * A key's objects are those any member lists for it; a member lacking one of them does not hold
-   * the key. Members that are not open are counted as holding nothing.
+   * Which members hold every object of each of `backingKeyIds` (the keys of the store on this
+   * cluster): what a lost member would take with it, and whether a seeded member is complete. A
+   * key's objects are those any member lists for it; a member lacking one of them does not hold
+   * the key, and a key no member lists is held by none. Members not open hold nothing provable.
    */
-  async replicas(): Promise<ReplicaReport> {
+  async replicas(backingKeyIds: ReadonlySet<string>): Promise<ReplicaReport> {
     this.assertOpen();
-    const listed = this.members.filter((member) => member.connection !== undefined);
-    const objects = await Promise.all(
-      listed.map(async (member) => ({ member: member.name, objects: await member.connection!.listKeyObjects().catch(() => undefined) })),
+    const listings = await Promise.all(
+      this.members
+        .filter((member) => member.connection !== undefined)
+        .map(async (member) => ({ member: member.name, objects: await member.connection!.listKeyObjects().catch(() => undefined) })),
     );
-    const known = await this.options.knownBackingKeyIds?.();
     const kindsOf = new Map<string, Set<KeyObjectKind>>();
-    const heldBy = new Map<string, Set<string>>();
-    for (const { member, objects: list } of objects) {
-      for (const object of list ?? []) {
-        if (known !== undefined && !known.has(object.id) && !this.madeHere.has(object.id)) continue;
+    const heldBy = new Map<string, Set<KeyObjectKind>>();
+    for (const { member, objects } of listings) {
+      for (const object of objects ?? []) {
+        if (!backingKeyIds.has(object.id)) continue;
         kindsOf.set(object.id, (kindsOf.get(object.id) ?? new Set()).add(object.kind));
-        heldBy.set(`${member}\0${object.id}`, (heldBy.get(`${member}\0${object.id}`) ?? new Set()).add(object.kind));
+        const at = `${member}\0${object.id}`;
+        heldBy.set(at, (heldBy.get(at) ?? new Set()).add(object.kind));
       }
     }
-    // Keys the metadata knows that no member lists at all: held by none, which matters most.
-    for (const id of known ?? []) if (!kindsOf.has(id)) kindsOf.set(id, new Set());
-    const readable = objects.filter((o) => o.objects !== undefined).map((o) => o.member);
-    const keys = [...kindsOf.entries()]
-      .map(([backingKeyId, kinds]) => ({
-        backingKeyId,
-        holders: kinds.size === 0 ? [] : readable.filter((member) => [...kinds].every((kind) => heldBy.get(`${member}\0${backingKeyId}`)?.has(kind) === true)),
-      }))
-      .sort((a, b) => (a.backingKeyId < b.backingKeyId ? -1 : a.backingKeyId > b.backingKeyId ? 1 : 0));
+    const listed = listings.filter((l) => l.objects !== undefined).map((l) => l.member);
+    const keys = [...backingKeyIds].sort().map((backingKeyId) => {
+      const kinds = [...(kindsOf.get(backingKeyId) ?? [])];
+      const holders = kinds.length === 0 ? [] : listed.filter((member) => kinds.every((kind) => heldBy.get(`${member}\0${backingKeyId}`)?.has(kind) === true));
+      return { backingKeyId, holders };
+    });
     return {
       members: this.members.map((member) => member.name),
-      listed: readable,
+      listed,
       quorum: Math.min(this.options.replicationQuorum ?? this.members.length, this.members.length),
       keys,
     };

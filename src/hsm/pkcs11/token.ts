@@ -762,8 +762,9 @@ export class Pkcs11Token implements Hsm {
 
   /**
    * Creates `copy` (from another member's exportKeyObject) here: a secret or private key unwrapped
-   * sensitive and wrappable under a trusted key only (a replica can seed another member), a public key with C_CreateObject; both with the source's usage,
-   * CKA_ID and CKA_LABEL, verified after creation. Does nothing when that object is already here.
+   * sensitive and wrappable under a trusted key only (a replica can seed another member in turn), a
+   * public key with C_CreateObject; both with the source's usage, CKA_ID and CKA_LABEL, verified
+   * after creation. Does nothing when that object is already here.
    */
   async importKeyObject(ref: BackingKeyRef, copy: KeyObjectCopy): Promise<void> {
     if (copy.kind === 'secret' && copy.keyType === pkcs11js.CKK_AES) {
