@@ -38,6 +38,6 @@ if [ -z "${KEYBRIDGE_TEST_ONLY:-}" ]; then
   # End-to-end tests once more with the metadata in PostgreSQL (a throw-away cluster per test
   # process, test/support/postgres-lab.ts) instead of SQLite: the store every multi-node deployment runs.
   store_files=()
-  for name in sdk grants custom-key-stores external-key-store-failures rotation rotation-custom-key-store encryption-sdk; do store_files+=("dist/test/e2e/$name.test.js"); done
+  for name in sdk grants custom-key-stores external-key-store-failures rotation rotation-custom-key-store encryption-sdk lookup-events; do store_files+=("dist/test/e2e/$name.test.js"); done
   KEYBRIDGE_TEST_STORE=postgres node --test --test-concurrency=2 --test-timeout=300000 "${store_files[@]}"
 fi

@@ -34,6 +34,9 @@ import { prepareEmbedded } from './setup/embedded.js';
 import { openStore, postgresConnection } from './store/open-store.js';
 import { exclusivelyAcrossNodes, NODE_ID, RESYNC_LEASE_MS, whileHoldingClaim } from './services/work-claim.js';
 import { backupRefusal, backupSourceOf } from './backup/source.js';
+import type { LookupSource } from './audit/lookup.js';
+import { PostgresAuditReader } from './audit/postgres/reader.js';
+import { fileLookupSource } from './audit/tail.js';
 import { startNodeReports, type NodeReporter } from './services/node-reports.js';
 import { keyStoreHealthWire } from './admin/key-store-health-wire.js';
 import { followChanges } from './services/follow-changes.js';
@@ -222,6 +225,13 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     maxSkewMs: config.signatureMaxSkewMinutes * 60_000,
   });
   const tls = config.listen.tls;
+  // LookupEvents reads the trail: the file, or (shared PostgreSQL) one connection opened on first use.
+  const pgAudit = config.store.kind === 'postgres' ? postgresConnection(config.store) : undefined;
+  let auditReader: PostgresAuditReader | undefined;
+  const auditLookup: LookupSource =
+    pgAudit === undefined
+      ? fileLookupSource(config.audit.path!)
+      : { newestBefore: (...args) => (auditReader ??= new PostgresAuditReader(pgAudit)).newestBefore(...args) };
   const app = buildApp({
     deps,
     authenticator,
@@ -240,6 +250,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         refusal: backupRefusal(config),
         directory: config.backupDirectory ?? join(config.dataDir, 'backups'),
       },
+      auditLookup,
     },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
   });
@@ -280,6 +291,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         await nodeReports.stop();
         // Before the HSM closes: the trail's final digest is signed by it.
         await audit.close();
+        await auditReader?.close();
         await keyStores.close();
         await hsm.close();
         await store.close();

@@ -3,6 +3,7 @@
 
 import type { z } from 'zod';
 import type { PrincipalCredentials } from '../auth/principal-credentials.js';
+import type { LookupSource } from '../audit/lookup.js';
 import type { BackupSource } from '../backup/create.js';
 import type { XksCredentials } from '../xks/credentials.js';
 import type { XksKeys } from '../xks/keys.js';
@@ -17,6 +18,8 @@ export interface AdminDeps extends OperationDeps {
   readonly node: string;
   /** KeybridgeAdmin.CreateBackup: what it copies (undefined with the reason when nothing: a PostgreSQL store) and where it writes. */
   readonly backups: { readonly source: BackupSource | undefined; readonly refusal: string | undefined; readonly directory: string };
+  /** KeybridgeAdmin.LookupEvents: where the audit trail is read (the trail file, or PostgreSQL). */
+  readonly auditLookup: LookupSource | undefined;
 }
 
 export interface AdminOperation<Schema extends z.ZodType = z.ZodType, Output = unknown> {

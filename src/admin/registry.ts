@@ -1,5 +1,5 @@
 // keybridge's admin API: principals and their access keys and identity policies, the health of
-// custom key stores' cluster members, and backups, on the same
+// custom key stores' cluster members, backups and the audit trail's events, on the same
 // endpoint as KMS (POST /, AWS JSON 1.1, SigV4) under X-Amz-Target: KeybridgeAdmin.<Operation>.
 // Only the root principal of the server's own account (the operator's credentials) may call it.
 
@@ -15,6 +15,7 @@ import { deletePrincipalPolicy } from './delete-principal-policy.js';
 import { describeKeyStoreHealth } from './describe-key-store-health.js';
 import { getPrincipal } from './get-principal.js';
 import { listPrincipals } from './list-principals.js';
+import { lookupEventsOperation } from './lookup-events.js';
 import type { AdminDeps, AdminOperation } from './operation.js';
 import { putPrincipalPolicy } from './put-principal-policy.js';
 import { rotateAccessKey } from './rotate-access-key.js';
@@ -37,6 +38,7 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
   deletePrincipalPolicy,
   describeKeyStoreHealth,
   createBackup,
+  lookupEventsOperation,
   createXksCredential,
   listXksCredentials,
   deleteXksCredential,

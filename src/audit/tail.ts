@@ -2,6 +2,7 @@
 // the writer is another process).
 
 import type Database from 'better-sqlite3';
+import type { LookupSource } from './lookup.js';
 import { openForReading, type StoredRow } from './schema.js';
 
 export interface TailRecord {
@@ -20,6 +21,30 @@ export function lastRecords(db: Database.Database, n: number): TailRecord[] {
 /** Records after `seq`, oldest first, at most `limit`. */
 export function recordsAfter(db: Database.Database, seq: number, limit = 1000): TailRecord[] {
   return db.prepare<[number, number], StoredRow>('SELECT seq, record FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit).map(toTail);
+}
+
+/** Records below `beforeSeq` (any when undefined) whose event_time is in [startMs, endMs], newest first, at most `limit`. */
+export function newestBefore(db: Database.Database, beforeSeq: number | undefined, startMs: number, endMs: number, limit: number): TailRecord[] {
+  return db
+    .prepare<[number, number, number, number], StoredRow>(
+      'SELECT seq, record FROM audit_records WHERE seq < ? AND event_time BETWEEN ? AND ? ORDER BY seq DESC LIMIT ?',
+    )
+    .all(beforeSeq ?? Number.MAX_SAFE_INTEGER, startMs, endMs, limit)
+    .map(toTail);
+}
+
+/** The trail file as LookupEvents' source (lookup.ts); a fresh read-only connection per call, as below. */
+export function fileLookupSource(path: string): LookupSource {
+  return {
+    newestBefore: (beforeSeq, startMs, endMs, limit) => {
+      const db = openForReading(path);
+      try {
+        return Promise.resolve(newestBefore(db, beforeSeq, startMs, endMs, limit));
+      } finally {
+        db.close();
+      }
+    },
+  };
 }
 
 /** The highest seq in the trail (0 when empty). */

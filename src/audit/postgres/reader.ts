@@ -89,6 +89,16 @@ export class PostgresAuditReader {
     return rows[0]?.seq ?? 0;
   }
 
+  /** LookupEvents' source (../lookup.ts): records below a seq in a time range, newest first. */
+  async newestBefore(beforeSeq: number | undefined, startMs: number, endMs: number, limit: number): Promise<TailRecord[]> {
+    await requireTrail(this.#pool);
+    const { rows } = await this.#pool.query<Pick<StoredRow, 'seq' | 'record'>>(
+      'SELECT seq, record FROM audit_records WHERE seq < $1 AND event_time BETWEEN $2 AND $3 ORDER BY seq DESC LIMIT $4',
+      [beforeSeq ?? Number.MAX_SAFE_INTEGER, startMs, endMs, limit],
+    );
+    return rows.map(toTail);
+  }
+
   /** This reader as `audit tail`'s source. */
   tailSource(): TailSource {
     return { last: (n) => this.lastRecords(n), after: (seq) => this.recordsAfter(seq), headSeq: () => this.headSeq(), close: () => this.close() };
