@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
@@ -35,6 +35,7 @@ import { startFaultyClusterServer, type FaultyCluster } from '../support/faulty-
 import type { FaultController } from '../support/faulty-pkcs11.js';
 import { runLoops } from '../support/loops.js';
 import { findObjects, withRawSession } from '../support/raw-session.js';
+import { tokenDirOf as tokenDirUnder } from '../support/softhsm.js';
 import type { TestServer } from '../support/server.js';
 import { until } from '../support/until.js';
 
@@ -68,11 +69,7 @@ function cli(args: readonly string[]) {
 }
 
 function tokenDirOf(label: string): string {
-  const tokens = join(server.dataDir, 'tokens');
-  const padded = Buffer.from(label.padEnd(32, ' '));
-  const dir = readdirSync(tokens).find((d) => readFileSync(join(tokens, d, 'token.object')).includes(padded));
-  assert.ok(dir !== undefined, `the token directory of ${label}`);
-  return join(tokens, dir);
+  return tokenDirUnder(join(server.dataDir, 'tokens'), label);
 }
 
 function stateOf(member: 'a' | 'b'): string | undefined {

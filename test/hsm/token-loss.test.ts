@@ -5,7 +5,7 @@
 // on the same library, serves under load — without a client-visible failure and without a restart.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
@@ -16,7 +16,7 @@ import { installClusterWrappingKey } from '../../src/hsm/pkcs11/cluster-wrapping
 import { reinitializationsOf } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
 import type { MemberStatus } from '../../src/ports/key-stores.js';
-import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
+import { createSoftHsm, loadVendorProfile, newBackingKeyRef, tokenDirOf as tokenDirUnder, type SoftHsmFixture } from '../support/softhsm.js';
 import { runLoops } from '../support/loops.js';
 import { until } from '../support/until.js';
 
@@ -46,13 +46,9 @@ after(async () => {
   await fx?.cleanup();
 });
 
-/** The directory SoftHSM2 keeps the token labelled `label` in (its token.object names the label). */
+/** The directory SoftHSM2 keeps the token labelled `label` in. */
 function tokenDirOf(label: string): string {
-  const tokens = join(fx.dir, 'tokens');
-  const padded = Buffer.from(label.padEnd(32, ' '));
-  const found = readdirSync(tokens).find((dir) => readFileSync(join(tokens, dir, 'token.object')).includes(padded));
-  assert.ok(found !== undefined, `no token directory holds ${label}`);
-  return join(tokens, found);
+  return tokenDirUnder(join(fx.dir, 'tokens'), label);
 }
 
 function member(cluster: ClusterHsm, name: string): MemberStatus {

@@ -6,7 +6,7 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -121,4 +121,12 @@ function repoRoot(): string {
     if (existsSync(join(dir, 'hsm-config', 'profiles'))) return dir;
     if (dirname(dir) === dir) throw new Error('hsm-config/profiles not found above the test support directory');
   }
+}
+
+/** The directory under `tokensDir` where SoftHSM2 keeps the token labelled `label` (its token.object names the label). */
+export function tokenDirOf(tokensDir: string, label: string): string {
+  const padded = Buffer.from(label.padEnd(32, ' '));
+  const found = readdirSync(tokensDir).find((dir) => readFileSync(join(tokensDir, dir, 'token.object')).includes(padded));
+  if (found === undefined) throw new Error(`no token directory under ${tokensDir} holds ${label}`);
+  return join(tokensDir, found);
 }
