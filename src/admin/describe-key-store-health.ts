@@ -58,9 +58,8 @@ export const describeKeyStoreHealth = defineAdminOperation({
 async function replicasOf(deps: AdminDeps, customKeyStoreId: string) {
   const report = await deps.keyStores.replicas(customKeyStoreId);
   if (report === undefined) return undefined;
-  const keyIdOf = new Map((await deps.store.allBackingKeyIds()).map((row) => [row.backingKeyId, row.keyId]));
   const keys = report.keys.map((key) => ({
-    KeyId: keyIdOf.get(key.backingKeyId) ?? null,
+    KeyId: key.keyId ?? null,
     BackingKeyId: key.backingKeyId,
     Replicas: key.holders.length,
     Holders: key.holders,

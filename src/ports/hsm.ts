@@ -219,3 +219,25 @@ export class HsmError extends Error {
     this.ckr = options?.ckr;
   }
 }
+
+/**
+ * Uses a fixed-id internal key (a canary, the secret-sealing key, the audit signing key), making it
+ * first when the HSM has none (HSM_KEY_NOT_FOUND). Nodes sharing one HSM may make it at the same
+ * moment: when `make` fails because another node's object appeared since `use` looked, `use`
+ * answers with that one; otherwise `make`'s error is thrown.
+ */
+export async function useOrMake<T>(use: () => Promise<T>, make: () => Promise<unknown>): Promise<T> {
+  try {
+    return await use();
+  } catch (err) {
+    if (!(err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND')) throw err;
+  }
+  try {
+    await make();
+  } catch (makeErr) {
+    return use().catch(() => {
+      throw makeErr;
+    });
+  }
+  return use();
+}

@@ -60,8 +60,11 @@ export interface ReplicaReport {
   readonly listed: readonly string[];
   /** How many members a key must be on: `replicationQuorum`, or every configured member. */
   readonly quorum: number;
-  /** The store's keys (one entry per key material), each with the members holding it, in member order. */
-  readonly keys: ReadonlyArray<{ readonly backingKeyId: string; readonly holders: readonly string[] }>;
+  /**
+   * The store's keys (one entry per key material), each with the members holding it, in member
+   * order, and its KMS key (null for an XKS key; absent where only the cluster answered).
+   */
+  readonly keys: ReadonlyArray<{ readonly backingKeyId: string; readonly keyId?: string | null; readonly holders: readonly string[] }>;
 }
 
 export interface ClusterStatus {

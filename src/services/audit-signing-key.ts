@@ -12,7 +12,7 @@
 import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AsymmetricKeySpec, SigningAlgorithm } from '../domain/key-spec.js';
-import { HsmError, type BackingKeyRef, type Hsm } from '../ports/hsm.js';
+import { useOrMake, type BackingKeyRef, type Hsm } from '../ports/hsm.js';
 
 const SIGNING_KEY: BackingKeyRef = {
   id: createHash('sha256').update('keybridge internal audit-signing key v1').digest('hex'),
@@ -46,20 +46,10 @@ export class AuditSigningKey {
   /** Finds (or generates) the key pair and writes its public key to `pemPath` if that differs. */
   static async open(hsm: Hsm, pemPath: string): Promise<AuditSigningKey> {
     const scheme = (await hsm.missingMechanism(ECDSA.spec, 'SIGN_VERIFY')) === undefined ? ECDSA : RSA_PKCS1;
-    let spki: Buffer;
-    try {
-      spki = await hsm.getPublicKey(SIGNING_KEY, scheme.spec);
-    } catch (err) {
-      if (!(err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND')) throw err;
-      try {
-        spki = await hsm.generateKeyPair(SIGNING_KEY, scheme.spec, 'SIGN_VERIFY');
-      } catch (generateErr) {
-        // Another node sharing the token made it since this one looked (its object list was older): use that one.
-        spki = await hsm.getPublicKey(SIGNING_KEY, scheme.spec).catch(() => {
-          throw generateErr;
-        });
-      }
-    }
+    const spki = await useOrMake(
+      () => hsm.getPublicKey(SIGNING_KEY, scheme.spec),
+      () => hsm.generateKeyPair(SIGNING_KEY, scheme.spec, 'SIGN_VERIFY'),
+    );
     const key = new AuditSigningKey(hsm, scheme, spki);
     writePemIfDifferent(pemPath, key.publicKeyPem);
     return key;

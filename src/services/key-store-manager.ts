@@ -336,15 +336,16 @@ export class KeyStoreManager implements KeyStores {
   async replicas(customKeyStoreId: string): Promise<ReplicaReport | undefined> {
     const runtime = this.runtimes.get(customKeyStoreId);
     if (runtime?.state !== 'CONNECTED' || runtime.cluster === undefined) return undefined;
-    // The store's own keys' materials (every material of a rotated key), and its XKS keys.
-    const inStore = new Set<string>();
+    // The store's own keys' materials (every material of a rotated key) by KMS key, and its XKS keys.
+    const keyIdOf = new Map<string, string | null>();
     const storeOf = new Map<string, string | undefined>();
     for (const { keyId, backingKeyId } of await this.deps.store.allBackingKeyIds()) {
       if (!storeOf.has(keyId)) storeOf.set(keyId, (await this.deps.store.getKey(keyId))?.customKeyStoreId ?? undefined);
-      if (storeOf.get(keyId) === customKeyStoreId) inStore.add(backingKeyId);
+      if (storeOf.get(keyId) === customKeyStoreId) keyIdOf.set(backingKeyId, keyId);
     }
-    for (const key of (await this.deps.xksStore?.listXksKeys()) ?? []) if (key.customKeyStoreId === customKeyStoreId) inStore.add(key.backingKeyId);
-    return runtime.cluster.replicas(inStore);
+    for (const key of (await this.deps.xksStore?.listXksKeys()) ?? []) if (key.customKeyStoreId === customKeyStoreId) keyIdOf.set(key.backingKeyId, null);
+    const report = await runtime.cluster.replicas(new Set(keyIdOf.keys()));
+    return { ...report, keys: report.keys.map((key) => ({ ...key, keyId: keyIdOf.get(key.backingKeyId) ?? null })) };
   }
 
   /** Every CONNECTED store's cluster status (for /metrics). */

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 
 import type { SymmetricSuite } from '../domain/symmetric-suite.js';
-import { HsmError, type BackingKeyRef, type Hsm } from '../ports/hsm.js';
+import { HsmError, useOrMake, type BackingKeyRef, type Hsm } from '../ports/hsm.js';
 
 function internalKey(label: string): BackingKeyRef {
   return { id: createHash('sha256').update(`keybridge internal ${label} key v1`).digest('hex'), label: `keybridge:internal:${label}` };
@@ -42,12 +42,10 @@ export class SecretSealer {
     const plaintext = Buffer.from(secret, 'utf8');
     let sealed;
     try {
-      sealed = await this.hsm.encrypt(format.key, plaintext, aad, format.suite);
-    } catch (err) {
-      if (!(err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND')) throw err;
-      // A concurrent first seal may create it at the same moment; the encrypt below decides.
-      await this.hsm.generateSymmetricKey(format.key, format.suite).catch(() => undefined);
-      sealed = await this.hsm.encrypt(format.key, plaintext, aad, format.suite);
+      sealed = await useOrMake(
+        () => this.hsm.encrypt(format.key, plaintext, aad, format.suite),
+        () => this.hsm.generateSymmetricKey(format.key, format.suite),
+      );
     } finally {
       plaintext.fill(0);
     }

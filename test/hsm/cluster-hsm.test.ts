@@ -17,12 +17,12 @@ import {
   type ClusterMember,
   type ClusterMemberFailure,
 } from '../../src/hsm/cluster/cluster-hsm.js';
-import { CANARY_REF, deepCheck, ensureCanary } from '../../src/hsm/cluster/canary.js';
+import { CANARY_REF, deepCheck } from '../../src/hsm/cluster/canary.js';
 import { aesBackingKeyTemplate } from '../../src/hsm/pkcs11/key-templates.js';
 import { Pkcs11Hsm } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { acquireModule, describeModule, padTokenLabel } from '../../src/hsm/pkcs11/module.js';
 import type { VendorProfile } from '../../src/hsm/vendor-profile.js';
-import { HsmError, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
+import { HsmError, useOrMake, type BackingKeyRef, type HsmErrorCode } from '../../src/ports/hsm.js';
 import { findObjects, withRawSession } from '../support/raw-session.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -458,24 +458,31 @@ test('a canary another node made between this one\'s look and its generate serve
     // Several keybridge nodes share one token (one HSM behind every node): each checks its canary
     // when it connects, and the first to miss it generates it. Here the other node's canary lands
     // on the token exactly between this node's miss and its generate (a raw session of the test's
-    // own, synchronously, from the not-found check), as it did once in CI.
+    // own, synchronously, right after the miss), as it did once in CI. The look and the generate
+    // are ensureCanary's for a token with AES-GCM, through useOrMake as ensureCanary calls it.
     const hsm = await openToken(labelC);
     try {
       withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
         for (const handle of findObjects(pkcs11, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(CANARY_REF.id, 'hex') }])) pkcs11.C_DestroyObject(session, handle);
       });
+      await assert.rejects(hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0)), isHsmError('HSM_KEY_NOT_FOUND'));
       let otherNodeMadeIt = false;
-      await ensureCanary(hsm, (err) => {
-        const missing = err instanceof HsmError && err.code === 'HSM_KEY_NOT_FOUND';
-        if (missing && !otherNodeMadeIt) {
-          otherNodeMadeIt = true;
-          withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
-            // Made as keybridge makes a canary (pkcs11/key-templates.ts), by the other node.
-            pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, aesBackingKeyTemplate(CANARY_REF));
-          });
-        }
-        return missing;
-      });
+      await useOrMake(
+        async () => {
+          try {
+            await hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0));
+          } finally {
+            if (!otherNodeMadeIt) {
+              otherNodeMadeIt = true;
+              withRawSession(fx.modulePath, labelC, (pkcs11, session) => {
+                // Made as keybridge makes a canary (pkcs11/key-templates.ts), by the other node.
+                pkcs11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, aesBackingKeyTemplate(CANARY_REF));
+              });
+            }
+          }
+        },
+        () => hsm.generateSymmetricKey(CANARY_REF),
+      );
       assert.ok(otherNodeMadeIt, 'the canary was there before the test could race it');
       await deepCheck(hsm);
       withRawSession(fx.modulePath, labelC, (pkcs11, session) => {

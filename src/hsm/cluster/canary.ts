@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 import type { AsymmetricKeySpec, SigningAlgorithm } from '../../domain/key-spec.js';
-import { HsmError, type BackingKeyRef } from '../../ports/hsm.js';
+import { HsmError, useOrMake, type BackingKeyRef } from '../../ports/hsm.js';
 import { INTERNAL_KEY_LABEL_PREFIX } from '../pkcs11/key-templates.js';
 import type { Pkcs11Hsm } from '../pkcs11/pkcs11-hsm.js';
 
@@ -62,30 +62,21 @@ async function chooseCanary(hsm: Pkcs11Hsm): Promise<CanaryKind> {
 
 const DIGEST = (probe: Buffer): Buffer => createHash('sha256').update(probe).digest();
 
-/** Makes sure the member's canary key exists (generates it on first use). */
-export async function ensureCanary(hsm: Pkcs11Hsm, isKeyNotFound: (err: unknown) => boolean): Promise<void> {
+/** Makes sure the member's canary key exists (generates it on first use; another node's serves too). */
+export async function ensureCanary(hsm: Pkcs11Hsm): Promise<void> {
   const canary = await canaryKindOf(hsm);
-  const use = async (): Promise<void> => {
-    if (canary.kind === 'aes-gcm') await hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0));
-    else if (canary.kind === 'hmac') await hsm.mac(HMAC_CANARY_REF, 'HMAC_SHA_256', Buffer.alloc(1));
-    else await hsm.sign(SIGNING_CANARY_REF, canary.algorithm, DIGEST(Buffer.alloc(1)));
-  };
-  try {
-    await use();
-  } catch (err) {
-    if (!isKeyNotFound(err)) throw err;
-    try {
+  await useOrMake(
+    async () => {
+      if (canary.kind === 'aes-gcm') await hsm.encrypt(CANARY_REF, Buffer.alloc(1), Buffer.alloc(0));
+      else if (canary.kind === 'hmac') await hsm.mac(HMAC_CANARY_REF, 'HMAC_SHA_256', Buffer.alloc(1));
+      else await hsm.sign(SIGNING_CANARY_REF, canary.algorithm, DIGEST(Buffer.alloc(1)));
+    },
+    async () => {
       if (canary.kind === 'aes-gcm') await hsm.generateSymmetricKey(CANARY_REF);
       else if (canary.kind === 'hmac') await hsm.generateMacKey(HMAC_CANARY_REF, 'HMAC_256');
       else await hsm.generateKeyPair(SIGNING_CANARY_REF, canary.spec, 'SIGN_VERIFY');
-    } catch (generateErr) {
-      // Another keybridge node sharing this token (several nodes on one HSM) made the canary
-      // since this one looked: its key serves as well. Anything else is the generation's failure.
-      await use().catch(() => {
-        throw generateErr;
-      });
-    }
-  }
+    },
+  );
 }
 
 /**

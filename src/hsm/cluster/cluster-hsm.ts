@@ -853,7 +853,7 @@ export class ClusterHsm implements Hsm {
    * and (keybridge mode) keys it missed are copied in from a member that may export them.
    */
   private async prepare(member: MemberRuntime, hsm: Pkcs11Hsm, peers: readonly MemberRuntime[]): Promise<void> {
-    await ensureCanary(hsm, isKeyNotFound);
+    await ensureCanary(hsm);
     for (const ref of this.destroyWhenBack.values()) {
       await hsm.destroySymmetricKey(ref);
     }
