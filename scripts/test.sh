@@ -17,6 +17,9 @@ kb_want_packages awscli python3-boto3
 # openCryptoki's soft token, and tpm2-pkcs11 on a software TPM behind tpm2-abrmd.
 kb_want_packages opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools python3-tpm2-pkcs11-tools \
   swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 tpm2-tools dbus-daemon
+# chromium: Debian's browser, driven headless by playwright-core in the web console's tests
+# (test/e2e/console*.test.ts); no browser is ever downloaded.
+kb_want_packages chromium
 kb_require_npm_deps
 rm -rf dist
 kb_build
@@ -38,6 +41,6 @@ if [ -z "${KEYBRIDGE_TEST_ONLY:-}" ]; then
   # End-to-end tests once more with the metadata in PostgreSQL (a throw-away cluster per test
   # process, test/support/postgres-lab.ts) instead of SQLite: the store every multi-node deployment runs.
   store_files=()
-  for name in sdk grants custom-key-stores external-key-store-failures rotation rotation-custom-key-store encryption-sdk lookup-events; do store_files+=("dist/test/e2e/$name.test.js"); done
+  for name in sdk grants custom-key-stores external-key-store-failures rotation rotation-custom-key-store encryption-sdk lookup-events console-api; do store_files+=("dist/test/e2e/$name.test.js"); done
   KEYBRIDGE_TEST_STORE=postgres node --test --test-concurrency=2 --test-timeout=300000 "${store_files[@]}"
 fi

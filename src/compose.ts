@@ -20,6 +20,7 @@ import type { KeyRecord } from './domain/key.js';
 import { AUDIT_SIGNING_KEY_FILE } from './audit/digest.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
+import { RecentRequests } from './http/recent-requests.js';
 import type { OperationDeps } from './operations/operation.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { AccessKey } from './ports/principals.js';
@@ -37,6 +38,7 @@ import { backupRefusal, backupSourceOf } from './backup/source.js';
 import type { LookupSource } from './audit/lookup.js';
 import { PostgresAuditReader } from './audit/postgres/reader.js';
 import { fileLookupSource } from './audit/tail.js';
+import { fileTrailVerifier, postgresTrailVerifier } from './audit/trail-verifier.js';
 import { startNodeReports, type NodeReporter } from './services/node-reports.js';
 import { keyStoreHealthWire } from './admin/key-store-health-wire.js';
 import { followChanges } from './services/follow-changes.js';
@@ -126,12 +128,15 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
   // What another node does to a custom key store (a shared PostgreSQL store), this node follows with its own sessions.
   const unfollowKeyStores = followChanges(store.changes, ['custom-key-stores'], () => keyStores.followIntent(), { logger, what: 'custom key stores' });
   let audit: AuditTrail;
+  // VerifyAuditTrail checks digests with the key the HSM signs them with, not the PEM file beside the trail.
+  let auditPublicKeyPem: string;
   try {
     // The digest-signing key lives in the default key store's HSM, made by one node at a time on a
     // fresh token (see the sealing key above); its public key goes to the data directory.
     const signer = await exclusivelyAcrossNodes(store, 'first-start:audit-signing-key', () => AuditSigningKey.open(hsm, join(config.dataDir, AUDIT_SIGNING_KEY_FILE)), {
       owner: node,
     });
+    auditPublicKeyPem = signer.publicKeyPem;
     // With PostgreSQL the trail is in the shared database: one chain for every node.
     audit = await AuditTrail.open({
       ...(config.store.kind === 'postgres' ? { postgres: postgresConnection(config.store), node } : { path: config.audit.path! }),
@@ -232,6 +237,13 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     pgAudit === undefined
       ? fileLookupSource(config.audit.path!)
       : { newestBefore: (...args) => (auditReader ??= new PostgresAuditReader(pgAudit)).newestBefore(...args) };
+  // VerifyAuditTrail: the same trail, verified as `keybridge audit verify` does (a snapshot of PostgreSQL's through the same reader).
+  const auditVerifier =
+    pgAudit === undefined
+      ? fileTrailVerifier(config.audit.path!, auditPublicKeyPem)
+      : postgresTrailVerifier(() => (auditReader ??= new PostgresAuditReader(pgAudit)), auditPublicKeyPem);
+  // The web console's request charts (DescribeRequestMetrics): this process's last 15 minutes.
+  const recentRequests = new RecentRequests(() => clock.now());
   const app = buildApp({
     deps,
     authenticator,
@@ -239,6 +251,7 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
     maxBodyBytes: config.maxBodyBytes,
     notReadyBecause: () => notReadyBecause(ready, hsm, keyStores),
     metrics,
+    recentRequests,
     audit,
     admin: {
       ...deps,
@@ -251,8 +264,11 @@ export async function compose(config: Readonly<Config>, options: ComposeOptions)
         directory: config.backupDirectory ?? join(config.dataDir, 'backups'),
       },
       auditLookup,
+      auditVerifier,
+      recentRequests,
     },
     ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
+    ...(config.console.enabled ? { console: { region: config.region } } : {}),
   });
 
   let closed: Promise<void> | undefined;

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   if (stopping) return stop(stopping, true);
   const url = await keybridge.listen();
   logger.info({ url, region: config.region, accountId: config.accountId, dataDir: config.dataDir, ...(worker === undefined ? {} : { worker: Number(worker) }) }, 'keybridge is serving the KMS API');
-  if (config.embedded && (worker === undefined || worker === '1')) printQuickStart(url, config.credentialsFile!, config.credentialsProfile, config.region);
+  if (config.embedded && (worker === undefined || worker === '1')) printQuickStart(url, config.credentialsFile!, config.credentialsProfile, config.region, config.console.enabled);
 
   function stop(signal: string, deferred = false): void {
     if (stopping && !deferred) return;
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   }
 }
 
-function printQuickStart(url: string, credentialsFile: string, profile: string, region: string): void {
+function printQuickStart(url: string, credentialsFile: string, profile: string, region: string, consoleEnabled: boolean): void {
   process.stderr.write(
     [
       '',
@@ -70,6 +70,7 @@ function printQuickStart(url: string, credentialsFile: string, profile: string, 
       `  export AWS_SHARED_CREDENTIALS_FILE=${credentialsFile} AWS_PROFILE=${profile} AWS_DEFAULT_REGION=${region}`,
       `  aws kms create-key --description "my first keybridge key" --endpoint-url ${url}`,
       '',
+      ...(consoleEnabled ? [`Or open the web console at ${url}/console/ and sign in with the [${profile}] profile of ${credentialsFile}.`, ''] : []),
     ].join('\n') + '\n',
   );
 }

@@ -1,7 +1,8 @@
 // keybridge's admin API: principals and their access keys and identity policies, the health of
 // custom key stores' cluster members, backups and the audit trail's events, on the same
 // endpoint as KMS (POST /, AWS JSON 1.1, SigV4) under X-Amz-Target: KeybridgeAdmin.<Operation>.
-// Only the root principal of the server's own account (the operator's credentials) may call it.
+// Only the root principal of the server's own account (the operator's credentials) may call it,
+// except operations marked anyPrincipal (GetCallerIdentity: any caller may ask who it is).
 
 import { KmsError } from '../domain/errors.js';
 import type { RequestContext } from '../operations/operation.js';
@@ -13,6 +14,8 @@ import { deleteAccessKey } from './delete-access-key.js';
 import { deletePrincipal } from './delete-principal.js';
 import { deletePrincipalPolicy } from './delete-principal-policy.js';
 import { describeKeyStoreHealth } from './describe-key-store-health.js';
+import { describeRequestMetrics } from './describe-request-metrics.js';
+import { getCallerIdentity } from './get-caller-identity.js';
 import { getPrincipal } from './get-principal.js';
 import { listPrincipals } from './list-principals.js';
 import { lookupEventsOperation } from './lookup-events.js';
@@ -20,6 +23,7 @@ import type { AdminDeps, AdminOperation } from './operation.js';
 import { putPrincipalPolicy } from './put-principal-policy.js';
 import { rotateAccessKey } from './rotate-access-key.js';
 import { updateAccessKey } from './update-access-key.js';
+import { verifyAuditTrail } from './verify-audit-trail.js';
 import { createXksCredential, deleteXksCredential, listXksCredentials } from './xks-credentials.js';
 import { createXksKey, deleteXksKey, describeXksKey, disableXksKey, enableXksKey, listXksKeys } from './xks-keys.js';
 
@@ -39,6 +43,9 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
   describeKeyStoreHealth,
   createBackup,
   lookupEventsOperation,
+  verifyAuditTrail,
+  describeRequestMetrics,
+  getCallerIdentity,
   createXksCredential,
   listXksCredentials,
   deleteXksCredential,
@@ -59,8 +66,9 @@ export function adminOperationNameOf(target: string | string[] | undefined): str
 
 /**
  * Runs one admin call for an authenticated caller. Order: known operation → root of this account
- * → schema → `beforeRun` (the HTTP layer records the call's intent there) → run. `deps` is
- * undefined when the server was built without the admin API.
+ * (any authenticated caller for an anyPrincipal operation) → schema → `beforeRun` (the HTTP layer
+ * records the call's intent there) → run. `deps` is undefined when the server was built without
+ * the admin API.
  */
 export async function runAdminOperation(
   name: string,
@@ -72,7 +80,7 @@ export async function runAdminOperation(
   const operation = deps === undefined ? undefined : ADMIN_OPERATIONS_BY_NAME.get(name);
   if (!operation || !deps) throw new KmsError('UnknownOperationException', `Unknown operation: ${ADMIN_TARGET_PREFIX}${name.slice(0, 64)}`);
   const { principal } = ctx;
-  if (principal.type !== 'Root' || principal.accountId !== deps.account.accountId) {
+  if (operation.anyPrincipal !== true && (principal.type !== 'Root' || principal.accountId !== deps.account.accountId)) {
     throw new KmsError('AccessDeniedException', `User: ${principal.arn} is not authorized to perform: keybridge-admin:${operation.name}; only the account's root principal may.`);
   }
   const input = parseInput(operation.input, body);

@@ -22,6 +22,8 @@ const ENV_OVERRIDES: ReadonlyArray<[string, (raw: Record<string, unknown>, value
   ['KEYBRIDGE_ACCOUNT_ID', (raw, v) => (raw.accountId = v)],
   ['KEYBRIDGE_LOG_LEVEL', (raw, v) => (raw.logLevel = v)],
   ['KEYBRIDGE_LOG_FILE', (raw, v) => (raw.logFile = v)],
+  // "false" turns the web console off; anything but true/false is refused by the schema.
+  ['KEYBRIDGE_CONSOLE', (raw, v) => (raw.console = { ...(raw.console as object), enabled: v === 'true' ? true : v === 'false' ? false : v })],
 ];
 
 export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Readonly<Config> {

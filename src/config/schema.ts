@@ -282,6 +282,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The web console at /console on the KMS listener (docs/console.md); `enabled: false` serves none. */
+    console: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     xksProxy: xksProxyConfig,
     /** keybridge as an XKS client: custom key stores of type EXTERNAL_KEY_STORE (docs/xks.md). */

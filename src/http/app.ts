@@ -20,7 +20,9 @@ import type { AuditTrail } from '../audit/audit-store.js';
 import { authorizeRequest } from '../operations/authorization.js';
 import { withResolvedKeys } from '../operations/key-access.js';
 import { decorateForAudit, isApiCall, recordCall, recordIntent, needsIntent } from './audit-hook.js';
+import { registerConsole } from './console.js';
 import { type Metrics, registerMetricsRoute } from './metrics.js';
+import { type RecentRequests, storeOf } from './recent-requests.js';
 
 export interface RequestAuthenticator {
   verify(req: { method: string; path: string; query?: string; headers: Record<string, string | string[] | undefined>; body: Buffer }): Promise<AccessKey>;
@@ -44,6 +46,10 @@ export interface AppOptions {
   readonly https?: { key: Buffer; cert: Buffer };
   /** Serves X-Amz-Target: KeybridgeAdmin.* (src/admin/registry.ts) when given. */
   readonly admin?: AdminDeps;
+  /** The last 15 minutes of requests, for KeybridgeAdmin.DescribeRequestMetrics (the web console's charts). */
+  readonly recentRequests?: RecentRequests;
+  /** Serves the web console at /console (src/http/console.ts) when given. */
+  readonly console?: { readonly region: string; readonly directory?: string };
 }
 
 declare module 'fastify' {
@@ -94,6 +100,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     );
     if (request.kmsOperation !== undefined || request.kmsErrorName !== undefined) {
       options.metrics?.request(request.kmsOperation ?? 'unknown', request.kmsErrorName ?? 'Success', reply.elapsedTime / 1000);
+      options.recentRequests?.record(request.kmsOperation ?? 'unknown', request.kmsErrorName ?? 'Success', reply.elapsedTime / 1000, storeOf(request.kmsKey));
     }
   });
 
@@ -158,6 +165,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   if (options.metrics !== undefined) registerMetricsRoute(app, options.metrics);
+  if (options.console !== undefined) registerConsole(app, { ...options.console, https: options.https !== undefined, logger });
 
   app.setErrorHandler(async (error, request, reply) => {
     let kmsError = fromFastifyError(error) ?? toKmsError(error);

@@ -129,6 +129,11 @@ test('the quick start: first run, the printed CLI command, SIGTERM, and a second
   assert.equal(awsLines.length, 1, `aws example lines:\n${first.stderr}`);
   const awsLine = awsLines[0]!;
   assert.ok(awsLine.endsWith(`--endpoint-url ${url}`), awsLine);
+  // The README's web console: the printed address serves the page.
+  await waitForLine(first, `Or open the web console at ${url}/console/`, 5000);
+  const page = await fetch(`${url}/console/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<title>keybridge console<\/title>/);
 
   // ---- The data directory.
   const credentialsPath = join(dataDir, 'credentials');
