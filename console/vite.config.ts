@@ -1,4 +1,4 @@
-// Builds the web console (issue #18) into dist/console, which src/http/console.ts serves at
+// Builds the web console (issue #18) into dist/console-app, which src/http/console.ts serves at
 // /console. Every asset is bundled and served by keybridge itself: no CDN, no inline script or
 // style, no data: URL, so the page runs under a strict Content-Security-Policy.
 
@@ -13,7 +13,8 @@ export default defineConfig({
   plugins: [preact()],
   logLevel: 'warn',
   build: {
-    outDir: fileURLToPath(new URL('../dist/console', import.meta.url)),
+    // Not dist/console: tsc puts there what the unit tests import from console/src (lockout.ts).
+    outDir: fileURLToPath(new URL('../dist/console-app', import.meta.url)),
     emptyOutDir: true,
     // Inlined assets would be data: URLs, which the CSP refuses.
     assetsInlineLimit: 0,

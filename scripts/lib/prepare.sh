@@ -69,7 +69,7 @@ kb_require_npm_deps() {
 
 kb_build() {
   npx tsc -p tsconfig.json >&2 || kb_die "TypeScript build failed"
-  # The web console (console/): type-checked, then bundled by Vite into dist/console.
+  # The web console (console/): type-checked, then bundled by Vite into dist/console-app.
   npx tsc -p console/tsconfig.json >&2 || kb_die "TypeScript build of the console failed"
   npx vite build --config console/vite.config.ts >&2 || kb_die "the console's build (Vite) failed"
 }

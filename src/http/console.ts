@@ -1,5 +1,5 @@
 // The web console (issue #18) at /console on the KMS listener: the page Vite built into
-// dist/console, read once at start and served from memory, under a strict Content-Security-Policy
+// dist/console-app, read once at start and served from memory, under a strict Content-Security-Policy
 // (only our own scripts, styles and API; no inline code, no frames, no other origin).
 //
 // The page holds no authority of its own: it signs every call in the browser with the caller's
@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 
-/** Where the build puts the console: dist/console, beside dist/src. */
-export const CONSOLE_ASSETS_DIR = fileURLToPath(new URL('../../console', import.meta.url));
+/** Where the build puts the console: dist/console-app, beside dist/src (console/vite.config.ts). */
+export const CONSOLE_ASSETS_DIR = fileURLToPath(new URL('../../console-app', import.meta.url));
 
 export const CONSOLE_CSP = [
   "default-src 'none'",

@@ -58,7 +58,7 @@ export function FilterForm({ onSearch, busy, error }: Props) {
           Principal
           <input {...text('principal')} placeholder="alice or arn:…" aria-describedby="audit-principal-hint" autocomplete="off" />
           <span id="audit-principal-hint" class="hint muted">
-            User name, principal ARN or principal ID, as in the record's userIdentity (the root user has no name: use its ARN)
+            User name, ARN or principal ID as recorded (the root user has no name: use its ARN)
           </span>
         </label>
         <label>

@@ -17,6 +17,8 @@ export interface LineSeries {
   readonly values: ReadonlyArray<number | null>;
   readonly kind: string;
   readonly format: (v: number) => string;
+  /** A shorter form for the axis labels; `format` when absent. */
+  readonly axis?: (v: number) => string;
 }
 
 export interface ChartProps {
@@ -35,10 +37,10 @@ const W = 320;
 const H = 140;
 const TOP = 8;
 const BOTTOM = 18;
-const LEFT = 34;
+const LEFT = 38;
 
 export function Chart({ testId, caption, summary, times, periodSeconds, bars = [], line }: ChartProps) {
-  const right = line !== undefined && bars.length > 0 ? 40 : 8;
+  const right = line !== undefined && bars.length > 0 ? 38 : 8;
   // A line alone uses the left axis.
   const lineOnLeft = line !== undefined && bars.length === 0;
   const plotW = W - LEFT - right;
@@ -83,7 +85,7 @@ export function Chart({ testId, caption, summary, times, periodSeconds, bars = [
               // A count axis labels whole numbers only (no "0.5 requests").
               lineOnLeft || Number.isInteger(barMax * f) ? (
                 <text class="axis-label" x={LEFT - 4} y={TOP + plotH * (1 - f) + 3} text-anchor="end">
-                  {lineOnLeft ? line!.format(lineMax * f) : count(barMax * f)}
+                  {lineOnLeft ? (line!.axis ?? line!.format)(lineMax * f) : count(barMax * f)}
                 </text>
               ) : null
             ))
@@ -91,7 +93,7 @@ export function Chart({ testId, caption, summary, times, periodSeconds, bars = [
         {line !== undefined && !lineOnLeft
           ? [0, 0.5, 1].map((f) => (
               <text class="axis-label" x={W - right + 4} y={TOP + plotH * (1 - f) + 3} text-anchor="start">
-                {line.format(lineMax * f)}
+                {(line.axis ?? line.format)(lineMax * f)}
               </text>
             ))
           : null}

@@ -2,13 +2,13 @@
 // store, each small enough that a dozen fit on a screen.
 
 import { Chart } from './Chart.js';
-import { ms, operationSeries, type RequestMetrics, type Series, storeSeries, type Summary, totalSeries } from './metrics.js';
+import { axisMs, ms, operationSeries, type RequestMetrics, type Series, storeSeries, type Summary, totalSeries } from './metrics.js';
 
 const TOP_OPERATIONS = 6;
 
 /** Latency is only drawn where there were requests to time. */
 function latencyLine(series: Series) {
-  return { label: 'avg latency', kind: 'latency', format: ms, values: series.latency.map((v, i) => ((series.requests[i] ?? 0) > 0 ? v : null)) };
+  return { label: 'avg latency', kind: 'latency', format: ms, axis: axisMs, values: series.latency.map((v, i) => ((series.requests[i] ?? 0) > 0 ? v : null)) };
 }
 
 /** A test id from a name that may hold any character (store ids do not, operation names do not; "other" is fine). */

@@ -105,3 +105,9 @@ export function ms(value: number): string {
 export function percent(errors: number, requests: number): string {
   return requests === 0 ? '—' : `${((errors / requests) * 100).toFixed(errors === 0 || errors === requests ? 0 : 1)}%`;
 }
+
+/** An axis label: "0", "2.5ms", "50ms", "1.5s". */
+export function axisMs(value: number): string {
+  if (value === 0) return '0';
+  return value >= 1000 ? `${Number((value / 1000).toPrecision(3))}s` : `${Number(value.toPrecision(3))}ms`;
+}
