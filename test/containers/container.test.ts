@@ -342,6 +342,11 @@ describe('the keybridge container image', () => {
     await node.exec(healthcheck!.slice(1));
     const elsewhere = await node.container.exec(healthcheck!.slice(1), { env: { KEYBRIDGE_PORT: String(await freePort()) } });
     assert.equal(elsewhere.exitCode, 1, elsewhere.output);
+
+    // The web console is in the image (dist/console-app) and served.
+    const page = await fetch(`${node.url}/console/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>keybridge console<\/title>/);
   });
 
   test('keys, an alias, encrypt/decrypt and a data key with the JS SDK', { skip }, async () => {

@@ -130,7 +130,7 @@ test('the quick start: first run, the printed CLI command, SIGTERM, and a second
   const awsLine = awsLines[0]!;
   assert.ok(awsLine.endsWith(`--endpoint-url ${url}`), awsLine);
   // The README's web console: the printed address serves the page.
-  await waitForLine(first, `Or open the web console at ${url}/console/`, 5000);
+  await waitForLine(first, `Or open the web console at ${url}/console/ and sign in with the [keybridge] profile of ${join(dataDir, 'credentials')}.`, 5000);
   const page = await fetch(`${url}/console/`);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<title>keybridge console<\/title>/);

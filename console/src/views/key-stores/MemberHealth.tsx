@@ -130,7 +130,7 @@ function NodesList({ storeId, nodes }: { storeId: string; nodes: readonly NodeHe
             ) : (
               n.Members.map((m) => (
                 <span class="node-member" data-member={m.Name}>
-                  {m.Name} <span class={`state state-${m.State}`}>{m.State}</span>
+                  {m.Name} <span class={`state state-${m.State}`} data-testid="node-member-state">{m.State}</span>
                 </span>
               ))
             )}
