@@ -25,7 +25,7 @@ import { defineAdminOperation } from './operation.js';
  * reports more later needs no new member. A trail that cannot be read at all is not a verdict
  * but an error: KMSInternalException (the cause is logged, not sent).
  *
- * Verifying a file runs on this process's event loop (see the WARNING in trail-verifier.ts).
+ * The check runs in a worker thread of its own (trail-verifier.ts): the node keeps serving meanwhile.
  */
 export const verifyAuditTrail = defineAdminOperation({
   name: 'VerifyAuditTrail',

@@ -7,17 +7,15 @@
 // (AuditSigningKey.publicKeyPem), not the PEM file next to the trail: a verifier that trusted a
 // key found beside the trail would trust whoever could replace both.
 //
-// WARNING: verification is synchronous (better-sqlite3) and walks every record on the calling
-// thread: on a large trail it holds this process's event loop (every request it serves waits) for
-// as long as `keybridge audit verify` takes on that trail. Acceptable for an operator's occasional
-// click for now, and concurrent calls share one run; move it to a worker thread before making it
-// periodic or offering it to more callers.
+// Verification is synchronous (better-sqlite3) and hashes every record, so it runs in a worker
+// thread of its own (verify-worker.ts): the service keeps answering requests meanwhile.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runOffThread } from '../off-thread.js';
 import type { PostgresAuditReader } from './postgres/reader.js';
-import { verifyAuditFile, type VerifyResult } from './verify.js';
+import type { VerifyResult } from './verify.js';
 
 export interface TrailVerifier {
   /** Verifies the whole trail; rejects when it cannot be read at all (not the same as a failed check). */
@@ -26,7 +24,7 @@ export interface TrailVerifier {
 
 /** The trail file at `path`, opened read-only for each run (the writer keeps appending meanwhile). */
 export function fileTrailVerifier(path: string, publicKeyPem: string | undefined): TrailVerifier {
-  return oneRunAtATime(async () => verifyAuditFile(path, publicKeyPem === undefined ? {} : { publicKeyPem }));
+  return oneRunAtATime(() => verifyOffThread(path, publicKeyPem));
 }
 
 /** The PostgreSQL trail: a snapshot copied into a temporary trail file, verified, then removed. */
@@ -36,7 +34,7 @@ export function postgresTrailVerifier(reader: () => PostgresAuditReader, publicK
     try {
       const path = join(dir, 'audit.db');
       await reader().snapshot(path);
-      return verifyAuditFile(path, publicKeyPem === undefined ? {} : { publicKeyPem });
+      return await verifyOffThread(path, publicKeyPem);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -54,4 +52,8 @@ function oneRunAtATime(run: () => Promise<VerifyResult>): TrailVerifier {
       return running;
     },
   };
+}
+
+function verifyOffThread(path: string, publicKeyPem: string | undefined): Promise<VerifyResult> {
+  return runOffThread(new URL('./verify-worker.js', import.meta.url), { path, publicKeyPem }, 'audit verification');
 }

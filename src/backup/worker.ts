@@ -2,14 +2,10 @@
 // work of seconds per thousand keys, which on the service's own thread would stall every request
 // (KeybridgeAdmin.CreateBackup). The result, or the error's message, goes back as one message.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 
+import { answerFromThread } from '../off-thread.js';
 import { createBackup, type BackupSource } from './create.js';
 
 const { source, out } = workerData as { source: BackupSource; out: string };
-try {
-  const result = await createBackup(source, out);
-  parentPort!.postMessage({ ok: true, result });
-} catch (err) {
-  parentPort!.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err) });
-}
+await answerFromThread(() => createBackup(source, out));
