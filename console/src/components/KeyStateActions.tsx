@@ -6,6 +6,7 @@ import { useState } from 'preact/hooks';
 
 import { useConsole } from '../context.js';
 import { ErrorNote } from './ErrorNote.js';
+import { Confirm } from './Confirm.js';
 import { useAction } from './hooks.js';
 
 type Pending = 'disable' | 'delete' | undefined;
@@ -47,21 +48,29 @@ export function KeyStateActions({ metadata, onChanged }: { metadata: KeyMetadata
         </button>
       )}
       {pending === 'disable' ? (
-        <div class="confirm" role="dialog" aria-label="Disable key">
+        <Confirm
+          label="Disable key"
+          action="Disable key"
+          kind="danger"
+          disabled={!confirmed || action.busy}
+          onConfirm={() => void action.run(() => kms.send(new DisableKeyCommand({ KeyId: keyId })))}
+          onCancel={() => setPending(undefined)}
+        >
           <p>A disabled key cannot be used in any cryptographic operation until it is enabled again.</p>
           <label class="check">
             <input type="checkbox" checked={confirmed} onChange={(e) => setConfirmed(e.currentTarget.checked)} /> Confirm that you want to disable this key.
           </label>
-          <button type="button" class="danger" disabled={!confirmed || action.busy} onClick={() => void action.run(() => kms.send(new DisableKeyCommand({ KeyId: keyId })))}>
-            Disable key
-          </button>
-          <button type="button" onClick={() => setPending(undefined)}>
-            Cancel
-          </button>
-        </div>
+        </Confirm>
       ) : null}
       {pending === 'delete' ? (
-        <div class="confirm" role="dialog" aria-label="Schedule key deletion">
+        <Confirm
+          label="Schedule key deletion"
+          action="Schedule deletion"
+          kind="danger"
+          disabled={!confirmed || action.busy}
+          onConfirm={() => void action.run(() => kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: days })))}
+          onCancel={() => setPending(undefined)}
+        >
           <p>
             After the waiting period the key is deleted, and every ciphertext made under it can never be decrypted again. During the waiting period the key
             cannot be used, and the deletion can be cancelled.
@@ -74,18 +83,7 @@ export function KeyStateActions({ metadata, onChanged }: { metadata: KeyMetadata
             <input type="checkbox" checked={confirmed} onChange={(e) => setConfirmed(e.currentTarget.checked)} /> Confirm that you want to schedule this key
             for deletion after a {days} day waiting period.
           </label>
-          <button
-            type="button"
-            class="danger"
-            disabled={!confirmed || action.busy}
-            onClick={() => void action.run(() => kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: days })))}
-          >
-            Schedule deletion
-          </button>
-          <button type="button" onClick={() => setPending(undefined)}>
-            Cancel
-          </button>
-        </div>
+        </Confirm>
       ) : null}
       <ErrorNote error={action.error} />
     </div>

@@ -5,6 +5,7 @@ import { type AliasListEntry, CreateAliasCommand, DeleteAliasCommand } from '@aw
 import { useState } from 'preact/hooks';
 
 import { ErrorNote } from '../../components/ErrorNote.js';
+import { Confirm } from '../../components/Confirm.js';
 import { type Loaded, useAction } from '../../components/hooks.js';
 import { useConsole } from '../../context.js';
 
@@ -68,17 +69,9 @@ function AliasItem({ name, onDeleted }: { name: string; onDeleted: () => void })
         </button>
       </div>
       {confirming ? (
-        <div class="confirm" role="dialog" aria-label={`Delete ${name}`}>
+        <Confirm label={`Delete ${name}`} action="Delete alias" kind="danger" disabled={remove.busy} onConfirm={() => void remove.run()} onCancel={() => setConfirming(false)}>
           <p>Applications that use {name} will no longer find this key through it.</p>
-          <div class="actions">
-            <button type="button" class="primary danger" disabled={remove.busy} onClick={() => void remove.run()}>
-              Delete alias
-            </button>
-            <button type="button" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        </Confirm>
       ) : null}
       <ErrorNote error={remove.error} />
     </li>

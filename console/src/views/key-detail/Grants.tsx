@@ -5,6 +5,7 @@ import { type GrantListEntry, type KeyMetadata, ListGrantsCommand, RetireGrantCo
 import { useState } from 'preact/hooks';
 
 import { ErrorNote } from '../../components/ErrorNote.js';
+import { Confirm } from '../../components/Confirm.js';
 import { useAction, useLoad } from '../../components/hooks.js';
 import { useConsole } from '../../context.js';
 import { CreateGrantForm } from './CreateGrantForm.js';
@@ -118,17 +119,16 @@ function GrantRow({ keyId, grant, onGone }: { keyId: string; grant: GrantListEnt
           </button>
         </div>
         {confirming ? (
-          <div class="confirm" role="dialog" aria-label="Revoke grant">
+          <Confirm
+            label="Revoke grant"
+            action="Revoke grant"
+            kind="danger"
+            disabled={act.busy}
+            onConfirm={() => void act.run(() => kms.send(new RevokeGrantCommand({ KeyId: keyId, GrantId: grantId })))}
+            onCancel={() => setConfirming(false)}
+          >
             <p>The grantee loses every permission this grant gives, at once.</p>
-            <div class="actions">
-              <button type="button" class="primary danger" disabled={act.busy} onClick={() => void act.run(() => kms.send(new RevokeGrantCommand({ KeyId: keyId, GrantId: grantId })))}>
-                Revoke grant
-              </button>
-              <button type="button" onClick={() => setConfirming(false)}>
-                Cancel
-              </button>
-            </div>
-          </div>
+          </Confirm>
         ) : null}
         <ErrorNote error={act.error} />
       </td>

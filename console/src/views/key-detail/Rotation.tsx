@@ -14,6 +14,7 @@ import {
 import { useEffect, useState } from 'preact/hooks';
 
 import { ErrorNote } from '../../components/ErrorNote.js';
+import { Confirm } from '../../components/Confirm.js';
 import { useAction, useLoad } from '../../components/hooks.js';
 import { useConsole } from '../../context.js';
 import { allPages, formatDate } from './format.js';
@@ -144,20 +145,19 @@ function RotationControls({ keyId, keyState }: { keyId: string; keyState: string
         </button>
       </div>
       {confirmingRotate ? (
-        <div class="confirm" role="dialog" aria-label="Rotate key now">
+        <Confirm
+          label="Rotate key now"
+          action={rotate.busy ? 'Rotating…' : 'Rotate key now'}
+          kind="primary"
+          disabled={rotate.busy}
+          onConfirm={() => void rotate.run()}
+          onCancel={() => setConfirmingRotate(false)}
+        >
           <p>
             New key material is made now and used for all new encryption; ciphertexts made before stay decryptable. The automatic schedule does not change. A key can be
             rotated on demand a limited number of times.
           </p>
-          <div class="actions">
-            <button type="button" class="primary" disabled={rotate.busy} onClick={() => void rotate.run()}>
-              {rotate.busy ? 'Rotating…' : 'Rotate key now'}
-            </button>
-            <button type="button" onClick={() => setConfirmingRotate(false)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        </Confirm>
       ) : null}
       <ErrorNote error={rotate.error} />
       <h3>Rotation history</h3>

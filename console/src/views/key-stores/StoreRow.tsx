@@ -6,6 +6,7 @@ import { ConnectCustomKeyStoreCommand, DeleteCustomKeyStoreCommand, DisconnectCu
 import { useState } from 'preact/hooks';
 
 import { ErrorNote } from '../../components/ErrorNote.js';
+import { Confirm } from '../../components/Confirm.js';
 import { useAction } from '../../components/hooks.js';
 import { useConsole } from '../../context.js';
 import { EditStoreForm } from './EditStoreForm.js';
@@ -97,28 +98,29 @@ export function StoreRow({ store, onChanged }: { store: Store; onChanged: () => 
           <td colSpan={COLUMNS}>
             <div class="store-detail-inner">
               {pending === 'disconnect' ? (
-                <div class="confirm" role="dialog" aria-label={`Disconnect key store ${name}`}>
+                <Confirm
+                  label={`Disconnect key store ${name}`}
+                  action="Disconnect key store"
+                  kind="danger"
+                  disabled={action.busy}
+                  onConfirm={() => void action.run(() => kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id })))}
+                  onCancel={() => setPending(undefined)}
+                >
                   <p>
                     While <strong>{name}</strong> is disconnected, the KMS keys in it become unusable: every cryptographic operation with them fails until the key
                     store is connected again.
                   </p>
-                  <div class="actions">
-                    <button
-                      type="button"
-                      class="danger"
-                      disabled={action.busy}
-                      onClick={() => void action.run(() => kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id })))}
-                    >
-                      Disconnect key store
-                    </button>
-                    <button type="button" onClick={() => setPending(undefined)}>
-                      Cancel
-                    </button>
-                  </div>
-                </div>
+                </Confirm>
               ) : null}
               {pending === 'delete' ? (
-                <div class="confirm" role="dialog" aria-label={`Delete key store ${name}`}>
+                <Confirm
+                  label={`Delete key store ${name}`}
+                  action="Delete key store"
+                  kind="danger"
+                  disabled={action.busy || typedName !== name}
+                  onConfirm={() => void action.run(() => kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id })))}
+                  onCancel={() => setPending(undefined)}
+                >
                   <p>
                     Deleting a key store is permanent. It must be disconnected and hold no KMS keys. The keys in the cluster or behind the proxy are not deleted.
                   </p>
@@ -126,20 +128,7 @@ export function StoreRow({ store, onChanged }: { store: Store; onChanged: () => 
                     Type the key store's name, {name}, to confirm
                     <input name="confirmDelete" autocomplete="off" value={typedName} onInput={(e) => setTypedName(e.currentTarget.value)} />
                   </label>
-                  <div class="actions">
-                    <button
-                      type="button"
-                      class="primary danger"
-                      disabled={action.busy || typedName !== name}
-                      onClick={() => void action.run(() => kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id })))}
-                    >
-                      Delete key store
-                    </button>
-                    <button type="button" onClick={() => setPending(undefined)}>
-                      Cancel
-                    </button>
-                  </div>
-                </div>
+                </Confirm>
               ) : null}
               {pending === 'edit' ? (
                 <EditStoreForm
