@@ -162,8 +162,21 @@ export async function load(scenario: string, target: string, url: string, reques
   if (row.errors > 0) {
     // Which errors: by status, and transport errors / timeouts (autocannon keeps no bodies).
     process.stderr.write(`  statuses ${JSON.stringify(result.statusCodeStats)}, transport errors ${result.errors}, timeouts ${result.timeouts}\n`);
+    process.stderr.write(`  the same request once more: ${await answerOnce(url, request)}\n`);
   }
   return row;
+}
+
+/** One more send of a row's request, for its status and error body (autocannon keeps neither). */
+async function answerOnce(url: string, request: SignedRequest): Promise<string> {
+  try {
+    // Host and Content-Length are the fetch implementation's own to set; the URL gives the same host.
+    const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !['host', 'content-length'].includes(name.toLowerCase())));
+    const response = await fetch(url, { method: 'POST', headers, body: request.body });
+    return `${response.status} ${(await response.text()).slice(0, 300)}`;
+  } catch (err) {
+    return `no answer: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
