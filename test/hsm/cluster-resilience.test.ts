@@ -375,6 +375,34 @@ describe('failover, breaker and recovery', () => {
     });
   });
 
+  test('our own event loop stalled past the deadline with calls in flight: every call gets its answer, no member is blamed', async () => {
+    await withCluster({ callTimeoutMs: 300 }, async (cluster) => {
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      const seen = transitions.length;
+      // More calls than failuresToTrip, posted from a setImmediate callback; then the loop is
+      // blocked for over twice the deadline (a long GC pause, a slow synchronous write). The members
+      // answer at once; the loop's next turn starts with the expired timers.
+      const { calls } = await new Promise<{ calls: Array<ReturnType<ClusterHsm['encrypt']>> }>((resolve) => {
+        setImmediate(() => {
+          const posted = Array.from({ length: 8 }, (_, i) => cluster.encrypt(ref, Buffer.from(`stalled ${i}`), AAD));
+          const until = performance.now() + 700;
+          while (performance.now() < until) {
+            // blocking, on purpose
+          }
+          resolve({ calls: posted });
+        });
+      });
+      const sealed = await Promise.all(calls);
+      for (const [i, s] of sealed.entries()) {
+        assert.equal((await cluster.decrypt(ref, s.iv, s.ciphertext, s.tag, AAD)).toString(), `stalled ${i}`);
+      }
+      assert.equal(stateOf(cluster, 'a'), 'ACTIVE');
+      assert.equal(stateOf(cluster, 'b'), 'ACTIVE');
+      assert.deepEqual(transitions.slice(seen), [], 'no member changed state');
+    });
+  });
+
   test('a slow member is DEGRADED after its deep check, and ACTIVE again when it is fast', async () => {
     // The deep check is an encrypt and a decrypt (each an init and a call): 100 ms injected per
     // crypto call is well over the 150 ms bar and within the 2 s deadline, while a healthy check

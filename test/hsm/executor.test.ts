@@ -119,6 +119,32 @@ test('a call past its deadline fails (HSM_TIMEOUT: DependencyTimeoutException); 
   }
 });
 
+test('an answer that came while our own event loop was stalled past the deadline is taken: no HSM_TIMEOUT, no worker written off', LIMIT, async () => {
+  const hsm = await open(labelA);
+  const own = newBackingKeyRef();
+  try {
+    await hsm.generateSymmetricKey(own);
+    // The call is posted from a setImmediate callback, then the loop is blocked for twice the call
+    // deadline (as a long GC pause or a slow synchronous write would). The device answers at once;
+    // the loop's next turn starts with its expired timers, before it reads the worker's message.
+    const { call } = await new Promise<{ call: ReturnType<Pkcs11Hsm['encrypt']> }>((resolve) => {
+      setImmediate(() => {
+        const posted = hsm.encrypt(own, Buffer.from('stalled'), Buffer.alloc(0));
+        const until = performance.now() + CALL_TIMEOUT_MS * 2;
+        while (performance.now() < until) {
+          // blocking, on purpose
+        }
+        resolve({ call: posted });
+      });
+    });
+    const sealed = await call;
+    assert.equal((await hsm.decrypt(own, sealed.iv, sealed.ciphertext, sealed.tag, Buffer.alloc(0))).toString(), 'stalled');
+    assert.equal(hsm.stats().lost, 0, 'no worker was written off');
+  } finally {
+    await hsm.close();
+  }
+});
+
 test('a device that hangs every call takes only its own capacity: HSM_BUSY there, the other token unaffected, both fine after', LIMIT, async () => {
   const hung = await open(labelA);
   const healthy = await open(labelB);

@@ -41,6 +41,7 @@ import {
 } from '../../ports/hsm.js';
 import { AdmissionControl } from './admission.js';
 import { CKR, ckrName, ckrRule, toHsmError } from '../pkcs11/ckr.js';
+import { loopDeadline } from '../loop-deadline.js';
 import { deepCheck, ensureCanary } from './canary.js';
 import type { ClusterStatus, MemberCapabilities, ReplicaReport } from '../../ports/key-stores.js';
 import { MemberRuntime, type MemberTransition } from './member.js';
@@ -1053,21 +1054,22 @@ function rank(member: MemberRuntime): number {
 }
 
 /**
- * Rejects with HSM_UNAVAILABLE (DependencyTimeoutException) when `work` takes longer than `ms`.
- * The call itself cannot be cancelled (it runs on a libuv thread); its late outcome is dropped.
+ * Rejects with HSM_TIMEOUT (DependencyTimeoutException) when `work` takes longer than `ms` (an
+ * answer that came while our own event loop was stalled still counts: loop-deadline.ts). The
+ * call itself cannot be cancelled (it runs in a worker thread); its late outcome is dropped.
  */
 function withDeadline<T>(work: Promise<T>, ms: number, member: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const deadline = loopDeadline(ms, () => {
       reject(new HsmError('HSM_TIMEOUT', `cluster member ${member} did not answer within ${ms} ms`));
-    }, ms);
+    });
     work.then(
       (value) => {
-        clearTimeout(timer);
+        deadline.clear();
         resolve(value);
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        deadline.clear();
         reject(err);
       },
     );

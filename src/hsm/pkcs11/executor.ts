@@ -7,6 +7,7 @@
 // and a hung device freezes the process. Here the main thread only posts jobs and keeps time:
 // - a job waiting longer than queueTimeoutMs for a worker fails with HSM_BUSY;
 // - a job running longer than callTimeoutMs fails with HSM_TIMEOUT (DependencyTimeoutException),
+//   in time our event loop was free to read its answer (loop-deadline.ts: a stall of ours is not the device's),
 //   and its worker is written off: terminated (the thread ends once the device returns, if ever),
 //   its session counted as lost, and a new worker takes its place — within the token's limit, which
 //   the written-off workers still hold until they really end, so a device that hangs every call
@@ -23,6 +24,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
 import { HsmError } from '../../ports/hsm.js';
+import { loopDeadline, type LoopDeadline } from '../loop-deadline.js';
 import { CKR } from './ckr.js';
 import type { ModuleUser } from './module.js';
 import { errorFromWire, fromWire, toWire, type FromWorker, type TokenMethod, type ToWorker, type WorkerInit } from './wire.js';
@@ -72,7 +74,7 @@ interface Job {
   readonly timeoutMs: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: HsmError) => void;
-  timer: NodeJS.Timeout | undefined;
+  deadline: LoopDeadline | undefined;
 }
 
 interface Thread {
@@ -185,13 +187,13 @@ export class HsmExecutor implements ModuleUser {
   /** Posts a control message and waits for its answer; on a timeout the worker is written off (undefined). */
   private control(thread: Thread, message: ToWorker, timeoutMs: number, why: string): Promise<FromWorker | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const deadline = loopDeadline(Math.max(100, timeoutMs), () => {
         thread.onControl = undefined;
         this.writeOff(thread, why);
         resolve(undefined);
-      }, Math.max(100, timeoutMs));
+      });
       thread.onControl = (answer) => {
-        clearTimeout(timer);
+        deadline.clear();
         thread.onControl = undefined;
         resolve(answer);
       };
@@ -204,9 +206,9 @@ export class HsmExecutor implements ModuleUser {
     thread.state = 'starting';
     thread.startedAt = performance.now();
     const openTimeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
-    const timer = setTimeout(() => this.writeOff(thread, `did not reopen within ${openTimeoutMs} ms`), openTimeoutMs);
+    const deadline = loopDeadline(openTimeoutMs, () => this.writeOff(thread, `did not reopen within ${openTimeoutMs} ms`));
     thread.onReady = () => {
-      clearTimeout(timer);
+      deadline.clear();
       thread.onReady = undefined;
     };
     thread.worker.postMessage({ kind: 'resume' } satisfies ToWorker);
@@ -238,13 +240,13 @@ export class HsmExecutor implements ModuleUser {
   run<T>(method: TokenMethod, args: readonly unknown[], timeoutMs = this.options.callTimeoutMs): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, method, args, timeoutMs, resolve: resolve as (value: unknown) => void, reject, timer: undefined };
-      job.timer = setTimeout(() => {
+      const job: Job = { id: this.nextId++, method, args, timeoutMs, resolve: resolve as (value: unknown) => void, reject, deadline: undefined };
+      job.deadline = loopDeadline(this.options.queueTimeoutMs, () => {
         const at = this.queue.indexOf(job);
         if (at < 0) return;
         this.queue.splice(at, 1);
         reject(new HsmError('HSM_BUSY', `no PKCS#11 session became free within ${this.options.queueTimeoutMs} ms`));
-      }, this.options.queueTimeoutMs);
+      });
       this.queue.push(job);
       this.dispatch();
     });
@@ -264,7 +266,7 @@ export class HsmExecutor implements ModuleUser {
   private async shutdown(teardown: { logout: boolean; finalize: boolean }): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) {
-      clearTimeout(job.timer);
+      job.deadline?.clear();
       job.reject(closedError());
     }
     const deadline = performance.now() + (this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
@@ -288,12 +290,12 @@ export class HsmExecutor implements ModuleUser {
   private closeThread(thread: Thread, teardown: { logout: boolean; finalize: boolean }, deadline: number): Promise<void> {
     thread.state = 'closing';
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const closing = loopDeadline(Math.max(100, deadline - performance.now()), () => {
         this.writeOff(thread, 'did not close in time');
         resolve();
-      }, Math.max(100, deadline - performance.now()));
+      });
       thread.onClosed = () => {
-        clearTimeout(timer);
+        closing.clear();
         resolve();
       };
       thread.worker.postMessage({ kind: 'close', ...teardown } satisfies ToWorker);
@@ -316,16 +318,16 @@ export class HsmExecutor implements ModuleUser {
   }
 
   private start(thread: Thread, job: Job): void {
-    clearTimeout(job.timer);
+    job.deadline?.clear();
     thread.state = 'busy';
     thread.job = job;
-    job.timer = setTimeout(() => {
+    job.deadline = loopDeadline(job.timeoutMs, () => {
       if (thread.job !== job) return;
       thread.job = undefined;
       this.writeOff(thread, `a ${job.method} call did not finish within ${job.timeoutMs} ms`);
       job.reject(new HsmError('HSM_TIMEOUT', `the PKCS#11 token ${this.options.name} did not answer within ${job.timeoutMs} ms`));
       this.dispatch();
-    }, job.timeoutMs);
+    });
     const transfer: ArrayBuffer[] = [];
     const args = toWire(job.args, transfer) as unknown[];
     thread.worker.postMessage({ kind: 'job', id: job.id, method: job.method, args } satisfies ToWorker, transfer);
@@ -339,12 +341,12 @@ export class HsmExecutor implements ModuleUser {
     this.threads.add(thread);
     return new Promise<FromWorker>((resolve) => {
       const openTimeoutMs = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
-      const timer = setTimeout(() => {
+      const deadline = loopDeadline(openTimeoutMs, () => {
         this.writeOff(thread, `did not open within ${openTimeoutMs} ms`);
         thread.onReady?.({ kind: 'closed' });
-      }, openTimeoutMs);
+      });
       thread.onReady = (outcome) => {
-        clearTimeout(timer);
+        deadline.clear();
         thread.onReady = undefined;
         resolve(outcome);
       };
@@ -375,7 +377,7 @@ export class HsmExecutor implements ModuleUser {
         this.generation = Math.max(this.generation, message.generation);
         const job = thread.job;
         if (job === undefined || job.id !== message.id) return; // written off meanwhile: its caller has its answer
-        clearTimeout(job.timer);
+        job.deadline?.clear();
         thread.job = undefined;
         if (thread.state === 'busy') thread.state = 'idle';
         if (message.kind === 'done') job.resolve(fromWire(message.value));
@@ -410,7 +412,7 @@ export class HsmExecutor implements ModuleUser {
       // (Not while suspended: the jobs wait for the workers resume() starts.)
       if (others === 0 && !this.suspended) {
         for (const job of this.queue.splice(0)) {
-          clearTimeout(job.timer);
+          job.deadline?.clear();
           job.reject(error);
         }
       }
@@ -434,7 +436,7 @@ export class HsmExecutor implements ModuleUser {
       const job = thread.job;
       thread.job = undefined;
       if (job !== undefined) {
-        clearTimeout(job.timer);
+        job.deadline?.clear();
         job.reject(new HsmError('HSM_UNAVAILABLE', `the PKCS#11 worker of ${this.options.name} ended during a ${job.method} call`));
       }
       thread.onReady?.({ kind: 'closed' });

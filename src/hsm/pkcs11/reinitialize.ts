@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
 import { HsmError } from '../../ports/hsm.js';
+import { loopDeadline } from '../loop-deadline.js';
 import { reinitializeModule } from './module.js';
 import type { ReinitializeInit, ReinitializeOutcome } from './reinitialize-worker.js';
 import { errorFromWire } from './wire.js';
@@ -44,22 +45,22 @@ function runWorker(init: ReinitializeInit, timeoutMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { workerData: init });
     worker.unref();
-    const timer = setTimeout(() => {
+    const deadline = loopDeadline(timeoutMs, () => {
       // Left to end whenever the library lets it; its users resume and find out for themselves.
       void worker.terminate();
       reject(new HsmError('HSM_UNAVAILABLE', `the PKCS#11 library did not re-initialise within ${timeoutMs} ms`));
-    }, timeoutMs);
+    });
     worker.once('message', (outcome: ReinitializeOutcome) => {
-      clearTimeout(timer);
+      deadline.clear();
       if (outcome.ok) resolve();
       else reject(errorFromWire(outcome.error));
     });
     worker.once('error', (err) => {
-      clearTimeout(timer);
+      deadline.clear();
       reject(new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 re-initialisation thread failed', { cause: err }));
     });
     worker.once('exit', () => {
-      clearTimeout(timer);
+      deadline.clear();
       reject(new HsmError('HSM_UNAVAILABLE', 'the PKCS#11 re-initialisation thread ended without an answer'));
     });
   });
