@@ -23,6 +23,7 @@ import { HsmError } from '../../src/ports/hsm.js';
 import type { MemberState } from '../../src/ports/key-stores.js';
 import { whileHoldingClaim } from '../../src/services/work-claim.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { postThenStall } from '../support/event-loop-stall.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -380,19 +381,9 @@ describe('failover, breaker and recovery', () => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       const seen = transitions.length;
-      // More calls than failuresToTrip, posted from a setImmediate callback; then the loop is
-      // blocked for over twice the deadline (a long GC pause, a slow synchronous write). The members
-      // answer at once; the loop's next turn starts with the expired timers.
-      const { calls } = await new Promise<{ calls: Array<ReturnType<ClusterHsm['encrypt']>> }>((resolve) => {
-        setImmediate(() => {
-          const posted = Array.from({ length: 8 }, (_, i) => cluster.encrypt(ref, Buffer.from(`stalled ${i}`), AAD));
-          const until = performance.now() + 700;
-          while (performance.now() < until) {
-            // blocking, on purpose
-          }
-          resolve({ calls: posted });
-        });
-      });
+      // More calls than failuresToTrip in flight, then the loop is blocked for over twice the
+      // deadline. The members answer at once; the loop's next turn starts with the expired timers.
+      const { posted: calls } = await postThenStall(700, () => Array.from({ length: 8 }, (_, i) => cluster.encrypt(ref, Buffer.from(`stalled ${i}`), AAD)));
       const sealed = await Promise.all(calls);
       for (const [i, s] of sealed.entries()) {
         assert.equal((await cluster.decrypt(ref, s.iv, s.ciphertext, s.tag, AAD)).toString(), `stalled ${i}`);

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { kmsErrorNameOf } from '../../src/operations/hsm-errors.js';
 import { HsmError } from '../../src/ports/hsm.js';
+import { postThenStall } from '../support/event-loop-stall.js';
 import { buildFaultyPkcs11, FaultController, faultyEnv } from '../support/faulty-pkcs11.js';
 import { createSoftHsm, loadVendorProfile, newBackingKeyRef, type SoftHsmFixture } from '../support/softhsm.js';
 import { until } from '../support/until.js';
@@ -124,19 +125,9 @@ test('an answer that came while our own event loop was stalled past the deadline
   const own = newBackingKeyRef();
   try {
     await hsm.generateSymmetricKey(own);
-    // The call is posted from a setImmediate callback, then the loop is blocked for twice the call
-    // deadline (as a long GC pause or a slow synchronous write would). The device answers at once;
-    // the loop's next turn starts with its expired timers, before it reads the worker's message.
-    const { call } = await new Promise<{ call: ReturnType<Pkcs11Hsm['encrypt']> }>((resolve) => {
-      setImmediate(() => {
-        const posted = hsm.encrypt(own, Buffer.from('stalled'), Buffer.alloc(0));
-        const until = performance.now() + CALL_TIMEOUT_MS * 2;
-        while (performance.now() < until) {
-          // blocking, on purpose
-        }
-        resolve({ call: posted });
-      });
-    });
+    // The call is posted, then the loop is blocked for twice the call deadline. The device answers
+    // at once; the loop's next turn starts with its expired timers, before it reads the answer.
+    const { posted: call } = await postThenStall(CALL_TIMEOUT_MS * 2, () => hsm.encrypt(own, Buffer.from('stalled'), Buffer.alloc(0)));
     const sealed = await call;
     assert.equal((await hsm.decrypt(own, sealed.iv, sealed.ciphertext, sealed.tag, Buffer.alloc(0))).toString(), 'stalled');
     assert.equal(hsm.stats().lost, 0, 'no worker was written off');

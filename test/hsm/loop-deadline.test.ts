@@ -9,19 +9,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { loopDeadline, STALL_TOLERANCE_MS } from '../../src/hsm/loop-deadline.js';
-
-/** Blocks the event loop, as a long GC pause or a slow synchronous write would. */
-function stall(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // blocking, on purpose
-  }
-}
-
-/** Runs `fn` from a setImmediate callback: the loop's next turn starts with its expired timers. */
-function fromCheckPhase<T>(fn: () => T): Promise<T> {
-  return new Promise((resolve) => setImmediate(() => resolve(fn())));
-}
+import { postThenStall } from '../support/event-loop-stall.js';
 
 test('nothing answers: it fires after ms, once', async () => {
   const started = performance.now();
@@ -52,15 +40,14 @@ test('an answer that arrived while the loop was stalled past the deadline is tak
   try {
     let fired = false;
     let answered = false;
-    await fromCheckPhase(() => {
+    // The answer comes at once (a message, read in the poll phase like a worker's); the loop is stalled.
+    await postThenStall(300, () => {
       const deadline = loopDeadline(100, () => (fired = true));
       port2.once('message', () => {
         answered = true;
         deadline.clear();
       });
-      // The answer comes at once (a message, read in the poll phase like a worker's), the loop is stalled.
       port1.postMessage('done');
-      stall(300);
     });
     await sleep(50);
     assert.equal(answered, true);
@@ -73,14 +60,13 @@ test('an answer that arrived while the loop was stalled past the deadline is tak
 test('work of two steps stalled between them gets the stalled time once: the second step, in time after the stall, is not failed', async () => {
   let fired = false;
   let done = false;
-  await fromCheckPhase(() => {
+  await postThenStall(250, () => {
     const deadline = loopDeadline(100, () => (fired = true));
     // Step two answers 30 ms after the stall ends.
     setTimeout(() => {
       done = true;
       deadline.clear();
     }, 30 + 250);
-    stall(250);
   });
   await sleep(300);
   assert.equal(done, true);
@@ -90,10 +76,7 @@ test('work of two steps stalled between them gets the stalled time once: the sec
 test('a stall extends it once, by at most ms: work that never answers still fails, after ms more', async () => {
   const started = performance.now();
   let firedAt: number | undefined;
-  await fromCheckPhase(() => {
-    loopDeadline(100, () => (firedAt = performance.now() - started));
-    stall(500);
-  });
+  await postThenStall(500, () => loopDeadline(100, () => (firedAt = performance.now() - started)));
   await sleep(400);
   assert.ok(firedAt !== undefined, 'it fired');
   // Due at 100 ms, seen at ~500 ms (400 ms late): extended by 100 ms (not 400), so ~600 ms.
