@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 
 import {
@@ -36,7 +36,7 @@ import type { FaultController } from '../support/faulty-pkcs11.js';
 import { runLoops } from '../support/loops.js';
 import { findObjects, withRawSession } from '../support/raw-session.js';
 import { tokenDirOf as tokenDirUnder } from '../support/softhsm.js';
-import type { TestServer } from '../support/server.js';
+import { explainingFailure, type TestServer } from '../support/server.js';
 import { until } from '../support/until.js';
 
 const run = promisify(execFile);
@@ -98,7 +98,11 @@ interface ReplicasJson {
   Replicas: { KeyCount: number; AtFullStrength: number; BelowQuorum: number; Quorum: number; PerMember: Array<{ Name: string; Keys: number }>; Keys: Array<{ KeyId: string | null; Replicas: number; Holders: string[] }> };
 }
 
-test('member a is wiped for good under load; a new token is seeded from b with 0 client-visible failures, and then serves every key alone', LIMIT, async (t) => {
+test('member a is wiped for good under load; a new token is seeded from b with 0 client-visible failures, and then serves every key alone', LIMIT, (t) =>
+  explainingFailure(t, server, () => wipeAndReseed(t)),
+);
+
+async function wipeAndReseed(t: TestContext): Promise<void> {
   // Keys of every kind the cluster replicates, made while both members serve.
   const symmetric: string[] = [];
   for (let i = 0; i < SYMMETRIC_KEYS; i++) symmetric.push((await kms.send(new CreateKeyCommand({ Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId }))).KeyMetadata!.KeyId!);
@@ -196,4 +200,4 @@ test('member a is wiped for good under load; a new token is seeded from b with 0
     renameSync(away, bDir);
   }
   await until(() => stateOf('b') === 'ACTIVE' || stateOf('b') === 'DEGRADED', 15_000, 'member b back');
-});
+}

@@ -323,6 +323,32 @@ describe('keybridge replication under the trusted wrapping key', () => {
     });
   });
 
+  test('default quorum: a member failing its copy for a reason of its own is taken out and resynced; CreateKey succeeds', async () => {
+    await withCluster({}, async (cluster) => {
+      await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
+      const ref = newBackingKeyRef();
+      await cluster.generateSymmetricKey(ref);
+      assert.equal(stateOf(cluster, 'b'), 'UNAVAILABLE', 'b missed the new key: it must not serve before a resync');
+      assert.equal(holders(ref).size, 1);
+      await heal();
+      await cluster.checkNow();
+      assert.equal(stateOf(cluster, 'b'), 'ACTIVE');
+      assert.equal(holders(ref).size, 2, 'the resync copied the key to b');
+      await inject([{ label: labelA, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await roundTrip(cluster, ref); // b alone serves it
+    });
+  });
+
+  test('default quorum: a copy refused for what it is (not the member) still fails CreateKey, and nothing is left behind', async () => {
+    await withCluster({}, async (cluster) => {
+      await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
+      const ref = newBackingKeyRef();
+      await assert.rejects(cluster.generateSymmetricKey(ref), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
+      assert.equal(holders(ref).size, 0);
+      assert.equal(stateOf(cluster, 'b'), 'ACTIVE');
+    });
+  });
+
   test('CreateKey needs the quorum: with a member refusing copies, nothing is left behind', async () => {
     await withCluster({ replicationQuorum: 2 }, async (cluster) => {
       await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);

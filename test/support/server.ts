@@ -2,9 +2,10 @@
 // temp data directory, a real HTTP listener on a free loopback port, and an injectable clock.
 // One data directory per test file (SoftHSM2 reads its configuration once per process).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { compose, type Keybridge } from '../../src/compose.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
@@ -32,6 +33,12 @@ export interface TestServer {
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
   readonly clock: TestClock;
   readonly keybridge: Keybridge;
+  /**
+   * The server's warnings and errors so far (failed requests with their causes, member state
+   * changes, written-off workers), one short line each, the last `limit`: for a test to print when
+   * it fails, since CI keeps the test's output and not the data directory.
+   */
+  problems(limit?: number): Promise<string[]>;
   /** Closes the server; the data directory stays for a restart. */
   stop(): Promise<void>;
   /** Closes the server and removes the data directory. */
@@ -102,6 +109,37 @@ async function dropForcedStore(dataDir: string): Promise<void> {
   await db?.drop();
 }
 
+/** Lines of level warn and above in a pino log file, each as `+ms level msg {fields}` (err: its message and code only). */
+export function problemsIn(logFile: string): string[] {
+  if (!existsSync(logFile)) return [];
+  const lines = readFileSync(logFile, 'utf8').split('\n').filter((line) => line !== '');
+  const records = lines.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return []; // a line the logger was still writing
+    }
+  });
+  const start = typeof records[0]?.time === 'number' ? records[0].time : 0;
+  return records
+    .filter((record) => typeof record.level === 'number' && record.level >= 40)
+    .map(({ level, time, msg, err, pid: _pid, hostname: _host, service: _service, ...fields }) => {
+      const cause = err as { message?: string; code?: string; cause?: { message?: string } } | undefined;
+      const errText = cause === undefined ? '' : ` err=${JSON.stringify({ message: cause.message, code: cause.code, cause: cause.cause?.message })}`;
+      return `+${typeof time === 'number' ? time - start : '?'}ms ${level === 40 ? 'WARN' : 'ERROR'} ${String(msg)} ${JSON.stringify(fields)}${errText}`;
+    });
+}
+
+/** Runs a test's `body`; when it fails, the server's problems (above) go into the test's output first. */
+export async function explainingFailure(t: TestContext, server: TestServer, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    for (const line of await server.problems()) t.diagnostic(`server: ${line}`);
+    throw error;
+  }
+}
+
 export function makeDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'keybridge-test-'));
 }
@@ -130,6 +168,10 @@ export async function startServer(options: { dataDir?: string; clock?: TestClock
     credentials: { accessKeyId: access.accessKeyId, secretAccessKey: access.secretAccessKey },
     clock,
     keybridge,
+    async problems(limit = 40) {
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      return problemsIn(logFile).slice(-limit);
+    },
     stop,
     async destroy() {
       await stop();

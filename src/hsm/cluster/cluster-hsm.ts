@@ -768,12 +768,15 @@ export class ClusterHsm implements Hsm {
    * every other usable member. Fewer holders than the quorum: the copies made are destroyed and
    * CreateKey fails — a key is on the quorum or on none. Members that missed it are taken out and
    * get it by resync before they serve again.
+   * The default quorum, every usable member, counts the members still usable once the copies are
+   * made: a member that failed to take its copy for a reason of its own (device, session, timeout,
+   * no free session — anything but a refusal of the request itself) is taken out, as if it had been
+   * away already, instead of failing the client's CreateKey. A configured quorum is kept as is.
    */
   private async generateReplicated<T>(ref: BackingKeyRef, generate: (hsm: Pkcs11Hsm) => Promise<T>, kinds: readonly KeyObjectKind[]): Promise<T> {
     const targets = this.members.filter((member) => member.usable);
     const origin = this.pick(new Set());
     if (origin === undefined) throw this.noMemberError();
-    const quorum = Math.min(this.options.replicationQuorum ?? targets.length, targets.length);
     const result = await generate(origin.hsm);
     const holders: MemberRuntime[] = [origin];
     // Members that got some of the key's objects but not all: an undo must reach them too.
@@ -804,6 +807,8 @@ export class ClusterHsm implements Hsm {
         for (const copy of copies) copy.wrapped?.fill(0);
       }
     }
+    const takenOut = missed.filter(({ error }) => classify(error) !== 'request').length;
+    const quorum = Math.min(this.options.replicationQuorum ?? targets.length - takenOut, targets.length);
     if (holders.length < Math.max(quorum, 1)) {
       await this.undoGenerate(ref, [...holders, ...partial]);
       const why = missed.map(({ member, error }) => `${member.name}: ${error.message}`).join('; ');
