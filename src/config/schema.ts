@@ -19,6 +19,7 @@ export const vendorProfileSchema = z.object({
   acquireTimeoutMs: z.number().int().min(1),
   validateAfterIdleMs: z.number().int().min(0),
   reinitializeOnTokenLoss: z.boolean().optional(),
+  retryObjectCreationOn: z.array(z.string().regex(/^CKR_[A-Z0-9_]+$/)).optional(),
 });
 
 /** How an HSM cluster's members are checked, taken out and brought back (a cluster's `health`). */

@@ -34,4 +34,10 @@ export interface VendorProfile {
    * health reason says so.
    */
   readonly reinitializeOnTokenLoss?: boolean;
+  /**
+   * Return values with which the device fails a token object's creation now and then although the
+   * request was sound (SoftHSM2 2.6.1: CKR_GENERAL_ERROR while another thread looks objects up):
+   * such a creation is tried again after what it left is removed (creation-retry.ts). Default none.
+   */
+  readonly retryObjectCreationOn?: readonly string[];
 }

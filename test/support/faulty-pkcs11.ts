@@ -69,6 +69,8 @@ export interface CallFault extends FaultTarget {
   readonly fail?: CkrName | number;
   /** Blocks matching calls until this rule is no longer in the file, then forwards them. */
   readonly hang?: true;
+  /** With `fail`: the call is forwarded first, then failed anyway (the device did the work and reports an error). */
+  readonly after?: true;
   /** Sleeps this long before the call is forwarded (or failed). */
   readonly latencyMs?: number;
   /** Hits only the next `count` matching calls; restating the rules re-arms it. */
@@ -87,6 +89,7 @@ export interface GoneFault extends FaultTarget {
   readonly scope?: never;
   readonly fail?: never;
   readonly hang?: never;
+  readonly after?: never;
   readonly latencyMs?: never;
   readonly count?: never;
 }
@@ -187,7 +190,7 @@ function ruleLine(rule: FaultRule): string {
   }
   if (rule.gone !== undefined) {
     // Checked at run time too: a rule built from untyped data (or a cast) must not reach the file.
-    const extra = (['scope', 'fail', 'hang', 'latencyMs', 'count'] as const).filter((key) => rule[key] !== undefined);
+    const extra = (['scope', 'fail', 'hang', 'after', 'latencyMs', 'count'] as const).filter((key) => rule[key] !== undefined);
     if (rule.gone !== true) throw new TypeError('gone must be true');
     if (extra.length > 0) throw new TypeError(`a gone rule takes no ${extra.join(', ')}`);
     words.push('gone');
@@ -210,6 +213,10 @@ function ruleLine(rule: FaultRule): string {
   if (rule.hang === true) {
     if (rule.fail !== undefined) throw new TypeError('a fault rule cannot both hang and fail');
     words.push('hang');
+  }
+  if (rule.after === true) {
+    if (rule.fail === undefined) throw new TypeError('after needs fail');
+    words.push('after');
   }
   if (rule.fail !== undefined) {
     if (typeof rule.fail === 'number' && (!Number.isInteger(rule.fail) || rule.fail <= 0)) throw new TypeError('fail must be a non-zero CKR');

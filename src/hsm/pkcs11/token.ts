@@ -34,6 +34,7 @@ import {
 import { acquireModule, loginKey, type Handle, type Pkcs11 } from './module.js';
 import { nonNullData } from './buffers.js';
 import * as cbcHmac from './cbc-hmac.js';
+import { retryingObjectCreation } from './creation-retry.js';
 import * as asymmetric from './asymmetric-ops.js';
 import * as keyImport from './key-import.js';
 import {
@@ -127,7 +128,8 @@ export class Pkcs11Token implements Hsm {
   // Creating and destroying token objects one at a time: SoftHSM2 2.6.1 fails concurrent
   // C_GenerateKey calls now and then (CKR_GENERAL_ERROR, once CKR_TEMPLATE_INCONSISTENT) while its
   // file object store is rewritten. Key creation is rare (AWS allows 5 CreateKey/s), so the queue
-  // costs nothing that matters on any device.
+  // costs nothing that matters on any device. (A creation racing another worker's lookup fails
+  // too; the queue cannot exclude lookups: creation-retry.ts tries such a creation again.)
   private objectChanges: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -144,8 +146,10 @@ export class Pkcs11Token implements Hsm {
    */
   static async open(options: Pkcs11TokenOptions): Promise<Pkcs11Token> {
     let badTagCodes: ReadonlySet<number>;
+    let retryCreationOn: ReadonlySet<number>;
     try {
       badTagCodes = ckrCodes(options.profile.badTagCkrs);
+      retryCreationOn = ckrCodes(options.profile.retryObjectCreationOn ?? []);
     } catch (err) {
       throw new HsmError('HSM_FAILED', `vendor profile ${options.profile.name} is invalid`, { cause: err });
     }
@@ -166,7 +170,7 @@ export class Pkcs11Token implements Hsm {
         logger,
       });
       logger?.info({ profile: options.profile.name, limit: pool.stats().limit }, 'pkcs11 token opened');
-      return new Pkcs11Token(module.pkcs11, pool, options.profile, badTagCodes, logger);
+      return new Pkcs11Token(retryingObjectCreation(module.pkcs11, retryCreationOn, logger), pool, options.profile, badTagCodes, logger);
     } catch (err) {
       module.release();
       throw toHsmError(err, 'opening the token');
