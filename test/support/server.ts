@@ -110,7 +110,7 @@ async function dropForcedStore(dataDir: string): Promise<void> {
 }
 
 /** Lines of level warn and above in a pino log file, each as `+ms level msg {fields}` (err: its message and code only). */
-export function problemsIn(logFile: string): string[] {
+function problemsIn(logFile: string): string[] {
   if (!existsSync(logFile)) return [];
   const lines = readFileSync(logFile, 'utf8').split('\n').filter((line) => line !== '');
   const records = lines.flatMap((line) => {
