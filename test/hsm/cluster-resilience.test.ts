@@ -59,17 +59,6 @@ after(async () => {
   await fx?.cleanup();
 });
 
-/** Sets the rules and waits until the module has surely re-read its control file (it checks every 5 ms). */
-async function inject(rules: Parameters<FaultController['set']>[0]): Promise<void> {
-  faults.set(rules);
-  await new Promise((resolve) => setTimeout(resolve, 25));
-}
-
-async function heal(): Promise<void> {
-  faults.clear();
-  await new Promise((resolve) => setTimeout(resolve, 25));
-}
-
 function members() {
   return [
     { name: 'a', modulePath: faulty, tokenLabel: labelA },
@@ -98,7 +87,7 @@ async function withCluster(overrides: Partial<ClusterConnectOptions>, fn: (clust
   try {
     await fn(cluster);
   } finally {
-    await heal();
+    await faults.heal();
     await cluster.close();
   }
 }
@@ -179,7 +168,7 @@ function destroyPublicKeyOn(tokenLabel: string, ref: ReturnType<typeof newBackin
  * NOTE: while the fault is set, objectsOn() cannot find the member's token either.
  */
 async function takeOut(cluster: ClusterHsm, member: 'a' | 'b'): Promise<void> {
-  await inject([{ label: member === 'a' ? labelA : labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+  await faults.apply([{ label: member === 'a' ? labelA : labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
   for (let i = 0; i < 4 && stateOf(cluster, member) !== 'UNAVAILABLE'; i++) {
     const results = await Promise.allSettled([cluster.random(8), cluster.random(8)]);
     assert.ok(results.every((r) => r.status === 'fulfilled'), 'the other member answers');
@@ -190,7 +179,7 @@ async function takeOut(cluster: ClusterHsm, member: 'a' | 'b'): Promise<void> {
 
 /** Heals the faults and lets the health checker reset, resync and re-admit the member. */
 async function bringBack(cluster: ClusterHsm): Promise<void> {
-  await heal();
+  await faults.heal();
   for (let i = 0; i < 30 && cluster.activeMembers().length < 2; i++) {
     await cluster.checkNow();
     if (cluster.activeMembers().length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -305,19 +294,19 @@ describe('keybridge replication under the trusted wrapping key', () => {
       const doomed = newBackingKeyRef();
       await cluster.generateSymmetricKey(kept);
       await cluster.generateSymmetricKey(doomed);
-      await inject([{ label: labelA, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await faults.apply([{ label: labelA, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
       await roundTrip(cluster, kept); // fails over to b and trips a
       assert.equal(stateOf(cluster, 'a'), 'UNAVAILABLE');
       const made = newBackingKeyRef();
       await cluster.generateSymmetricKey(made);
       assert.equal(await cluster.destroySymmetricKey(doomed), true);
-      await heal();
+      await faults.heal();
       await cluster.checkNow();
       assert.equal(stateOf(cluster, 'a'), 'ACTIVE');
       assert.equal(holders(made).size, 2, 'the key made while a was away is on a now');
       assert.equal(holders(doomed).size, 0, 'the key destroyed while a was away is gone from a too');
       // a alone serves the new key.
-      await inject([{ label: labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await faults.apply([{ label: labelB, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
       await roundTrip(cluster, made);
       faults.clear();
     });
@@ -325,23 +314,23 @@ describe('keybridge replication under the trusted wrapping key', () => {
 
   test('default quorum: a member failing its copy for a reason of its own is taken out and resynced; CreateKey succeeds', async () => {
     await withCluster({}, async (cluster) => {
-      await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
+      await faults.apply([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       assert.equal(stateOf(cluster, 'b'), 'UNAVAILABLE', 'b missed the new key: it must not serve before a resync');
       assert.equal(holders(ref).size, 1);
-      await heal();
+      await faults.heal();
       await cluster.checkNow();
       assert.equal(stateOf(cluster, 'b'), 'ACTIVE');
       assert.equal(holders(ref).size, 2, 'the resync copied the key to b');
-      await inject([{ label: labelA, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await faults.apply([{ label: labelA, scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
       await roundTrip(cluster, ref); // b alone serves it
     });
   });
 
   test('default quorum: a copy refused for what it is (not the member) still fails CreateKey, and nothing is left behind', async () => {
     await withCluster({}, async (cluster) => {
-      await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
+      await faults.apply([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
       const ref = newBackingKeyRef();
       await assert.rejects(cluster.generateSymmetricKey(ref), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
       assert.equal(holders(ref).size, 0);
@@ -351,7 +340,7 @@ describe('keybridge replication under the trusted wrapping key', () => {
 
   test('CreateKey needs the quorum: with a member refusing copies, nothing is left behind', async () => {
     await withCluster({ replicationQuorum: 2 }, async (cluster) => {
-      await inject([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
+      await faults.apply([{ label: labelB, scope: ['C_UnwrapKey'], fail: 'CKR_DEVICE_MEMORY' }]);
       const ref = newBackingKeyRef();
       await assert.rejects(cluster.generateSymmetricKey(ref), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
       assert.equal(holders(ref).size, 0);
@@ -365,7 +354,7 @@ describe('failover, breaker and recovery', () => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       for (const fail of ['CKR_SESSION_HANDLE_INVALID', 'CKR_USER_NOT_LOGGED_IN'] as const) {
-        await inject([{ scope: ['C_EncryptInit'], fail, count: 1 }]);
+        await faults.apply([{ scope: ['C_EncryptInit'], fail, count: 1 }]);
         await roundTrip(cluster, ref);
       }
       assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
@@ -377,10 +366,10 @@ describe('failover, breaker and recovery', () => {
       transitions.length = 0;
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
-      await inject([{ scope: ['C_EncryptInit', 'C_DecryptInit'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
+      await faults.apply([{ scope: ['C_EncryptInit', 'C_DecryptInit'], fail: 'CKR_DEVICE_ERROR', count: 1 }]);
       await roundTrip(cluster, ref);
       assert.equal(cluster.status().members.filter((m) => m.state === 'UNAVAILABLE').length, 1);
-      await heal();
+      await faults.heal();
       await cluster.checkNow();
       assert.deepEqual(cluster.status().members.map((m) => m.state), ['ACTIVE', 'ACTIVE']);
       assert.equal(cluster.status().members.reduce((n, m) => n + m.resets, 0), 1);
@@ -393,7 +382,7 @@ describe('failover, breaker and recovery', () => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
       // C_Encrypt runs on libuv's pool (async); a hang there holds a pool thread, not the loop.
-      await inject([{ label: labelA, scope: ['C_Encrypt'], hang: true }, { label: labelB, scope: ['C_Encrypt'], latencyMs: 1 }]);
+      await faults.apply([{ label: labelA, scope: ['C_Encrypt'], hang: true }, { label: labelB, scope: ['C_Encrypt'], latencyMs: 1 }]);
       const started = performance.now();
       for (let i = 0; i < 3; i++) await cluster.encrypt(ref, Buffer.from('x'), AAD);
       assert.ok(performance.now() - started < 2_000);
@@ -426,11 +415,11 @@ describe('failover, breaker and recovery', () => {
     // takes a few ms. A loaded CI machine can still stall one healthy check past the bar, so the
     // member gets three checks to show it is fast again.
     await withCluster({ slowCheckMs: 150, callTimeoutMs: 2000 }, async (cluster) => {
-      await inject([{ label: labelA, scope: 'crypto', latencyMs: 100 }]);
+      await faults.apply([{ label: labelA, scope: 'crypto', latencyMs: 100 }]);
       await cluster.checkNow();
       assert.equal(stateOf(cluster, 'a'), 'DEGRADED');
       assert.match(cluster.status().members[0]!.reason ?? '', /deep check took \d+ ms \(over 150 ms\)/);
-      await heal();
+      await faults.heal();
       for (let check = 0; check < 3 && stateOf(cluster, 'a') !== 'ACTIVE'; check++) await cluster.checkNow();
       assert.equal(stateOf(cluster, 'a'), 'ACTIVE');
     });
@@ -440,7 +429,7 @@ describe('failover, breaker and recovery', () => {
     await withCluster({}, async (cluster) => {
       const ref = newBackingKeyRef();
       await cluster.generateSymmetricKey(ref);
-      await inject([{ scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
+      await faults.apply([{ scope: 'all', fail: 'CKR_DEVICE_REMOVED' }]);
       const started = performance.now();
       await assert.rejects(cluster.encrypt(ref, Buffer.from('x'), AAD), (err: unknown) => err instanceof HsmError && err.code === 'HSM_NO_ACTIVE_MEMBER');
       await assert.rejects(cluster.encrypt(ref, Buffer.from('x'), AAD), (err: unknown) => err instanceof HsmError && err.code === 'HSM_NO_ACTIVE_MEMBER');
@@ -470,7 +459,7 @@ describe('admission control', () => {
 
   test('beyond every member\'s concurrency limit: ThrottlingException, not an HSM failure', async () => {
     await withCluster({ maxOutstandingPerMember: 1 }, async (cluster) => {
-      await inject([{ scope: ['C_GenerateRandom'], latencyMs: 50 }]);
+      await faults.apply([{ scope: ['C_GenerateRandom'], latencyMs: 50 }]);
       const results = await Promise.allSettled(Array.from({ length: 4 }, () => cluster.random(8)));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
       assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason instanceof HsmError && r.reason.code === 'HSM_THROTTLED')));
@@ -530,7 +519,7 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
       const spki = await cluster.generateKeyPair(pair, 'ECC_NIST_P256', 'SIGN_VERIFY');
       const hmac = newBackingKeyRef();
       await cluster.generateMacKey(hmac, 'HMAC_224');
-      await heal(); // a's token is visible again, but a does not serve until the health check has resynced it
+      await faults.heal(); // a's token is visible again, but a does not serve until the health check has resynced it
       assert.equal(stateOf(cluster, 'a'), 'UNAVAILABLE');
       assert.deepEqual(objectsOn(pair).get('a'), [], 'made while a was away: on b only');
       assert.deepEqual(objectsOn(hmac).get('a'), []);
@@ -555,7 +544,7 @@ describe('keybridge replication of key pairs and HMAC keys', () => {
 
   test('a key pair needs the quorum too: a member that took the private key but refused the public one is cleaned up', async () => {
     await withCluster({ replicationQuorum: 2 }, async (cluster) => {
-      await inject([{ label: labelB, scope: ['C_CreateObject'], fail: 'CKR_DEVICE_MEMORY' }]);
+      await faults.apply([{ label: labelB, scope: ['C_CreateObject'], fail: 'CKR_DEVICE_MEMORY' }]);
       const ref = newBackingKeyRef();
       await assert.rejects(cluster.generateKeyPair(ref, 'ECC_NIST_P256', 'SIGN_VERIFY'), (err: unknown) => err instanceof HsmError && /reached 1 of 2 members/.test(err.message));
       assert.deepEqual([...objectsOn(ref).values()].flat(), []);
@@ -688,7 +677,7 @@ describe('re-seeding: any member holding a copy can seed a member that lost ever
       for (const ref of refs) await first.generateSymmetricKey(ref);
       wipeKeysOn(labelA, refs.map((ref) => ref.id));
       for (const cluster of [first, second]) await takeOut(cluster, 'a');
-      await heal();
+      await faults.heal();
       // Both nodes' recoveries at the same moment: one holds the claim, the other is told to wait.
       await Promise.all([first.checkNow(), second.checkNow()]);
       const waiting = [first, second].map((cluster) => cluster.status().members.find((m) => m.name === 'a')!);
@@ -702,7 +691,7 @@ describe('re-seeding: any member holding a copy can seed a member that lost ever
         await bringBack(cluster);
       }
     } finally {
-      await heal();
+      await faults.heal();
       await first.close();
       await second.close();
       await store.close();

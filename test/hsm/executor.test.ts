@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Pkcs11Hsm, type Pkcs11HsmOptions } from '../../src/hsm/pkcs11/pkcs11-hsm.js';
 import { kmsErrorNameOf } from '../../src/operations/hsm-errors.js';
@@ -64,11 +63,6 @@ async function roundTrip(hsm: Pkcs11Hsm): Promise<void> {
   assert.equal((await hsm.decrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, Buffer.alloc(0))).toString(), 'executor');
 }
 
-async function inject(rules: Parameters<FaultController['set']>[0]): Promise<void> {
-  faults.set(rules);
-  await sleep(25);
-}
-
 
 test('workers start on demand: one at open, at most maxSessions under load, all idle after', LIMIT, async () => {
   const hsm = await open(labelA, { maxSessions: 3 });
@@ -95,7 +89,7 @@ test('a call past its deadline fails (HSM_TIMEOUT: DependencyTimeoutException); 
   const loop = monitorEventLoopDelay({ resolution: 5 });
   try {
     await roundTrip(hsm);
-    await inject([{ label: labelA, scope: ['C_EncryptInit'], hang: true, count: 1 }]);
+    await faults.apply([{ label: labelA, scope: ['C_EncryptInit'], hang: true, count: 1 }]);
     loop.enable();
     const started = performance.now();
     await assert.rejects(hsm.encrypt(key, Buffer.from('x'), Buffer.alloc(0)), (err: unknown) => {
@@ -143,7 +137,7 @@ test('a device that hangs every call takes only its own capacity: HSM_BUSY there
     await healthy.generateSymmetricKey(key);
     await roundTrip(hung);
     await roundTrip(healthy);
-    await inject([{ label: labelA, scope: 'all', hang: true }]);
+    await faults.apply([{ label: labelA, scope: 'all', hang: true }]);
     // Two calls: the running worker is written off at its deadline; the second worker cannot even
     // open (C_GetTokenInfo hangs), so the call waiting for it fails as busy.
     const first = await Promise.allSettled([hung.random(16), hung.random(16)]);
@@ -171,7 +165,7 @@ test('a device that hangs every call takes only its own capacity: HSM_BUSY there
 });
 
 test('opening a token whose library hangs fails after openTimeoutMs instead of freezing the process', LIMIT, async () => {
-  await inject([{ label: labelB, scope: 'all', hang: true }]);
+  await faults.apply([{ label: labelB, scope: 'all', hang: true }]);
   const ticks: number[] = [];
   const ticker = setInterval(() => ticks.push(performance.now()), 10);
   try {

@@ -23,8 +23,6 @@ import { until } from '../support/until.js';
 
 const LIMIT = { timeout: 60_000 };
 const AAD = Buffer.from('reinitialize');
-// The module re-reads its control file at most every 5 ms.
-const FAULT_PICKUP_MS = 25;
 
 let fx: SoftHsmFixture;
 let dir: string;
@@ -69,16 +67,6 @@ function open(tokenLabel: string, overrides: Partial<Pkcs11HsmOptions> = {}): Pr
     callTimeoutMs: 1_000,
     ...overrides,
   });
-}
-
-async function inject(rules: Parameters<FaultController['set']>[0]): Promise<void> {
-  faults.set(rules);
-  await sleep(FAULT_PICKUP_MS);
-}
-
-async function heal(): Promise<void> {
-  faults.clear();
-  await sleep(FAULT_PICKUP_MS);
 }
 
 /** Encrypt + decrypt round trips on `loops` loops per (hsm, key) until stopped. */
@@ -151,27 +139,27 @@ test('a token gone from the slot list: open re-initialises the library, fails wh
   await sleep(PAST_INTERVAL_MS);
   const sealed = await hsmB.encrypt(keyB, Buffer.from('made before the loss'), AAD);
   await hsmB.close();
-  await inject([{ label: labelB, gone: true }]);
+  await faults.apply([{ label: labelB, gone: true }]);
   const work = load([[hsmA, keyA]], 2);
   try {
     const before = reinitializationsOf(modulePath);
     await assert.rejects(open(labelB), isHsmError('HSM_TOKEN_NOT_FOUND'));
     assert.equal(reinitializationsOf(modulePath) - before, 1, 'the failed open re-initialised the library once');
     // Back in the "device", but the library keeps it gone until it is re-initialised: the open does that.
-    await heal();
+    await faults.heal();
     await sleep(PAST_INTERVAL_MS);
     hsmB = await open(labelB);
     assert.equal(reinitializationsOf(modulePath) - before, 2);
     assert.deepEqual(await hsmB.decrypt(keyB, sealed.iv, sealed.ciphertext, sealed.tag, AAD), Buffer.from('made before the loss'));
   } finally {
-    await heal();
+    await faults.heal();
     await work.stop();
   }
   assert.deepEqual(work.failures, [], 'token A served throughout');
 });
 
 test('a profile that forbids re-initialising: no re-initialisation, and the error says to restart', LIMIT, async () => {
-  await inject([{ label: labelB, gone: true }]);
+  await faults.apply([{ label: labelB, gone: true }]);
   try {
     const before = reinitializationsOf(modulePath);
     const profile = { ...loadVendorProfile('softhsm2'), name: 'no-reinit', reinitializeOnTokenLoss: false };
@@ -180,7 +168,7 @@ test('a profile that forbids re-initialising: no re-initialisation, and the erro
     await assert.rejects(hsmB.encrypt(keyB, Buffer.from('x'), AAD), (err: unknown) => err instanceof HsmError);
     assert.equal(reinitializationsOf(modulePath), before);
   } finally {
-    await heal();
+    await faults.heal();
   }
   await hsmB.close();
   // The latch outlived the rule: this open re-initialises the library to see the token again.
@@ -200,7 +188,7 @@ test('refused while a main-thread lease holds the library, and while a call is s
   }
 
   // A call hung in the device past its deadline: its worker is written off but still inside.
-  await inject([{ label: labelA, scope: ['C_EncryptInit'], hang: true }]);
+  await faults.apply([{ label: labelA, scope: ['C_EncryptInit'], hang: true }]);
   try {
     await assert.rejects(hsmA.encrypt(keyA, Buffer.from('hung'), AAD), isHsmError('HSM_TIMEOUT'));
     assert.equal(hsmA.stats().lost, 1);
@@ -209,7 +197,7 @@ test('refused while a main-thread lease holds the library, and while a call is s
     // Refused before anything was paused: both tokens serve (A on its other workers).
     await hsmB.encrypt(keyB, Buffer.from('x'), AAD);
   } finally {
-    await heal();
+    await faults.heal();
   }
   await until(() => hsmA.stats().lost === 0, 10_000, 'the hung worker to end');
   await reinitializeLibrary(modulePath);
@@ -222,12 +210,12 @@ test('with no user left to run it (the reopening member was the library\'s only 
   await hsmB.close();
   await sleep(PAST_INTERVAL_MS);
   const before = reinitializationsOf(modulePath);
-  await inject([{ label: labelA, gone: true }]);
+  await faults.apply([{ label: labelA, gone: true }]);
   try {
     await assert.rejects(open(labelA), isHsmError('HSM_TOKEN_NOT_FOUND'));
     assert.equal(reinitializationsOf(modulePath) - before, 1);
   } finally {
-    await heal();
+    await faults.heal();
   }
   await sleep(PAST_INTERVAL_MS);
   hsmA = await open(labelA);

@@ -20,6 +20,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { REPO_ROOT } from './repo-root.js';
@@ -151,6 +152,9 @@ export function slotIdOf(handle: Buffer): bigint {
 }
 
 /** Writes the control file; the module picks a change up within ~5 ms, while loaded. */
+/** The module re-reads its control file at most every 5 ms: after this long it surely has. */
+export const FAULT_PICKUP_MS = 25;
+
 export class FaultController {
   private writes = 0;
 
@@ -164,6 +168,18 @@ export class FaultController {
   /** No faults. */
   clear(): void {
     this.write('');
+  }
+
+  /** set(), then waits until the module has surely re-read its control file. */
+  async apply(rules: readonly FaultRule[]): Promise<void> {
+    this.set(rules);
+    await sleep(FAULT_PICKUP_MS);
+  }
+
+  /** clear(), then waits until the module has surely re-read its control file. */
+  async heal(): Promise<void> {
+    this.clear();
+    await sleep(FAULT_PICKUP_MS);
   }
 
   // Temp file + rename: the module never reads a half-written file.
